@@ -1,0 +1,45 @@
+/**
+ * Every setting a node reads, with its environment names (first is canonical, the rest aliases),
+ * its command-line flag, type, default and help text. One table drives parsing, `--help` and the README.
+ * Pure: no I/O, runs under Bun and Deno.
+ */
+export type SettingType = 'string' | 'boolean' | 'integer' | 'number'
+
+export interface SettingSpec {
+  env: readonly string[]
+  flag: string
+  type: SettingType
+  help: string
+  /** shown in help; the parsed default is applied by the caller where it needs I/O (data folder) */
+  defaultText?: string
+}
+
+export const SETTINGS = {
+  loopHost: { env: ['LOOP_HOST', 'HOST'], flag: 'loop-host', type: 'string', help: 'Learning Loop host. A bare host uses https only if it contains learning-loop.ai (upstream rule); a URL with a scheme is used as given. Unset: an embedded local loop is started.' },
+  username: { env: ['LOOP_USERNAME', 'USERNAME'], flag: 'username', type: 'string', help: 'login name for POST /api/login' },
+  password: { env: ['LOOP_PASSWORD', 'PASSWORD'], flag: 'password', type: 'string', help: 'password for POST /api/login' },
+  organization: { env: ['LOOP_ORGANIZATION', 'ORGANIZATION'], flag: 'organization', type: 'string', help: 'organization id (lower case)' },
+  project: { env: ['LOOP_PROJECT', 'PROJECT'], flag: 'project', type: 'string', help: 'project id (lower case)' },
+  sslCertPath: { env: ['LOOP_SSL_CERT_PATH'], flag: 'ssl-cert', type: 'string', help: 'CA bundle (PEM) trusted for every TLS call to the Loop: REST, socket.io, uploads' },
+  dataFolder: { env: ['DATA_FOLDER'], flag: 'data', type: 'string', help: 'root of all persisted state', defaultText: '/data if it exists and is writable, else ./data' },
+  port: { env: ['PORT'], flag: 'port', type: 'integer', help: 'HTTP + socket.io port of this node' },
+  hostname: { env: ['BIND_HOST'], flag: 'bind', type: 'string', help: 'address to listen on', defaultText: '0.0.0.0' },
+  logLevel: { env: ['LOG_LEVEL'], flag: 'log-level', type: 'string', help: 'debug | info | warn | error', defaultText: 'info' },
+  skipRepeatOnStart: { env: ['SKIP_REPEAT_ON_START'], flag: 'skip-repeat-on-start', type: 'boolean', help: 'start with the repeat loop muted until PUT /socketio on', defaultText: 'false' },
+  useBackdoorControls: { env: ['USE_BACKDOOR_CONTROLS'], flag: 'backdoor-controls', type: 'boolean', help: 'mount the test-only endpoints (POST /reset …)', defaultText: 'false' },
+  requestTimeoutMs: { env: ['LOOP_REQUEST_TIMEOUT_MS'], flag: 'request-timeout-ms', type: 'integer', help: 'timeout of one REST call to the Loop', defaultText: '60000' },
+  versionControlDefault: { env: ['VERSION_CONTROL_DEFAULT'], flag: 'version-control', type: 'string', help: 'detector start mode: follow_loop | pause', defaultText: 'follow_loop' },
+  syncCycles: { env: ['SYNC_CYCLES'], flag: 'sync-cycles', type: 'integer', help: 'detector status POST every N repeat cycles', defaultText: '6' },
+  exclusiveModelBuild: { env: ['EXCLUSIVE_MODEL_BUILD'], flag: 'exclusive-model-build', type: 'boolean', help: 'free the old model before building the new one (less memory, detections rejected meanwhile)', defaultText: 'false' },
+  minUncertainThreshold: { env: ['MIN_UNCERTAIN_THRESHOLD'], flag: 'min-uncertain', type: 'number', help: 'lower bound (inclusive) of the uncertain confidence window', defaultText: '0.3' },
+  maxUncertainThreshold: { env: ['MAX_UNCERTAIN_THRESHOLD'], flag: 'max-uncertain', type: 'number', help: 'upper bound (inclusive) of the uncertain confidence window', defaultText: '0.6' },
+  trainerIdleTimeoutSec: { env: ['TRAINER_IDLE_TIMEOUT_SEC'], flag: 'idle-timeout', type: 'number', help: 'trainer exits after this many idle seconds (0: never)', defaultText: '0' },
+  restartAfterTraining: { env: ['RESTART_AFTER_TRAINING'], flag: 'restart-after-training', type: 'boolean', help: 'trainer exits after each training', defaultText: 'false' },
+  keepOldTrainings: { env: ['KEEP_OLD_TRAININGS'], flag: 'keep-old-trainings', type: 'boolean', help: 'keep earlier training folders when a new training begins', defaultText: 'false' },
+  inferenceBatchSize: { env: ['INFERENCE_BATCH_SIZE'], flag: 'inference-batch-size', type: 'integer', help: 'images per detection batch after training', defaultText: '10' },
+  inferenceBackend: { env: ['INFERENCE_BACKEND'], flag: 'backend', type: 'string', help: 'auto | webgpu | cuda | cpu | wasm', defaultText: 'auto' },
+  inferenceThreads: { env: ['INFERENCE_THREADS'], flag: 'threads', type: 'integer', help: 'intra-op threads of the inference session', defaultText: 'number of cores' },
+  ortLibDir: { env: ['ORT_LIB_DIR'], flag: 'ort-lib-dir', type: 'string', help: 'folder with libonnxruntime_providers_{shared,cuda}.so for the CUDA backend' },
+} as const satisfies Record<string, SettingSpec>
+
+export type SettingName = keyof typeof SETTINGS

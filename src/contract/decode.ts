@@ -1,0 +1,73 @@
+import type { Static, TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+/** A value that does not match its contract shape. `issues` name each offending path. */
+export class ContractError extends Error {
+  constructor(readonly shape: string, readonly issues: { path: string; message: string }[]) {
+    super(`invalid ${shape}: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`)
+    this.name = 'ContractError'
+  }
+}
+
+const MAX_REPORTED_ISSUES = 5
+
+function describeIssue(error: { path: string; message: string; value: unknown }): { path: string; message: string } {
+  const missing = error.value === undefined
+  return { path: error.path, message: missing ? 'required field is missing' : error.message.toLowerCase() }
+}
+
+/**
+ * Validates wire/disk JSON against a contract schema, filling defaults for missing optional fields
+ * (the way upstream's dacite does). Unknown keys are kept and ignored. Throws ContractError naming
+ * every offending path (up to a few) when a required field is missing or has the wrong type.
+ */
+export function decode<T extends TSchema>(schema: T, input: unknown): Static<T> {
+  const candidate = Value.Default(schema, structuredCloneIfObject(input))
+  if (Value.Check(schema, candidate)) return candidate as Static<T>
+  const issues: { path: string; message: string }[] = []
+  for (const error of Value.Errors(schema, candidate)) {
+    // unions report once for the union and once per branch; keep the first report per path
+    if (issues.some((i) => i.path === error.path)) continue
+    issues.push(describeIssue(error))
+    if (issues.length >= MAX_REPORTED_ISSUES) break
+  }
+  throw new ContractError(String(schema.$id ?? 'value'), issues)
+}
+
+/** Non-throwing variant: `{ ok: true, value }` or `{ ok: false, error }`. */
+export function tryDecode<T extends TSchema>(schema: T, input: unknown):
+  { ok: true; value: Static<T> } | { ok: false; error: ContractError } {
+  try {
+    return { ok: true, value: decode(schema, input) }
+  } catch (error) {
+    if (error instanceof ContractError) return { ok: false, error }
+    throw error
+  }
+}
+
+/** Parses JSON text and decodes it; malformed JSON is a ContractError too. */
+export function decodeJson<T extends TSchema>(schema: T, text: string): Static<T> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (error) {
+    throw new ContractError(String(schema.$id ?? 'value'), [{ path: '', message: `malformed JSON: ${(error as Error).message}` }])
+  }
+  return decode(schema, parsed)
+}
+
+// Value.Default mutates its argument; callers keep their own object unchanged.
+function structuredCloneIfObject(input: unknown): unknown {
+  if (input === null || typeof input !== 'object') return input
+  if (input instanceof Uint8Array) return input
+  return cloneKeepingBinary(input)
+}
+
+function cloneKeepingBinary(input: unknown): unknown {
+  if (input === null || typeof input !== 'object') return input
+  if (ArrayBuffer.isView(input) || input instanceof ArrayBuffer) return input
+  if (Array.isArray(input)) return input.map(cloneKeepingBinary)
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(input)) out[key] = cloneKeepingBinary(value)
+  return out
+}
