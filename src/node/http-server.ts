@@ -25,8 +25,8 @@ export interface RunningServer {
   readonly port: number
   readonly hostname: string
   readonly url: string
-  /** Stops accepting connections, waits for in-flight HTTP requests, closes socket.io clients. */
-  stop(): Promise<void>
+  /** Stops accepting connections and closes socket.io clients; waits for in-flight HTTP requests unless `force`. */
+  stop(force?: boolean): Promise<void>
 }
 
 /**
@@ -59,12 +59,12 @@ export function serve(app: Elysia<any, any, any, any, any, any, any>, options: {
     port,
     hostname: options.hostname,
     url: `http://${hostForUrl.includes(':') ? `[${hostForUrl}]` : hostForUrl}:${port}`,
-    async stop() {
+    async stop(force = false) {
       if (socketIo) {
         socketIo.io.disconnectSockets(true)
         socketIo.engine.close()
       }
-      await server.stop(false)
+      await server.stop(force)
     },
   }
 }

@@ -1,0 +1,100 @@
+import { ConfigError, readSettings, type RawSettings } from './read-settings.ts'
+import { resolveLoopUrls, type LoopUrls } from './loop-url.ts'
+
+export interface LoopConnectionConfig {
+  /** undefined: no LOOP_HOST; the CLI starts an embedded local loop */
+  urls: LoopUrls | undefined
+  username: string
+  password: string
+  organization: string
+  project: string
+  sslCertPath: string | undefined
+  requestTimeoutMs: number
+}
+
+export interface NodeConfig {
+  loop: LoopConnectionConfig
+  /** as configured; resolved (with the /data fallback) by resolveDataFolder at start */
+  dataFolder: string | undefined
+  port: number | undefined
+  hostname: string
+  logLevel: string
+  skipRepeatOnStart: boolean
+  useBackdoorControls: boolean
+  detector: {
+    versionControlDefault: 'follow_loop' | 'pause'
+    syncCycles: number
+    exclusiveModelBuild: boolean
+    minUncertainThreshold: number
+    maxUncertainThreshold: number
+  }
+  trainer: {
+    idleTimeoutSec: number
+    restartAfterTraining: boolean
+    keepOldTrainings: boolean
+    inferenceBatchSize: number
+  }
+  inference: {
+    backend: string
+    threads: number | undefined
+    ortLibDir: string | undefined
+  }
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback
+  if (!(v > 0)) throw new ConfigError(`${name} must be greater than 0, got ${v}`)
+  return v
+}
+
+/** Typed config with defaults from raw settings. Pure. */
+export function buildNodeConfig(raw: RawSettings): NodeConfig {
+  const min = raw.minUncertainThreshold ?? 0.3
+  const max = raw.maxUncertainThreshold ?? 0.6
+  if (min > max) throw new ConfigError(`MIN_UNCERTAIN_THRESHOLD (${min}) is greater than MAX_UNCERTAIN_THRESHOLD (${max})`)
+  if (raw.port !== undefined && (raw.port < 0 || raw.port > 65535)) throw new ConfigError(`port ${raw.port} is outside 0–65535`)
+  const backend = raw.inferenceBackend ?? 'auto'
+  if (!['auto', 'webgpu', 'webgpu-native', 'cuda', 'cpu', 'wasm'].includes(backend)) {
+    throw new ConfigError(`INFERENCE_BACKEND=${JSON.stringify(backend)} is not one of auto, webgpu, webgpu-native, cuda, cpu, wasm`)
+  }
+  return {
+    loop: {
+      urls: raw.loopHost ? resolveLoopUrls(raw.loopHost) : undefined,
+      username: raw.username ?? '',
+      password: raw.password ?? '',
+      organization: (raw.organization ?? '').toLowerCase(),
+      project: (raw.project ?? '').toLowerCase(),
+      sslCertPath: raw.sslCertPath,
+      requestTimeoutMs: positive('LOOP_REQUEST_TIMEOUT_MS', raw.requestTimeoutMs, 60_000),
+    },
+    dataFolder: raw.dataFolder,
+    port: raw.port,
+    hostname: raw.hostname ?? '0.0.0.0',
+    logLevel: raw.logLevel ?? 'info',
+    skipRepeatOnStart: raw.skipRepeatOnStart ?? false,
+    useBackdoorControls: raw.useBackdoorControls ?? false,
+    detector: {
+      versionControlDefault: raw.versionControlDefault?.toLowerCase() === 'pause' ? 'pause' : 'follow_loop',
+      syncCycles: Math.round(positive('SYNC_CYCLES', raw.syncCycles, 6)),
+      exclusiveModelBuild: raw.exclusiveModelBuild ?? false,
+      minUncertainThreshold: min,
+      maxUncertainThreshold: max,
+    },
+    trainer: {
+      idleTimeoutSec: raw.trainerIdleTimeoutSec ?? 0,
+      restartAfterTraining: raw.restartAfterTraining ?? false,
+      keepOldTrainings: raw.keepOldTrainings ?? false,
+      inferenceBatchSize: Math.round(positive('INFERENCE_BATCH_SIZE', raw.inferenceBatchSize, 10)),
+    },
+    inference: {
+      backend,
+      threads: raw.inferenceThreads,
+      ortLibDir: raw.ortLibDir,
+    },
+  }
+}
+
+/** Env + flags → typed config. Throws ConfigError with a message naming the setting. */
+export function loadNodeConfig(env: Record<string, string | undefined>, flags: Record<string, string> = {}): NodeConfig {
+  return buildNodeConfig(readSettings(env, flags))
+}

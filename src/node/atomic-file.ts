@@ -1,0 +1,43 @@
+import { open, rename, rm, mkdir } from 'node:fs/promises'
+import { dirname, basename, join } from 'node:path'
+
+/**
+ * Writes a file so that a crash leaves either the old content or the new one, never a torn file:
+ * write to a temp file in the same folder, fsync it, rename it over the target, fsync the folder.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const folder = dirname(path)
+  await mkdir(folder, { recursive: true })
+  const temp = join(folder, `.${basename(path)}.${process.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`)
+  const handle = await open(temp, 'w')
+  try {
+    await handle.writeFile(data)
+    await handle.sync()
+  } catch (error) {
+    await handle.close()
+    await rm(temp, { force: true })
+    throw error
+  }
+  await handle.close()
+  try {
+    await rename(temp, path)
+  } catch (error) {
+    await rm(temp, { force: true })
+    throw error
+  }
+  await syncFolder(folder)
+}
+
+/** Makes a rename inside `folder` durable. Some file systems refuse to fsync a directory; that is not an error. */
+export async function syncFolder(folder: string): Promise<void> {
+  try {
+    const handle = await open(folder, 'r')
+    try {
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+  } catch {
+    // best effort
+  }
+}

@@ -1,0 +1,226 @@
+import { Elysia } from 'elysia'
+import type { NodeStatus } from '../contract/index.ts'
+import { createLogger, errorMessage, getLogLevel, setLogLevel, type Logger } from './log.ts'
+import { MetricsRegistry } from './metrics.ts'
+import { RepeatLoop, REPEAT_INTERVAL_MS } from './repeat-loop.ts'
+import { createSocketIo, serve, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer, type SocketIoBinding } from './http-server.ts'
+
+/** How long a graceful shutdown may take before connections are cut (the process must be gone within 10 s). */
+export const SHUTDOWN_GRACE_MS = 8_000
+
+export type NodeType = 'trainer' | 'annotation_node' | 'detector' | 'converter' | 'node'
+
+export interface NodeRuntimeOptions {
+  name: string
+  uuid: string
+  nodeType: NodeType
+  port: number
+  hostname?: string
+  /** serve a socket.io server on the node's own port (the detector does) */
+  socketIo?: boolean
+  maxMessageBytes?: number
+  repeatIntervalMs?: number
+  skipRepeatOnStart?: boolean
+  capabilities?: string[]
+  log?: Logger
+}
+
+export interface NodeHooks {
+  /** after the server listens; errors are logged and the node keeps running (upstream behaviour) */
+  onStartup?(): Promise<void>
+  /** every repeat cycle (5 s after the previous one finished) */
+  onRepeat?(): Promise<void>
+  /** during graceful shutdown, after the server stopped accepting: persist state here */
+  onShutdown?(): Promise<void>
+  /** `PUT /socketio off|on`: disconnect from / reconnect to the Loop */
+  onLoopConnectionToggle?(on: boolean): Promise<void>
+  /** extra readiness conditions; `undefined` = ready */
+  notReadyReason?(): string | undefined
+}
+
+/**
+ * What every node kind shares: identity and status, an Elysia app plus (optionally) socket.io on one port,
+ * the generic routes of §3.4, /health, /ready, /metrics, the repeat loop and graceful shutdown.
+ * Node kinds add their routes to `app` and their events to `socketIo` before `start()`.
+ */
+export class NodeRuntime {
+  readonly app = new Elysia()
+  readonly metrics = new MetricsRegistry()
+  readonly log: Logger
+  readonly status: NodeStatus
+  readonly socketIo: SocketIoBinding | undefined
+  readonly repeatLoop: RepeatLoop
+  readonly startedAt = Date.now()
+  private server: RunningServer | undefined
+  private started = false
+  private shuttingDown: Promise<void> | undefined
+  private startupDone = false
+  private hooks: NodeHooks = {}
+  private readonly inFlight = new Set<Promise<unknown>>()
+
+  constructor(readonly options: NodeRuntimeOptions) {
+    this.log = options.log ?? createLogger(options.nodeType)
+    this.status = { id: options.uuid, name: options.name, state: 'online', uptime: 0, errors: {}, capabilities: options.capabilities ?? [] }
+    this.socketIo = options.socketIo ? createSocketIo(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES) : undefined
+    this.repeatLoop = new RepeatLoop(() => this.repeat(), options.repeatIntervalMs ?? REPEAT_INTERVAL_MS, this.log.child('repeat'))
+    this.repeatLoop.muted = options.skipRepeatOnStart ?? false
+    this.registerMetrics()
+    this.registerGenericRoutes()
+  }
+
+  setHooks(hooks: NodeHooks): void {
+    this.hooks = hooks
+  }
+
+  get port(): number {
+    if (!this.server) throw new Error('node is not started')
+    return this.server.port
+  }
+  get url(): string {
+    if (!this.server) throw new Error('node is not started')
+    return this.server.url
+  }
+  get uptimeSeconds(): number {
+    return Math.round((Date.now() - this.startedAt) / 1000)
+  }
+  get isShuttingDown(): boolean {
+    return this.shuttingDown !== undefined
+  }
+
+  /** Why the node is not ready, or undefined when it is. */
+  notReadyReason(): string | undefined {
+    if (this.shuttingDown) return 'shutting down'
+    if (!this.startupDone) return 'starting'
+    return this.hooks.notReadyReason?.()
+  }
+
+  /** Tracks work that a graceful shutdown must wait for (requests, socket events, uploads). */
+  track<T>(work: Promise<T>): Promise<T> {
+    this.inFlight.add(work)
+    const done = () => this.inFlight.delete(work)
+    work.then(done, done)
+    return work
+  }
+
+  async start(): Promise<RunningServer> {
+    if (this.started) throw new Error('node already started')
+    this.started = true
+    this.server = serve(this.app, { port: this.options.port, hostname: this.options.hostname ?? '0.0.0.0', socketIo: this.socketIo })
+    this.log.info('listening', { url: this.server.url, node: this.options.name, uuid: this.options.uuid })
+    try {
+      await this.hooks.onStartup?.()
+    } catch (error) {
+      this.log.error('fatal error during startup; the node keeps running', { error: errorMessage(error) })
+      this.status.errors = { ...this.status.errors, startup: errorMessage(error) }
+    }
+    this.startupDone = true
+    this.repeatLoop.start()
+    return this.server
+  }
+
+  /**
+   * Graceful shutdown: not ready, repeat loop stopped, no new connections, in-flight requests finished,
+   * `onShutdown` (persist), done. Idempotent. Connections are cut after SHUTDOWN_GRACE_MS.
+   */
+  shutdown(reason = 'shutdown requested'): Promise<void> {
+    this.shuttingDown ??= (async () => {
+      this.log.info('shutting down', { reason })
+      const forceTimer = setTimeout(() => {
+        this.log.warn('grace period over; closing remaining connections', { graceMs: SHUTDOWN_GRACE_MS })
+        void this.server?.stop(true)
+      }, SHUTDOWN_GRACE_MS)
+      try {
+        await this.repeatLoop.stop()
+        const serverStopped = this.server?.stop()
+        await Promise.allSettled([...this.inFlight])
+        await serverStopped
+        await this.hooks.onShutdown?.()
+      } catch (error) {
+        this.log.error('error during shutdown', { error: errorMessage(error) })
+      } finally {
+        clearTimeout(forceTimer)
+      }
+      this.log.info('stopped')
+    })()
+    return this.shuttingDown
+  }
+
+  /** SIGTERM/SIGINT → graceful shutdown → exit 0. A second signal exits at once. */
+  installSignalHandlers(exit: (code: number) => never = process.exit): void {
+    let signalled = false
+    const onSignal = (signal: string) => {
+      if (signalled) exit(130)
+      signalled = true
+      void this.shutdown(`received ${signal}`).then(() => exit(0))
+    }
+    process.on('SIGTERM', () => onSignal('SIGTERM'))
+    process.on('SIGINT', () => onSignal('SIGINT'))
+  }
+
+  private async repeat(): Promise<void> {
+    this.status.uptime = this.uptimeSeconds
+    await this.hooks.onRepeat?.()
+  }
+
+  private registerMetrics(): void {
+    const uptime = this.metrics.gauge('lln_node_uptime_seconds', 'seconds since the node process started')
+    uptime.collect(() => uptime.set((Date.now() - this.startedAt) / 1000))
+    const info = this.metrics.gauge('lln_node_info', 'node identity (always 1)')
+    info.collect(() => info.set(1, { node_type: this.options.nodeType, name: this.options.name, uuid: this.options.uuid }))
+    const ready = this.metrics.gauge('lln_node_ready', '1 when the node is ready to serve')
+    ready.collect(() => ready.set(this.notReadyReason() === undefined ? 1 : 0))
+    const failures = this.metrics.gauge('lln_repeat_loop_failures', 'repeat-loop iterations that threw')
+    failures.collect(() => failures.set(this.repeatLoop.failures))
+  }
+
+  private registerGenericRoutes(): void {
+    const requests = this.metrics.counter('lln_http_requests_total', 'HTTP requests by route and status')
+    const latency = this.metrics.histogram('lln_http_request_duration_seconds', 'HTTP request duration by route')
+    const startTimes = new WeakMap<Request, number>()
+    this.app
+      .onRequest(({ request }) => {
+        startTimes.set(request, performance.now())
+      })
+      .onAfterResponse(({ request, route, set }) => {
+        const started = startTimes.get(request)
+        const labels = { route: route || 'unknown', method: request.method }
+        requests.inc({ ...labels, status: String(set.status ?? 200) })
+        if (started !== undefined) latency.observe((performance.now() - started) / 1000, labels)
+      })
+      .get('/health', () => ({ status: 'ok', uptime_seconds: this.uptimeSeconds }), {
+        detail: { summary: 'Liveness: the process answers', tags: ['node'] },
+      })
+      .get('/ready', ({ set }) => {
+        const reason = this.notReadyReason()
+        if (reason) {
+          set.status = 503
+          return { ready: false, reason }
+        }
+        return { ready: true }
+      }, { detail: { summary: 'Readiness: the node can do its job (a detector: model loaded and warmed)', tags: ['node'] } })
+      .get('/metrics', ({ set }) => {
+        set.headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8'
+        return this.metrics.render()
+      }, { detail: { summary: 'Prometheus metrics', tags: ['node'] } })
+      .put('/debug_logging', async ({ request, set }) => {
+        const state = (await request.text()).trim().replace(/^"|"$/g, '')
+        if (state !== 'on' && state !== 'off') {
+          set.status = 400
+          return { detail: 'Invalid state' }
+        }
+        setLogLevel(state === 'on' ? 'debug' : 'info')
+        this.log.info('log level changed', { level: getLogLevel() })
+        return Response.json(state)
+      }, { detail: { summary: 'Body "on"/"off": debug logging', tags: ['node'] } })
+      .put('/socketio', async ({ request, set }) => {
+        const state = (await request.text()).trim().replace(/^"|"$/g, '')
+        if (state !== 'on' && state !== 'off') {
+          set.status = 400
+          return { detail: 'Invalid state' }
+        }
+        this.repeatLoop.muted = state === 'off'
+        await this.hooks.onLoopConnectionToggle?.(state === 'on')
+        return Response.json(state)
+      }, { detail: { summary: 'Body "on"/"off": connect to / disconnect from the Loop and (un)mute the repeat loop', tags: ['node'] } })
+  }
+}

@@ -1,0 +1,67 @@
+import { describe, expect, test } from 'bun:test'
+import { ConfigError, loadNodeConfig, readEnvSetting, readSettings, resolveLoopUrls, SETTINGS } from '../../src/config/index.ts'
+
+describe('alias lookup (§3.1)', () => {
+  test('reads a name or its alias; empty values count as unset', () => {
+    expect(readEnvSetting(SETTINGS.loopHost, { HOST: 'loop.local' })).toBe('loop.local')
+    expect(readEnvSetting(SETTINGS.loopHost, { LOOP_HOST: '', HOST: 'loop.local' })).toBe('loop.local')
+    expect(readEnvSetting(SETTINGS.loopHost, {})).toBeUndefined()
+  })
+  test('equal values under both names are fine', () => {
+    expect(readEnvSetting(SETTINGS.username, { LOOP_USERNAME: 'admin', USERNAME: 'admin' })).toBe('admin')
+  })
+  test('a conflict between a name and its alias is an error naming both (upstream silently unsets it)', () => {
+    expect(() => readEnvSetting(SETTINGS.username, { LOOP_USERNAME: 'admin', USERNAME: 'root' }))
+      .toThrow('LOOP_USERNAME="admin" conflicts with USERNAME="root"')
+  })
+})
+
+describe('typed settings', () => {
+  test('flags win over the environment and are converted by type', () => {
+    const raw = readSettings({ SYNC_CYCLES: '3', KEEP_OLD_TRAININGS: 'TRUE' }, { 'sync-cycles': '9', port: '8004' })
+    expect(raw.syncCycles).toBe(9)
+    expect(raw.port).toBe(8004)
+    expect(raw.keepOldTrainings).toBe(true)
+  })
+  test('bad numbers and booleans name the setting', () => {
+    expect(() => readSettings({ SYNC_CYCLES: 'often' })).toThrow('SYNC_CYCLES="often" is not an integer')
+    expect(() => readSettings({}, { port: '80.5' })).toThrow('--port="80.5" is not an integer')
+    expect(() => readSettings({ RESTART_AFTER_TRAINING: 'perhaps' })).toThrow(ConfigError)
+  })
+  test('defaults match upstream', () => {
+    const config = loadNodeConfig({})
+    expect(config.loop.urls).toBeUndefined()
+    expect(config.detector).toEqual({ versionControlDefault: 'follow_loop', syncCycles: 6, exclusiveModelBuild: false, minUncertainThreshold: 0.3, maxUncertainThreshold: 0.6 })
+    expect(config.trainer).toEqual({ idleTimeoutSec: 0, restartAfterTraining: false, keepOldTrainings: false, inferenceBatchSize: 10 })
+    expect(config.loop.requestTimeoutMs).toBe(60_000)
+  })
+  test('VERSION_CONTROL_DEFAULT: pause (any case) pauses, anything else follows the loop', () => {
+    expect(loadNodeConfig({ VERSION_CONTROL_DEFAULT: 'PAUSE' }).detector.versionControlDefault).toBe('pause')
+    expect(loadNodeConfig({ VERSION_CONTROL_DEFAULT: 'whatever' }).detector.versionControlDefault).toBe('follow_loop')
+  })
+  test('organization and project are lower-cased', () => {
+    const config = loadNodeConfig({ ORGANIZATION: 'Zauberzeug', LOOP_PROJECT: 'Demo' })
+    expect(config.loop.organization).toBe('zauberzeug')
+    expect(config.loop.project).toBe('demo')
+  })
+  test('inconsistent thresholds and unknown backends are rejected', () => {
+    expect(() => loadNodeConfig({ MIN_UNCERTAIN_THRESHOLD: '0.7' })).toThrow('greater than MAX_UNCERTAIN_THRESHOLD')
+    expect(() => loadNodeConfig({ INFERENCE_BACKEND: 'tpu' })).toThrow('INFERENCE_BACKEND="tpu"')
+  })
+})
+
+describe('LOOP_HOST', () => {
+  test('bare hosts keep the upstream scheme rule', () => {
+    expect(resolveLoopUrls('learning-loop.ai')).toEqual({ base: 'https://learning-loop.ai', websocket: 'wss://learning-loop.ai' })
+    expect(resolveLoopUrls('preview.learning-loop.ai')).toEqual({ base: 'https://preview.learning-loop.ai', websocket: 'wss://preview.learning-loop.ai' })
+    expect(resolveLoopUrls('loop.local:8080')).toEqual({ base: 'http://loop.local:8080', websocket: 'ws://loop.local:8080' })
+  })
+  test('a host with a scheme is used as given (fixes §15.1: custom TLS hosts)', () => {
+    expect(resolveLoopUrls('https://loop.factory.internal:8443')).toEqual({ base: 'https://loop.factory.internal:8443', websocket: 'wss://loop.factory.internal:8443' })
+    expect(resolveLoopUrls('http://learning-loop.ai.mirror/')).toEqual({ base: 'http://learning-loop.ai.mirror', websocket: 'ws://learning-loop.ai.mirror' })
+  })
+  test('nonsense is a clear error', () => {
+    expect(() => resolveLoopUrls('ftp://x')).toThrow('scheme must be http(s) or ws(s)')
+    expect(() => resolveLoopUrls('  ')).toThrow('LOOP_HOST is empty')
+  })
+})
