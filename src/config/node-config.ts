@@ -10,6 +10,8 @@ export interface LoopConnectionConfig {
   project: string
   sslCertPath: string | undefined
   requestTimeoutMs: number
+  /** port of the embedded local loop when `urls` is undefined; 0 = any free port */
+  localLoopPort: number
 }
 
 export interface NodeConfig {
@@ -66,6 +68,7 @@ export function buildNodeConfig(raw: RawSettings): NodeConfig {
       project: (raw.project ?? '').toLowerCase(),
       sslCertPath: raw.sslCertPath,
       requestTimeoutMs: positive('LOOP_REQUEST_TIMEOUT_MS', raw.requestTimeoutMs, 60_000),
+      localLoopPort: raw.localLoopPort ?? 0,
     },
     dataFolder: raw.dataFolder,
     port: raw.port,

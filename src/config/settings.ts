@@ -22,6 +22,7 @@ export const SETTINGS = {
   project: { env: ['LOOP_PROJECT', 'PROJECT'], flag: 'project', type: 'string', help: 'project id (lower case)' },
   sslCertPath: { env: ['LOOP_SSL_CERT_PATH'], flag: 'ssl-cert', type: 'string', help: 'CA bundle (PEM) trusted for every TLS call to the Loop: REST, socket.io, uploads' },
   dataFolder: { env: ['DATA_FOLDER'], flag: 'data', type: 'string', help: 'root of all persisted state', defaultText: '/data if it exists and is writable, else ./data' },
+  localLoopPort: { env: ['LOCAL_LOOP_PORT'], flag: 'local-loop-port', type: 'integer', help: 'port of the embedded local loop started when LOOP_HOST is unset (0: any free port)', defaultText: '0' },
   port: { env: ['PORT'], flag: 'port', type: 'integer', help: 'HTTP + socket.io port of this node' },
   hostname: { env: ['BIND_HOST'], flag: 'bind', type: 'string', help: 'address to listen on', defaultText: '0.0.0.0' },
   logLevel: { env: ['LOG_LEVEL'], flag: 'log-level', type: 'string', help: 'debug | info | warn | error', defaultText: 'info' },

@@ -1,0 +1,61 @@
+#!/usr/bin/env bun
+import packageJson from '../../package.json' with { type: 'json' }
+import { ConfigError } from '../config/read-settings.ts'
+import { UsageError } from './arguments.ts'
+
+type Command = { summary: string; run: (args: string[]) => Promise<number> }
+
+const commands: Record<string, Command> = {
+  loop: {
+    summary: 'run an embedded Learning Loop (REST + socket.io) for offline use and tests; `loop admin …` drives it',
+    run: async (args) => (await import('./loop-command.ts')).runLoopCommand(args),
+  },
+}
+
+export const VERSION: string = packageJson.version
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length))
+  return [
+    `learning-loop-node ${VERSION} — nodes for the Zauberzeug Learning Loop, in TypeScript on Bun`,
+    '',
+    'usage: learning-loop-node <command> [flags]   (learning-loop-node <command> --help for its flags)',
+    '',
+    'commands:',
+    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Every flag also has an environment variable (see --help of a command, and README.md).',
+  ].join('\n')
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === '--version' || name === '-v' || name === 'version') {
+    console.log(VERSION)
+    return 0
+  }
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage())
+    return name === undefined ? 2 : 0
+  }
+  const command = commands[name]
+  if (!command) {
+    console.error(`unknown command ${JSON.stringify(name)}\n\n${usage()}`)
+    return 2
+  }
+  try {
+    return await command.run(rest)
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof ConfigError) {
+      console.error(`learning-loop-node ${name}: ${error.message}`)
+      return 2
+    }
+    throw error
+  }
+}
+
+if (import.meta.main) {
+  const code = await main(process.argv.slice(2))
+  // long-running commands keep the process alive themselves and exit on signals
+  if (code !== 0) process.exit(code)
+}

@@ -1,0 +1,32 @@
+import { ContractError } from '../contract/index.ts'
+
+/**
+ * A request the local Loop refuses, with the HTTP status that says why. Socket handlers turn it into a
+ * failure ack with the same message; the REST layer into `{detail}` with the status.
+ */
+export class LoopRequestError extends Error {
+  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
+    super(message)
+    this.name = 'LoopRequestError'
+  }
+}
+
+export const notFound = (message: string) => new LoopRequestError(404, message)
+export const unprocessable = (message: string) => new LoopRequestError(422, message)
+export const badRequest = (message: string) => new LoopRequestError(400, message)
+export const conflict = (message: string) => new LoopRequestError(409, message)
+
+/** Any thrown value as a LoopRequestError: contract violations are 422 naming the fields; the rest 500. */
+export function asLoopRequestError(error: unknown): LoopRequestError {
+  if (error instanceof LoopRequestError) return error
+  if (error instanceof ContractError) return unprocessable(error.message)
+  return new LoopRequestError(500, `internal error: ${error instanceof Error ? error.message : String(error)}`)
+}
+
+/** Organization and project names become folder names; keep them to one safe path segment. */
+export function nameProblem(what: string, name: string): string | undefined {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/.test(name)) {
+    return `${what} ${JSON.stringify(name)} must start with a letter or digit and contain only letters, digits, '_', '.', '-' (at most 100)`
+  }
+  return undefined
+}

@@ -1,0 +1,294 @@
+import type { Server as SocketIoServer, Socket } from 'socket.io'
+import {
+  AnnotationNodeStatus, ContractError, SegmentationAnnotation, TrainingOut, TrainingStatus, decode, socketFailure, socketSuccess,
+  type SocketResponse,
+} from '../contract/index.ts'
+import { errorMessage, type Logger } from '../node/log.ts'
+import type { Counter } from '../node/metrics.ts'
+import { LoopRequestError } from './loop-errors.ts'
+import type { LoopStore } from './loop-store.ts'
+import type { SessionStore } from './session-store.ts'
+
+/**
+ * The Loop side of §5: nodes connect with socket.io on /ws/socket.io, carrying the headers
+ * `organization`, `project`, `nodeType` and the login cookie. Every node → Loop call (§5.3) is validated
+ * with its contract schema and acknowledged with a SocketResponse; unknown events get a failure ack.
+ * Loop → node events (§5.2) are sent to one chosen node and its ack is returned.
+ *
+ * Decision: a connection without a live session cookie is refused with a connect error, as upstream's
+ * Loop requires login for trainers and annotators (detectors no longer use socket.io, §5.4).
+ */
+export interface ConnectedNode {
+  /** socket.io id of this connection */
+  sid: string
+  nodeType: string
+  organization: string | null
+  project: string | null
+  connectedAt: number
+  address: string
+  /** `id` of the latest status the node sent (its uuid), null before the first */
+  nodeId: string | null
+  name: string | null
+  lastStatus: unknown
+  lastStatusAt: number | null
+}
+
+export interface ReceivedStatus {
+  event: 'update_trainer' | 'update_annotation_node'
+  sid: string
+  nodeId: string
+  status: unknown
+  receivedAt: number
+}
+
+export interface ReceivedTrainingUpdate {
+  sid: string
+  organization: string
+  project: string
+  training: TrainingOut
+  trainingNumber: number | null
+  receivedAt: number
+}
+
+/** A node given by socket id, node uuid or name, or a predicate over the connected nodes. */
+export type NodeSelector = string | ((node: ConnectedNode) => boolean)
+
+export interface SocketCounters {
+  handshakes: number
+  accepted: number
+  rejected: number
+  disconnects: number
+  eventsReceived: Record<string, number>
+}
+
+export interface NodeHubOptions {
+  store: LoopStore
+  sessions: SessionStore
+  log: Logger
+  requireLogin: boolean
+  ackTimeoutMs: number
+  handshakeCounter: Counter
+  eventCounter: Counter
+}
+
+const HISTORY_PER_NODE = 5_000
+const MAX_NODES_WITH_HISTORY = 1_000
+const MAX_TRAINING_UPDATES = 5_000
+
+type Handler = (node: ConnectedNode, args: unknown[]) => SocketResponse | Promise<SocketResponse>
+
+/** A node did not answer within the time allowed. */
+export class NodeAckTimeoutError extends LoopRequestError {
+  constructor(message: string) {
+    super(504, message)
+    this.name = 'NodeAckTimeoutError'
+  }
+}
+
+export class NodeHub {
+  private readonly nodes = new Map<string, { node: ConnectedNode; socket: Socket }>()
+  private readonly history = new Map<string, ReceivedStatus[]>()
+  private readonly trainingUpdates: ReceivedTrainingUpdate[] = []
+  private readonly counters: SocketCounters = { handshakes: 0, accepted: 0, rejected: 0, disconnects: 0, eventsReceived: {} }
+  private readonly handlers: Record<string, Handler>
+
+  constructor(private readonly io: SocketIoServer, private readonly options: NodeHubOptions) {
+    this.handlers = {
+      update_trainer: (node, args) => this.onStatus('update_trainer', node, args),
+      update_annotation_node: (node, args) => this.onStatus('update_annotation_node', node, args),
+      update_training: (node, args) => this.onTrainingUpdate(node, args),
+      update_segmentation_annotation: (node, args) => this.onSegmentationAnnotation(node, args),
+    }
+    io.use((socket, next) => {
+      this.counters.handshakes++
+      const session = options.sessions.fromCookieHeader(headerText(socket.handshake.headers.cookie))
+      if (options.requireLogin && !session) {
+        this.counters.rejected++
+        options.handshakeCounter.inc({ result: 'rejected' })
+        options.log.warn('socket.io connection refused: no live session cookie', { address: socket.handshake.address })
+        next(new Error('unauthorized: log in with POST /api/login and send its cookie'))
+        return
+      }
+      this.counters.accepted++
+      options.handshakeCounter.inc({ result: 'accepted' })
+      next()
+    })
+    io.on('connection', (socket) => this.onConnection(socket))
+  }
+
+  private onConnection(socket: Socket): void {
+    const headers = socket.handshake.headers
+    const node: ConnectedNode = {
+      sid: socket.id,
+      nodeType: headerText(headers.nodetype) ?? 'node',
+      organization: headerText(headers.organization) ?? null,
+      project: headerText(headers.project) ?? null,
+      connectedAt: Date.now(),
+      address: socket.handshake.address,
+      nodeId: null,
+      name: null,
+      lastStatus: null,
+      lastStatusAt: null,
+    }
+    this.nodes.set(socket.id, { node, socket })
+    this.options.log.info('node connected', { sid: socket.id, nodeType: node.nodeType, organization: node.organization, project: node.project })
+    socket.onAny((event: string, ...args: unknown[]) => void this.dispatch(node, event, args))
+    socket.on('disconnect', (reason) => {
+      this.nodes.delete(socket.id)
+      this.counters.disconnects++
+      this.options.log.info('node disconnected', { sid: socket.id, nodeId: node.nodeId, reason })
+    })
+  }
+
+  private async dispatch(node: ConnectedNode, event: string, rawArgs: unknown[]): Promise<void> {
+    const ack = typeof rawArgs.at(-1) === 'function' ? (rawArgs.at(-1) as (response: SocketResponse) => void) : undefined
+    const args = ack ? rawArgs.slice(0, -1) : rawArgs
+    const handler = Object.hasOwn(this.handlers, event) ? this.handlers[event] : undefined
+    const counted = handler ? event : '(unknown)'
+    this.counters.eventsReceived[counted] = (this.counters.eventsReceived[counted] ?? 0) + 1
+    let response: SocketResponse
+    if (!handler) {
+      response = socketFailure(`unknown event ${JSON.stringify(event)}; the Loop handles ${Object.keys(this.handlers).join(', ')}`)
+    } else {
+      try {
+        response = await handler(node, args)
+      } catch (error) {
+        response = socketFailure(error instanceof ContractError || error instanceof LoopRequestError ? error.message : `internal error: ${errorMessage(error)}`)
+        if (!(error instanceof ContractError || error instanceof LoopRequestError)) this.options.log.error('socket handler failed', { event, error })
+      }
+    }
+    this.options.eventCounter.inc({ event: counted, result: response.success ? 'success' : 'failure' })
+    if (!response.success) this.options.log.warn('socket event refused', { event, sid: node.sid, error: response.error_msg })
+    ack?.(response)
+  }
+
+  private onStatus(event: ReceivedStatus['event'], node: ConnectedNode, args: unknown[]): SocketResponse {
+    const status = event === 'update_trainer' ? decode(TrainingStatus, args[0]) : decode(AnnotationNodeStatus, args[0])
+    const now = Date.now()
+    node.nodeId = status.id
+    node.name = status.name
+    node.lastStatus = status
+    node.lastStatusAt = now
+    this.remember({ event, sid: node.sid, nodeId: status.id, status, receivedAt: now })
+    if (event === 'update_trainer') this.followTrainerState(status as TrainingStatus)
+    return socketSuccess()
+  }
+
+  /** Mirrors a trainer's state onto the training it was given (if this Loop started it). */
+  private followTrainerState(status: TrainingStatus): void {
+    const context = status.context
+    if (!context || !status.state || !this.options.store.hasProject(context.organization, context.project)) return
+    const training = this.options.store.trainings(context.organization, context.project).find((t) => t.trainerId === status.id)
+    if (training && training.state !== status.state) {
+      this.options.store.updateTraining(context.organization, context.project, training.number, { state: status.state })
+    }
+  }
+
+  private remember(entry: ReceivedStatus): void {
+    let list = this.history.get(entry.nodeId)
+    if (!list) {
+      if (this.history.size >= MAX_NODES_WITH_HISTORY) this.history.delete(this.history.keys().next().value!)
+      list = []
+      this.history.set(entry.nodeId, list)
+    }
+    list.push(entry)
+    if (list.length > HISTORY_PER_NODE) list.splice(0, list.length - HISTORY_PER_NODE)
+  }
+
+  private onTrainingUpdate(node: ConnectedNode, args: unknown[]): SocketResponse {
+    const [organization, project, payload] = args
+    if (typeof organization !== 'string' || typeof project !== 'string') {
+      return socketFailure('update_training expects (organization: string, project: string, training: TrainingOut)')
+    }
+    this.options.store.requireProject(organization, project)
+    const training = decode(TrainingOut, payload)
+    const current = this.options.store.currentTraining(organization, project, training.trainer_id)
+    if (current) this.options.store.updateTraining(organization, project, current.number, { lastUpdate: training })
+    this.trainingUpdates.push({ sid: node.sid, organization, project, training, trainingNumber: current?.number ?? null, receivedAt: Date.now() })
+    if (this.trainingUpdates.length > MAX_TRAINING_UPDATES) this.trainingUpdates.splice(0, this.trainingUpdates.length - MAX_TRAINING_UPDATES)
+    return socketSuccess()
+  }
+
+  private onSegmentationAnnotation(_node: ConnectedNode, args: unknown[]): SocketResponse {
+    const [organization, project, payload] = args
+    if (typeof organization !== 'string' || typeof project !== 'string') {
+      return socketFailure('update_segmentation_annotation expects (organization: string, project: string, annotation: SegmentationAnnotation)')
+    }
+    const annotation = decode(SegmentationAnnotation, payload)
+    this.options.store.upsertSegmentationAnnotation(organization, project, annotation)
+    return socketSuccess()
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  connectedNodes(): ConnectedNode[] {
+    return [...this.nodes.values()].map((entry) => ({ ...entry.node })).sort((a, b) => b.connectedAt - a.connectedAt)
+  }
+
+  /** Statuses received from one node (by uuid) or all nodes, oldest first. */
+  statusHistory(nodeId?: string): ReceivedStatus[] {
+    if (nodeId !== undefined) return [...(this.history.get(nodeId) ?? [])]
+    return [...this.history.values()].flat().sort((a, b) => a.receivedAt - b.receivedAt)
+  }
+
+  receivedTrainingUpdates(): ReceivedTrainingUpdate[] {
+    return [...this.trainingUpdates]
+  }
+
+  counts(): SocketCounters {
+    return { ...this.counters, eventsReceived: { ...this.counters.eventsReceived } }
+  }
+
+  /** The most recently connected node matching `selector`; throws 404 naming it when none is connected. */
+  findNode(selector: NodeSelector): ConnectedNode {
+    return { ...this.findEntry(selector).node }
+  }
+
+  private findEntry(selector: NodeSelector): { node: ConnectedNode; socket: Socket } {
+    const matches = (node: ConnectedNode) => typeof selector === 'function'
+      ? selector({ ...node })
+      : node.sid === selector || node.nodeId === selector || node.name === selector
+    const found = [...this.nodes.values()].filter((entry) => matches(entry.node)).sort((a, b) => b.node.connectedAt - a.node.connectedAt)[0]
+    if (!found) {
+      const description = typeof selector === 'function' ? 'the given predicate' : JSON.stringify(selector)
+      throw new LoopRequestError(404, `no connected node matches ${description} (connected: ${this.describeConnected()})`)
+    }
+    return found
+  }
+
+  private describeConnected(): string {
+    const nodes = [...this.nodes.values()].map((e) => `${e.node.nodeType} ${e.node.name ?? e.node.nodeId ?? e.node.sid}`)
+    return nodes.length ? nodes.join(', ') : 'none'
+  }
+
+  /**
+   * Sends a Loop → node event and returns the node's ack. Without `expectAck` (e.g. `restart`, which
+   * makes the node exit) it returns undefined right after sending.
+   */
+  async emit(selector: NodeSelector, event: string, args: unknown[], options: { timeoutMs?: number; expectAck?: boolean } = {}): Promise<unknown> {
+    const { node, socket } = this.findEntry(selector)
+    if (options.expectAck === false) {
+      socket.emit(event, ...args)
+      return undefined
+    }
+    const timeoutMs = options.timeoutMs ?? this.options.ackTimeoutMs
+    try {
+      return await socket.timeout(timeoutMs).emitWithAck(event, ...args)
+    } catch (error) {
+      const message = `node ${node.name ?? node.nodeId ?? node.sid} did not acknowledge ${JSON.stringify(event)} within ${timeoutMs} ms` +
+        (socket.connected ? '' : ' (it disconnected)')
+      this.options.log.warn('node ack timed out', { event, sid: node.sid, timeoutMs, error: errorMessage(error) })
+      throw new NodeAckTimeoutError(message)
+    }
+  }
+
+  /** Disconnects every node (the server is stopping). */
+  disconnectAll(): void {
+    this.io.disconnectSockets(true)
+  }
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  const text = Array.isArray(value) ? value[0] : value
+  return text === undefined || text === '' ? undefined : text
+}

@@ -1,0 +1,115 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { join } from 'node:path'
+import { createZip } from '../../src/inference/zip-archive.ts'
+import { makeTempDir, waitFor } from '../support/temp.ts'
+import { connectNode, login } from './loop-test-peer.ts'
+
+const COMMAND = join(import.meta.dir, '../../src/cli/loop-command.ts')
+
+/** A port that was free a moment ago (the acceptance item runs the loop with an explicit --port). */
+function freePort(): number {
+  const probe = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response() })
+  const port = probe.port!
+  probe.stop(true)
+  return port
+}
+
+async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = Bun.spawn([process.execPath, COMMAND, ...args], { stdout: 'pipe', stderr: 'pipe', env: { ...process.env, LOG_LEVEL: 'warn' } })
+  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
+  return { code, stdout, stderr }
+}
+
+describe('learning-loop-node loop (child process)', () => {
+  let temp: { path: string; cleanup(): Promise<void> }
+  let child: ReturnType<typeof Bun.spawn>
+  let url: string
+  let output = ''
+
+  beforeAll(async () => {
+    temp = await makeTempDir('lln-loop-cli-')
+    const port = freePort()
+    child = Bun.spawn([process.execPath, COMMAND, '--port', String(port), '--data', temp.path], { stdout: 'pipe', stderr: 'pipe', env: { ...process.env, LOG_LEVEL: 'warn' } })
+    const reader = (child.stdout as ReadableStream<Uint8Array>).getReader()
+    url = await waitFor(async () => {
+      const { value, done } = await reader.read()
+      if (done) throw new Error(`loop exited before listening: ${output}`)
+      output += new TextDecoder().decode(value)
+      return /listening on (http:\/\/\S+)/.exec(output)?.[1]
+    }, 20_000, 'the loop to listen')
+    reader.releaseLock()
+    expect(url).toBe(`http://127.0.0.1:${port}`)
+  })
+
+  afterAll(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+    await temp.cleanup()
+  })
+
+  test('serves status, login, data (401 without a session, 200 with) and socket.io on /ws/socket.io', async () => {
+    expect((await fetch(`${url}/api/status`)).status).toBe(200)
+    const loginResponse = await fetch(`${url}/api/login`, { method: 'POST', body: new URLSearchParams({ username: 'u', password: 'p' }) })
+    expect(loginResponse.status).toBe(200)
+    expect(loginResponse.headers.get('set-cookie')).toContain('loop_session=')
+    expect((await fetch(`${url}/api/local/projects/demo/data`)).status).toBe(401)
+    const cookie = await login(url)
+    expect((await fetch(`${url}/api/local/projects/demo/data`, { headers: { cookie } })).status).toBe(200)
+    const socket = await connectNode(url, { cookie })
+    expect(socket.connected).toBe(true)
+    socket.close()
+  })
+
+  test('admin subcommands drive it and print JSON', async () => {
+    const created = await runCli(['admin', 'create-project', '--url', url, '--org', 'acme', '--project', 'cli', '--complete', '2', '--box', '1', '--trainings', '1', '--tags', '1'])
+    expect(created.code).toBe(0)
+    expect(JSON.parse(created.stdout)).toMatchObject({ organization: 'acme', project: 'cli', trainings: [1] })
+
+    const images = await runCli(['admin', 'images', '--url', url, '--org', 'acme', '--project', 'cli', '--state', 'complete'])
+    expect(images.code).toBe(0)
+    const listed = JSON.parse(images.stdout) as { images: { tags: string[]; box_annotations: number }[] }
+    expect(listed.images).toHaveLength(2)
+    expect(listed.images[0]).toMatchObject({ tags: ['tag_1'], box_annotations: 1 })
+
+    const zipPath = join(temp.path, 'model.zip')
+    await Bun.write(zipPath, createZip({ 'weights.onnx': new Uint8Array([1, 2]), 'model.json': '{"resolution": 64}' }))
+    const uploaded = await runCli(['admin', 'upload-model', '--url', url, '--org', 'acme', '--project', 'cli', '--format', 'onnx', '--file', zipPath])
+    expect(uploaded.code).toBe(0)
+    // onnx is new for training 1's latest model (the generated 1.0), so it joins that model
+    expect(JSON.parse(uploaded.stdout)).toMatchObject({ version: '1.0', formats: ['mocked', 'onnx'] })
+    const again = await runCli(['admin', 'upload-model', '--url', url, '--org', 'acme', '--project', 'cli', '--format', 'onnx', '--file', zipPath])
+    expect(JSON.parse(again.stdout)).toMatchObject({ version: '1.1', formats: ['onnx'] })
+
+    const target = await runCli(['admin', 'set-target', '--url', url, '--org', 'acme', '--project', 'cli', '--version', '1.1'])
+    expect(target.code).toBe(0)
+    const cookie = await login(url)
+    expect(await (await fetch(`${url}/api/acme/projects/cli/deployment/target`, { headers: { cookie } })).json()).toMatchObject({ version: '1.1' })
+
+    const stats = await runCli(['admin', 'stats', '--url', url])
+    expect(JSON.parse(stats.stdout).sockets.handshakes).toBeGreaterThanOrEqual(1)
+    const nodes = await runCli(['admin', 'nodes', '--url', url])
+    expect(JSON.parse(nodes.stdout)).toEqual({ nodes: [] })
+  })
+
+  test('admin errors exit 1 with the detail; usage errors exit 2', async () => {
+    const missing = await runCli(['admin', 'images', '--url', url, '--org', 'acme', '--project', 'nothing'])
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toContain('404: project acme/nothing does not exist')
+    const usage = await runCli(['admin', 'set-target', '--url', url, '--org', 'acme', '--project', 'cli'])
+    expect(usage.code).toBe(2)
+    expect(usage.stderr).toContain('--model-id or --version')
+    const unknown = await runCli(['admin', 'fly', '--url', url])
+    expect(unknown.code).toBe(2)
+    const help = await runCli(['--help'])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain('--rate-limit')
+    const adminHelp = await runCli(['admin', '--help'])
+    expect(adminHelp.stdout).toContain('start-training')
+  })
+
+  test('SIGTERM stops it gracefully with exit code 0', async () => {
+    child.kill('SIGTERM')
+    expect(await child.exited).toBe(0)
+    const after = await fetch(`${url}/api/status`).then(() => 'answered', () => 'refused')
+    expect(after).toBe('refused')
+  })
+})
