@@ -1,0 +1,21 @@
+export * from './training-state-machine.ts'
+export * from './training-errors.ts'
+export * from './training-runner.ts'
+export * from './training-supervisor.ts'
+export * from './training-creation.ts'
+export * from './last-training-file.ts'
+export * from './active-training-files.ts'
+export * from './executor.ts'
+export * from './process-group.ts'
+export * from './rotating-log-file.ts'
+export * from './trainer-logic.ts'
+export * from './training-process-step.ts'
+export * from './command-trainer.ts'
+export * from './command-template.ts'
+export * from './trainer-output-protocol.ts'
+export * from './training-data-downloader.ts'
+export * from './jpeg-check.ts'
+export * from './loop-trainer-steps.ts'
+
+/** Path of the testing training script (a real child process for tests and demos; see the file for its flags). */
+export const TESTING_TRAINER_SCRIPT = new URL('./testing-trainer-script.ts', import.meta.url).pathname

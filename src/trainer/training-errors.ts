@@ -1,0 +1,85 @@
+/**
+ * Errors a training step can throw, and what the state machine makes of them (§8.4):
+ * a plain Error is retried (bounded), a CriticalError ends the training in cleanup,
+ * a NodeNeedsRestartError ends the process (exit 0) so the training resumes after the restart.
+ */
+
+/** The training cannot go on; retrying would not help. The step's error is kept and the training is cleaned up. */
+export class CriticalError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'CriticalError'
+  }
+}
+
+/** The node must restart (e.g. the GPU is in a bad state); the caller exits with status 0. */
+export class NodeNeedsRestartError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'NodeNeedsRestartError'
+  }
+}
+
+/** The training process reported an error or died; a plain (retried) error. String form as upstream. */
+export class TrainingError extends Error {
+  constructor(readonly causeText: string) {
+    super(causeText)
+    this.name = 'TrainingError'
+  }
+  override toString(): string {
+    return `TrainingError: ${this.causeText}`
+  }
+}
+
+/** Downloading images or image data failed in a way that may pass; a plain (retried) error. */
+export class DownloadError extends Error {
+  constructor(readonly causeText: string, options?: { cause?: unknown }) {
+    super(causeText, options)
+    this.name = 'DownloadError'
+  }
+  override toString(): string {
+    return `DownloadError: ${this.causeText}`
+  }
+}
+
+/** A step ended because it was cancelled (abort or shutdown), not because it failed. */
+export class StepCancelledError extends Error {
+  constructor(message = 'cancelled') {
+    super(message)
+    this.name = 'StepCancelledError'
+  }
+}
+
+/** `begin_training` was refused: invalid details, or a training is already active. The caller acks `{success:false}`. */
+export class BeginTrainingRejected extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'BeginTrainingRejected'
+  }
+}
+
+/** Throws StepCancelledError when `signal` has fired; steps call this between units of work. */
+export function throwIfCancelled(signal: AbortSignal): void {
+  if (signal.aborted) throw new StepCancelledError(reasonText(signal.reason))
+}
+
+function reasonText(reason: unknown): string {
+  if (reason instanceof Error) return reason.message
+  return typeof reason === 'string' ? reason : 'cancelled'
+}
+
+/** Resolves after `ms`, or rejects with StepCancelledError as soon as `signal` fires. */
+export function sleepUnlessCancelled(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new StepCancelledError(reasonText(signal.reason)))
+    const onAbort = () => {
+      clearTimeout(timer)
+      reject(new StepCancelledError(reasonText(signal.reason)))
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
