@@ -10,6 +10,10 @@ const commands: Record<string, Command> = {
     summary: 'run an embedded Learning Loop (REST + socket.io) for offline use and tests; `loop admin …` drives it',
     run: async (args) => (await import('./loop-command.ts')).runLoopCommand(args),
   },
+  detect: {
+    summary: 'detect objects in image files offline and print one ImageMetadata JSON per file',
+    run: async (args) => (await import('./detect-command.ts')).runDetectCommand(args),
+  },
 }
 
 export const VERSION: string = packageJson.version

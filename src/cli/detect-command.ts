@@ -1,0 +1,138 @@
+/**
+ * `learning-loop-node detect FILE... [--model ZIP|DIR] [--backend B] [--threads N] [--ort-lib-dir D] [--json]`:
+ * runs a model on image files offline (no Loop) and prints one ImageMetadata (§6.5) per file.
+ * The built-in face detector is used unless --model names a model package.
+ */
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { basename, join } from 'node:path'
+import { readEnvSetting } from '../config/read-settings.ts'
+import { SETTINGS } from '../config/settings.ts'
+import { decode, formatCreated, ImageMetadata } from '../contract/index.ts'
+import { errorMessage } from '../node/log.ts'
+import {
+  builtinModelDir, createInferenceEngine, installModelPackage, parseBackendChoice,
+  type DetectionOutput, type InferenceEngine,
+} from '../inference/index.ts'
+import { parseArguments, UsageError } from './arguments.ts'
+
+export const DETECT_USAGE = `usage: learning-loop-node detect FILE... [flags]
+
+Detects objects in JPEG/PNG files without a Loop and prints one ImageMetadata JSON per file.
+Without --model the built-in face detector (MediaPipe BlazeFace) is used.
+
+flags:
+  --model ZIP|DIR      a model package: a zip or folder with model.json and an .onnx file
+  --backend B          auto | webgpu | webgpu-native | cuda | cpu | wasm (env INFERENCE_BACKEND; default auto)
+  --threads N          inference threads (env INFERENCE_THREADS; default: all cores)
+  --ort-lib-dir DIR    folder with the onnxruntime CUDA provider libraries (env ORT_LIB_DIR)
+  --json               one compact JSON object per line and nothing else on stdout
+  --help               this text
+
+exit status: 0 every file was processed, 1 some file failed, 2 usage error`
+
+export interface DetectCommandIo {
+  out(text: string): void
+  err(text: string): void
+}
+
+const defaultIo: DetectCommandIo = {
+  out: (text) => process.stdout.write(text + '\n'),
+  err: (text) => process.stderr.write(text + '\n'),
+}
+
+/** ImageMetadata for one detection result; `created` is the file's modification time. */
+export function toImageMetadata(output: DetectionOutput, created: Date): ImageMetadata {
+  return decode(ImageMetadata, {
+    box_detections: output.box_detections,
+    point_detections: output.point_detections,
+    segmentation_detections: output.segmentation_detections,
+    classification_detections: output.classification_detections,
+    created: formatCreated(created),
+    source: 'learning-loop-node detect',
+  })
+}
+
+function parseThreads(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined
+  const threads = Number(text)
+  if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`--threads ${JSON.stringify(text)} is not a positive integer`)
+  return threads
+}
+
+async function openModel(model: string | undefined): Promise<{ dir: string; cleanup(): Promise<void> }> {
+  if (model === undefined) return { dir: builtinModelDir(), cleanup: async () => undefined }
+  const info = await stat(model).catch(() => undefined)
+  if (!info) throw new UsageError(`--model ${model} does not exist`)
+  if (info.isDirectory()) return { dir: model, cleanup: async () => undefined }
+  const scratch = await mkdtemp(join(tmpdir(), 'lln-detect-model-'))
+  const cleanup = () => rm(scratch, { recursive: true, force: true })
+  try {
+    await installModelPackage(new Uint8Array(await readFile(model)), join(scratch, 'model'))
+  } catch (error) {
+    await cleanup()
+    throw error
+  }
+  return { dir: join(scratch, 'model'), cleanup }
+}
+
+export async function runDetectCommand(args: string[], io: DetectCommandIo = defaultIo): Promise<number> {
+  const { positionals, flags } = parseArguments(args, { extraFlags: ['model'], booleanFlags: ['json'] })
+  if (flags.help === 'true') {
+    io.out(DETECT_USAGE)
+    return 0
+  }
+  if (positionals.length === 0) throw new UsageError(`no image files given\n\n${DETECT_USAGE}`)
+  let backend
+  try {
+    backend = parseBackendChoice(flags.backend ?? readEnvSetting(SETTINGS.inferenceBackend, process.env))
+  } catch (error) {
+    throw new UsageError(errorMessage(error))
+  }
+  const threads = parseThreads(flags.threads ?? readEnvSetting(SETTINGS.inferenceThreads, process.env))
+  const ortLibDir = flags['ort-lib-dir'] ?? readEnvSetting(SETTINGS.ortLibDir, process.env)
+  const json = flags.json === 'true'
+
+  let model: Awaited<ReturnType<typeof openModel>>
+  let engine: InferenceEngine
+  try {
+    model = await openModel(flags.model)
+  } catch (error) {
+    if (error instanceof UsageError) throw error
+    io.err(`learning-loop-node detect: ${errorMessage(error)}`)
+    return 1
+  }
+  try {
+    engine = await createInferenceEngine({ modelDir: model.dir, backend, threads, ortLibDir })
+  } catch (error) {
+    io.err(`learning-loop-node detect: ${errorMessage(error)}`)
+    await model.cleanup()
+    return 1
+  }
+  let failures = 0
+  try {
+    if (!json) io.err(`model ${engine.model.version} on ${engine.backend}${engine.rejected.length ? ` (rejected: ${engine.rejected.map((r) => `${r.backend}: ${r.reason}`).join('; ')})` : ''}`)
+    for (const file of positionals) {
+      try {
+        const [bytes, info] = await Promise.all([readFile(file), stat(file)])
+        const output = await engine.detect({ kind: 'encoded', bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) })
+        const metadata = toImageMetadata(output, info.mtime)
+        if (json) {
+          io.out(JSON.stringify(metadata))
+        } else {
+          const total = output.timings.decodeMs + output.timings.preprocessMs + output.timings.inferenceMs + output.timings.postprocessMs
+          io.out(`==> ${basename(file)} (${output.width}×${output.height}, ${total.toFixed(1)} ms)`)
+          io.out(JSON.stringify(metadata, null, 2))
+        }
+      } catch (error) {
+        failures++
+        const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : errorMessage(error)
+        io.err(`learning-loop-node detect: ${file}: ${reason}`)
+      }
+    }
+  } finally {
+    await engine.dispose()
+    await model.cleanup()
+  }
+  return failures > 0 ? 1 : 0
+}

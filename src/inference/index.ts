@@ -1,0 +1,11 @@
+/** The inference engine: backends, the inference worker, images, decoders and model packages. */
+export { BACKEND_NAMES, AUTO_BACKEND_CHAIN, GPU_BACKENDS, parseBackendChoice, backendCandidates, type BackendName, type BackendChoice } from './backend-choice.ts'
+export { createInferenceEngine, type InferenceEngine, type InferenceEngineOptions } from './inference-engine.ts'
+export type { DetectionOutput, StageTimings } from './worker-protocol.ts'
+export { ImageInputError, NoBackendError, ModelPackageError, InferenceUnavailableError, type BackendRejection } from './inference-errors.ts'
+export { decodeImage, type ImageInput, type RgbImage, type ImageDecoderChoice } from './image-decoding.ts'
+export { encodeJpeg } from './jpeg-encoding.ts'
+export { builtinModelDir, BUILTIN_MODEL_VERSION } from './builtin-model.ts'
+export { installModelPackage, readModelPackage, findModelRoot, type ModelPackage, type ModelInformationWithFormat, type InstallLimits } from './model-package.ts'
+export { readOnnxModelHeader, type OnnxModelHeader } from './onnx-model-header.ts'
+export { extractZip, createZip, listZipEntries, ZipError } from './zip-archive.ts'

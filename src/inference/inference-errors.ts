@@ -1,0 +1,68 @@
+/**
+ * Typed errors of the inference engine. They cross the worker boundary as `{name, message, details}`
+ * and are rebuilt here, so callers can `instanceof` them whichever thread threw.
+ */
+
+/** An image the engine cannot read: corrupt or truncated data, unsupported dtype, shape/bytes mismatch. */
+export class ImageInputError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ImageInputError'
+  }
+}
+
+/** A model package (zip or folder) that is unsafe, incomplete or inconsistent. */
+export class ModelPackageError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ModelPackageError'
+  }
+}
+
+export interface BackendRejection {
+  backend: string
+  reason: string
+}
+
+/** No backend could run the model; `rejected` names every backend tried and why it failed. */
+export class NoBackendError extends Error {
+  constructor(readonly rejected: BackendRejection[]) {
+    super(`no inference backend can run this model: ${rejected.map((r) => `${r.backend}: ${r.reason}`).join('; ') || 'none was tried'}`)
+    this.name = 'NoBackendError'
+  }
+}
+
+/** The engine cannot take more work: its queue is full, it was disposed, or its worker died. */
+export class InferenceUnavailableError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'InferenceUnavailableError'
+  }
+}
+
+/** What a worker posts for a thrown error. */
+export interface SerializedError {
+  name: string
+  message: string
+  rejected?: BackendRejection[]
+}
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof NoBackendError) return { name: error.name, message: error.message, rejected: error.rejected }
+  if (error instanceof Error) return { name: error.name, message: error.message }
+  return { name: 'Error', message: String(error) }
+}
+
+export function deserializeError(error: SerializedError): Error {
+  switch (error.name) {
+    case 'ImageInputError': return new ImageInputError(error.message)
+    case 'ModelPackageError': return new ModelPackageError(error.message)
+    case 'NoBackendError': return new NoBackendError(error.rejected ?? [])
+    case 'InferenceUnavailableError': return new InferenceUnavailableError(error.message)
+    default: {
+      const rebuilt = new Error(error.message)
+      rebuilt.name = error.name
+      return rebuilt
+    }
+  }
+}

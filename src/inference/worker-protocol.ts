@@ -1,0 +1,47 @@
+/** Messages between an InferenceEngine (main thread) and its inference worker. */
+import type { BoxDetection, ClassificationDetection, PointDetection, SegmentationDetection } from '../contract/index.ts'
+import type { BackendChoice, BackendName } from './backend-choice.ts'
+import type { ImageDecoderChoice, ImageInput } from './image-decoding.ts'
+import type { BackendRejection, SerializedError } from './inference-errors.ts'
+import type { ModelInformationWithFormat } from './model-package.ts'
+
+export interface StageTimings {
+  decodeMs: number
+  preprocessMs: number
+  inferenceMs: number
+  postprocessMs: number
+}
+
+export interface DetectionOutput {
+  box_detections: BoxDetection[]
+  point_detections: PointDetection[]
+  segmentation_detections: SegmentationDetection[]
+  classification_detections: ClassificationDetection[]
+  /** size of the source image in pixels */
+  width: number
+  height: number
+  timings: StageTimings
+}
+
+export interface WorkerLoadOptions {
+  modelDir: string
+  backend: BackendChoice
+  threads?: number
+  ortLibDir?: string
+  verify: boolean
+  confidenceThreshold?: number
+  iouThreshold?: number
+  imageDecoder: ImageDecoderChoice
+}
+
+export type WorkerRequest =
+  | { type: 'load'; options: WorkerLoadOptions }
+  | { type: 'detect'; id: number; images: ImageInput[] }
+  | { type: 'dispose' }
+
+export type WorkerResponse =
+  | { type: 'loaded'; backend: BackendName; rejected: BackendRejection[]; model: ModelInformationWithFormat; inputSize: { width: number; height: number } }
+  | { type: 'load-failed'; error: SerializedError }
+  | { type: 'detected'; id: number; outputs: DetectionOutput[] }
+  | { type: 'detect-failed'; id: number; error: SerializedError }
+  | { type: 'disposed' }
