@@ -1,6 +1,6 @@
 /**
  * Acceptance 1: the same tiny model gives the same outputs on cpu, wasm and webgpu (SwiftShader in CI);
- * cuda is rejected with a clear reason; auto lands on webgpu when a Vulkan driver is configured, else cpu.
+ * cuda is rejected with a clear reason; auto lands on webgpu-native when a Vulkan driver is configured, else cpu.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { existsSync } from 'node:fs'
@@ -92,15 +92,15 @@ describe('webgpu through SwiftShader', () => {
   const available = existsSync(SWIFTSHADER_ICD)
   if (!available) console.log(`skipping WebGPU tests: ${SWIFTSHADER_ICD} not found (apt-get install -y libvulkan1 chromium)`)
 
-  test.skipIf(!available)('webgpu (onnxruntime-web + dawn.node) and webgpu-native agree with cpu; auto lands on webgpu', () => {
+  test.skipIf(!available)('webgpu (onnxruntime-web + dawn.node) and webgpu-native agree with cpu; auto lands on webgpu-native', () => {
     const result = runProbe({ backends: ['cpu', 'webgpu', 'webgpu-native'], engineDir: join(temp.path, 'webgpu-model') }, { VK_ICD_FILENAMES: SWIFTSHADER_ICD })
     expect(result.cpu.ok).toBe(true)
     expect(result.webgpu).toMatchObject({ ok: true })
     expect(result['webgpu-native']).toMatchObject({ ok: true })
     expectClose(result.webgpu.output, result.cpu.output)
     expectClose(result['webgpu-native'].output, result.cpu.output)
-    expect(result.engine.backend).toBe('webgpu')
-    expect(result.engine.rejected).toEqual([])
+    expect(result.engine.backend).toBe('webgpu-native')
+    expect(result.engine.rejected.map((r: { backend: string }) => r.backend)).toEqual(['cuda'])
     // 128×64 into the 64×64 letterbox: the planted box (12,18)-(28,30) maps to (24,4) 32×24
     expect(result.engine.boxes).toEqual([expect.objectContaining({ category_name: 'class0', x: 24, y: 4, width: 32, height: 24 })])
   }, 120_000)
@@ -108,9 +108,10 @@ describe('webgpu through SwiftShader', () => {
   test('without a Vulkan driver, webgpu is rejected with its reason and auto lands on cpu', () => {
     const result = runProbe({ engineDir: join(temp.path, 'cpu-model') }, { VK_ICD_FILENAMES: join(temp.path, 'no-such-icd.json') })
     expect(result.engine.backend).toBe('cpu')
-    expect(result.engine.rejected.map((r: { backend: string }) => r.backend)).toEqual(['webgpu', 'cuda'])
-    expect(result.engine.rejected[0].reason).toContain('WebGPU adapter')
-    expect(result.engine.rejected[1].reason).toContain('ORT_LIB_DIR')
+    expect(result.engine.rejected.map((r: { backend: string }) => r.backend)).toEqual(['cuda', 'webgpu-native', 'webgpu'])
+    expect(result.engine.rejected[0].reason).toContain('ORT_LIB_DIR')
+    expect(result.engine.rejected[1].reason).toContain('adapter')
+    expect(result.engine.rejected[2].reason).toContain('WebGPU adapter')
     expect(result.engine.boxes).toEqual([expect.objectContaining({ x: 24, y: 4, width: 32, height: 24 })])
   })
 })
