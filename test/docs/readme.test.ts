@@ -1,0 +1,29 @@
+import { describe, expect, test } from 'bun:test'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { SETTINGS } from '../../src/config/settings.ts'
+
+const root = join(import.meta.dir, '../..')
+const readme = await readFile(join(root, 'README.md'), 'utf8')
+const packageJson = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'))
+
+describe('README is the front door', () => {
+  test('documents every environment variable and its flag', () => {
+    const missing = Object.values(SETTINGS).flatMap((s) => [...s.env.map((e) => `\`${e}\``), `\`--${s.flag}\``]).filter((name) => !readme.includes(name))
+    expect(missing).toEqual([])
+  })
+
+  test('documents every CLI command', async () => {
+    const main = await readFile(join(root, 'src/cli/main.ts'), 'utf8')
+    const commands = [...main.matchAll(/^ {2}(\w+): \{\n {4}summary:/gm)].map((m) => m[1]!)
+    expect(commands.length).toBeGreaterThan(1)
+    expect(commands.filter((c) => !readme.includes(`learning-loop-node ${c}`))).toEqual([])
+  })
+
+  test('the quick start is exactly the two set-up commands, and they exist', () => {
+    expect(readme).toContain('npm install && npm start')
+    expect(readme).toContain('npm test')
+    expect(packageJson.scripts.start).toBeDefined()
+    expect(packageJson.scripts.test).toBeDefined()
+  })
+})
