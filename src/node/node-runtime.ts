@@ -202,25 +202,26 @@ export class NodeRuntime {
         set.headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8'
         return this.metrics.render()
       }, { detail: { summary: 'Prometheus metrics', tags: ['node'] } })
-      .put('/debug_logging', async ({ request, set }) => {
-        const state = (await request.text()).trim().replace(/^"|"$/g, '')
-        if (state !== 'on' && state !== 'off') {
-          set.status = 400
-          return { detail: 'Invalid state' }
-        }
-        setLogLevel(state === 'on' ? 'debug' : 'info')
+      .put('/debug_logging', onOffRoute(async (on) => {
+        setLogLevel(on ? 'debug' : 'info')
         this.log.info('log level changed', { level: getLogLevel() })
-        return Response.json(state)
-      }, { detail: { summary: 'Body "on"/"off": debug logging', tags: ['node'] } })
-      .put('/socketio', async ({ request, set }) => {
-        const state = (await request.text()).trim().replace(/^"|"$/g, '')
-        if (state !== 'on' && state !== 'off') {
-          set.status = 400
-          return { detail: 'Invalid state' }
-        }
-        this.repeatLoop.muted = state === 'off'
-        await this.hooks.onLoopConnectionToggle?.(state === 'on')
-        return Response.json(state)
-      }, { detail: { summary: 'Body "on"/"off": connect to / disconnect from the Loop and (un)mute the repeat loop', tags: ['node'] } })
+      }), { detail: { summary: 'Body "on"/"off": debug logging', tags: ['node'] } })
+      .put('/socketio', onOffRoute(async (on) => {
+        this.repeatLoop.muted = !on
+        await this.hooks.onLoopConnectionToggle?.(on)
+      }), { detail: { summary: 'Body "on"/"off": connect to / disconnect from the Loop and (un)mute the repeat loop', tags: ['node'] } })
+  }
+}
+
+/** A `PUT` route whose raw body is `on` or `off` (§3.4): answers the JSON string, or 400 `Invalid state`. */
+function onOffRoute(apply: (on: boolean) => Promise<void>) {
+  return async ({ request, set }: { request: Request; set: { status?: number | string } }) => {
+    const state = (await request.text()).trim().replace(/^"|"$/g, '')
+    if (state !== 'on' && state !== 'off') {
+      set.status = 400
+      return { detail: 'Invalid state' }
+    }
+    await apply(state === 'on')
+    return Response.json(state)
   }
 }
