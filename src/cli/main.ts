@@ -6,6 +6,10 @@ import { UsageError } from './arguments.ts'
 type Command = { summary: string; run: (args: string[]) => Promise<number> }
 
 const commands: Record<string, Command> = {
+  detector: {
+    summary: 'run the detector node: REST + socket.io detection, model versions from the Loop, outbox (embedded local loop without LOOP_HOST)',
+    run: async (args) => (await import('./detector-command.ts')).runDetectorCommand(args),
+  },
   loop: {
     summary: 'run an embedded Learning Loop (REST + socket.io) for offline use and tests; `loop admin …` drives it',
     run: async (args) => (await import('./loop-command.ts')).runLoopCommand(args),

@@ -29,6 +29,7 @@ export interface NodeConfig {
     exclusiveModelBuild: boolean
     minUncertainThreshold: number
     maxUncertainThreshold: number
+    modelFormat: string
   }
   trainer: {
     idleTimeoutSec: number
@@ -82,6 +83,7 @@ export function buildNodeConfig(raw: RawSettings): NodeConfig {
       exclusiveModelBuild: raw.exclusiveModelBuild ?? false,
       minUncertainThreshold: min,
       maxUncertainThreshold: max,
+      modelFormat: raw.modelFormat ?? 'onnx',
     },
     trainer: {
       idleTimeoutSec: raw.trainerIdleTimeoutSec ?? 0,

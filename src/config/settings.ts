@@ -29,6 +29,7 @@ export const SETTINGS = {
   skipRepeatOnStart: { env: ['SKIP_REPEAT_ON_START'], flag: 'skip-repeat-on-start', type: 'boolean', help: 'start with the repeat loop muted until PUT /socketio on', defaultText: 'false' },
   useBackdoorControls: { env: ['USE_BACKDOOR_CONTROLS'], flag: 'backdoor-controls', type: 'boolean', help: 'mount the test-only endpoints (POST /reset …)', defaultText: 'false' },
   requestTimeoutMs: { env: ['LOOP_REQUEST_TIMEOUT_MS'], flag: 'request-timeout-ms', type: 'integer', help: 'timeout of one REST call to the Loop', defaultText: '60000' },
+  modelFormat: { env: ['MODEL_FORMAT'], flag: 'model-format', type: 'string', help: 'model format the detector downloads from the Loop (an ONNX model package by default)', defaultText: 'onnx' },
   versionControlDefault: { env: ['VERSION_CONTROL_DEFAULT'], flag: 'version-control', type: 'string', help: 'detector start mode: follow_loop | pause', defaultText: 'follow_loop' },
   syncCycles: { env: ['SYNC_CYCLES'], flag: 'sync-cycles', type: 'integer', help: 'detector status POST every N repeat cycles', defaultText: '6' },
   exclusiveModelBuild: { env: ['EXCLUSIVE_MODEL_BUILD'], flag: 'exclusive-model-build', type: 'boolean', help: 'free the old model before building the new one (less memory, detections rejected meanwhile)', defaultText: 'false' },

@@ -1,7 +1,7 @@
 import { mkdir, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  decode, DeploymentTarget, Detections, DetectorStatus, ImageDataResponse, ImageIdsResponse, LoopModelsResponse, ModelUploadResponse,
+  decode, decodeJson, DeploymentTarget, Detections, DetectorStatus, ImageDataResponse, ImageIdsResponse, LoopModelsResponse, ModelUploadResponse,
   type Context, type ImageData, type LoopModel,
 } from '../contract/index.ts'
 import { extractZip, type ZipLimits } from '../inference/zip-archive.ts'
@@ -155,6 +155,23 @@ export class DataExchange {
   /** #10 `GET …/deployment/target`: the model the Loop wants deployed. */
   fetchDeploymentTarget(): Promise<DeploymentTarget> {
     return this.client.getJson(`${this.projectPath}/deployment/target`, DeploymentTarget)
+  }
+
+  /**
+   * #10 for the detector's update loop: the target, or null while the Loop has none (404), without the
+   * warning every other failure gets; that is the normal state of a fresh project.
+   */
+  async fetchDeploymentTargetIfSet(): Promise<DeploymentTarget | null> {
+    const response = await this.client.request('GET', `${this.projectPath}/deployment/target`)
+    if (response.status === 404) {
+      await response.body?.cancel()
+      return null
+    }
+    if (!response.ok) {
+      const body = await response.text().catch(() => '')
+      throw new LoopError({ kind: 'http', method: 'GET', path: `${API_PREFIX}${this.projectPath}/deployment/target`, status: response.status, detail: `failed with ${response.status}`, body })
+    }
+    return decodeJson(DeploymentTarget, await response.text())
   }
 
   /** #11 `GET …/models`. */

@@ -31,7 +31,7 @@ describe('typed settings', () => {
   test('defaults match upstream', () => {
     const config = loadNodeConfig({})
     expect(config.loop.urls).toBeUndefined()
-    expect(config.detector).toEqual({ versionControlDefault: 'follow_loop', syncCycles: 6, exclusiveModelBuild: false, minUncertainThreshold: 0.3, maxUncertainThreshold: 0.6 })
+    expect(config.detector).toEqual({ versionControlDefault: 'follow_loop', syncCycles: 6, exclusiveModelBuild: false, minUncertainThreshold: 0.3, maxUncertainThreshold: 0.6, modelFormat: 'onnx' })
     expect(config.trainer).toEqual({ idleTimeoutSec: 0, restartAfterTraining: false, keepOldTrainings: false, inferenceBatchSize: 10 })
     expect(config.loop.requestTimeoutMs).toBe(60_000)
   })

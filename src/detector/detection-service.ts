@@ -1,0 +1,150 @@
+import { formatCreated, type ImageMetadata, type SegmentationDetection } from '../contract/index.ts'
+import { encodeJpeg, type ImageInput } from '../inference/index.ts'
+import { errorMessage, type Logger } from '../node/log.ts'
+import type { MetricsRegistry } from '../node/metrics.ts'
+import type { ActiveDetector } from './active-detector.ts'
+import type { LogicOutput } from './detector-logic.ts'
+import type { Outbox } from './outbox.ts'
+import type { RelevanceFilter } from './relevance-filter.ts'
+import type { AutouploadMode } from '../contract/index.ts'
+
+export interface DetectOptions {
+  cameraId?: string | null
+  tags?: string[]
+  source?: string | null
+  autoupload?: AutouploadMode
+  creationDate?: string | null
+}
+
+export const PICKED_BY_SYSTEM_TAG = 'picked_by_system'
+
+/** The last detection, for the status page: the image as JPEG and its metadata. */
+export interface LastDetection {
+  jpeg: Uint8Array
+  metadata: ImageMetadata
+  at: number
+}
+
+/** A segmentation shape as detectors return it (§6.5): a Shape object becomes `"x1,y1,x2,y2,…"`. */
+export function flattenShape(detection: SegmentationDetection): SegmentationDetection {
+  if (typeof detection.shape === 'string') return detection
+  return { ...detection, shape: detection.shape.points.flatMap((p) => [p.x, p.y]).join(',') }
+}
+
+/** ImageMetadata of one detection result plus the request's tags, source and creation date (§7.4). */
+export function toImageMetadata(output: LogicOutput, options: DetectOptions): ImageMetadata {
+  return {
+    box_detections: output.box_detections,
+    point_detections: output.point_detections,
+    segmentation_detections: output.segmentation_detections.map(flattenShape),
+    classification_detections: output.classification_detections,
+    box_annotations: [],
+    point_annotations: [],
+    classification_annotation: null,
+    tags: [...(options.tags ?? [])],
+    // upstream overwrites `created` with the caller's creation_date, null when none was given
+    created: options.creationDate ?? null,
+    source: options.source ?? null,
+  }
+}
+
+/**
+ * The detection flow of §7.4: detect on the active model, build ImageMetadata, and decide what goes to the
+ * outbox (relevance filter, `all`, or nothing) without making the caller wait for the upload.
+ */
+export class DetectionService {
+  private last: { image: ImageInput; metadata: ImageMetadata; at: number } | undefined
+  private readonly detections
+  private readonly autouploads
+  private readonly failures
+
+  constructor(private readonly deps: {
+    active: ActiveDetector
+    filter: RelevanceFilter
+    outbox: Outbox
+    log: Logger
+    metrics: MetricsRegistry
+    /** keeps fire-and-forget uploads visible to graceful shutdown */
+    track: <T>(work: Promise<T>) => Promise<T>
+    now?: () => number
+  }) {
+    this.detections = deps.metrics.counter('detector_images_total', 'images detected, by route (rest, socket) and autoupload mode')
+    this.autouploads = deps.metrics.counter('detector_autouploads_total', 'images handed to the outbox by the detection flow, by reason')
+    this.failures = deps.metrics.counter('detector_failures_total', 'detections and uploads that failed, by kind')
+  }
+
+  async detect(image: ImageInput, options: DetectOptions, route: string): Promise<ImageMetadata> {
+    const output = await this.deps.active.use((logic) => logic.detect(image))
+    return this.finish(image, output, options, route)
+  }
+
+  async detectBatch(images: ImageInput[], options: DetectOptions, route: string): Promise<ImageMetadata[]> {
+    const outputs = await this.deps.active.use((logic) => logic.detectBatch(images))
+    return outputs.map((output, i) => this.finish(images[i]!, output, options, route))
+  }
+
+  /**
+   * `/upload` and the socket `upload` event: the image goes to the outbox tagged `picked_by_system`, with
+   * category ids taken from the active model by category name (§5.5). Resolves when it is saved.
+   */
+  async upload(image: ImageInput, metadata: ImageMetadata, priority: boolean): Promise<void> {
+    const categories = this.deps.active.logic?.modelInfo.categories ?? []
+    const idOf = (name: string) => categories.find((c) => c.name === name)?.id ?? ''
+    const withIds: ImageMetadata = {
+      ...metadata,
+      box_detections: (metadata.box_detections ?? []).map((d) => ({ ...d, category_id: idOf(d.category_name) })),
+      point_detections: (metadata.point_detections ?? []).map((d) => ({ ...d, category_id: idOf(d.category_name) })),
+      segmentation_detections: (metadata.segmentation_detections ?? []).map((d) => ({ ...d, category_id: idOf(d.category_name) })),
+      classification_detections: (metadata.classification_detections ?? []).map((d) => ({ ...d, category_id: idOf(d.category_name) })),
+      tags: [...new Set([...(metadata.tags ?? []), PICKED_BY_SYSTEM_TAG])],
+      created: metadata.created ?? formatCreated(),
+    }
+    const result = await this.deps.outbox.save(await encodeJpeg(image), withIds, priority)
+    if (!result.saved) {
+      this.failures.inc({ kind: 'upload' })
+      throw new Error(`the image could not be queued for upload: ${result.reason} (${result.detail})`)
+    }
+    this.autouploads.inc({ reason: PICKED_BY_SYSTEM_TAG })
+  }
+
+  private finish(image: ImageInput, output: LogicOutput, options: DetectOptions, route: string): ImageMetadata {
+    const metadata = toImageMetadata(output, options)
+    const autoupload = options.autoupload ?? 'filtered'
+    this.detections.inc({ route, autoupload })
+    if (autoupload !== 'disabled') {
+      // decided now (the filter's history must see detections in order); saved in the background
+      const causes = autoupload === 'filtered' ? this.deps.filter.causes(metadata, options.cameraId, (this.deps.now ?? Date.now)()) : []
+      if (autoupload === 'all' || causes.length > 0) {
+        const toSave: ImageMetadata = { ...metadata, tags: [...(metadata.tags ?? []), ...causes] }
+        void this.deps.track(this.saveInBackground(image, toSave, autoupload === 'all' ? ['all'] : causes))
+      }
+    }
+    this.last = { image, metadata, at: Date.now() }
+    return metadata
+  }
+
+  private async saveInBackground(image: ImageInput, metadata: ImageMetadata, reasons: string[]): Promise<void> {
+    try {
+      const result = await this.deps.outbox.save(await encodeJpeg(image), metadata, false)
+      if (result.saved) for (const reason of reasons) this.autouploads.inc({ reason })
+      else {
+        this.failures.inc({ kind: 'autoupload' })
+        this.deps.log.warn('autoupload not queued', { reason: result.reason, detail: result.detail })
+      }
+    } catch (error) {
+      this.failures.inc({ kind: 'autoupload' })
+      this.deps.log.error('autoupload failed', { error: errorMessage(error) })
+    }
+  }
+
+  lastDetectionMetadata(): { metadata: ImageMetadata; at: number } | undefined {
+    return this.last && { metadata: this.last.metadata, at: this.last.at }
+  }
+
+  /** The last detection with its image as JPEG, encoded only when someone asks (the status page). */
+  async lastDetection(): Promise<LastDetection | undefined> {
+    const last = this.last
+    if (!last) return undefined
+    return { jpeg: await encodeJpeg(last.image), metadata: last.metadata, at: last.at }
+  }
+}

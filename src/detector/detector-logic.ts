@@ -1,0 +1,65 @@
+import type { ModelInformation } from '../contract/index.ts'
+import { createInferenceEngine, type BackendChoice, type DetectionOutput, type ImageInput, type InferenceEngine } from '../inference/index.ts'
+import type { MetricsRegistry } from '../node/metrics.ts'
+
+/** The package format this node asks the Loop for by default: an ONNX model package (model.json + .onnx). */
+export const DEFAULT_MODEL_FORMAT = 'onnx'
+
+/** Detections of one image, as a DetectorLogic returns them (timings optional for custom logic). */
+export type LogicOutput = Omit<DetectionOutput, 'timings'> & { timings?: DetectionOutput['timings'] }
+
+/**
+ * One loaded model version that can detect. Immutable: a new version means a new DetectorLogic, built while
+ * the old one keeps serving (upstream 0.19 DetectorLogic / DetectorLogicFactory, in TypeScript).
+ */
+export interface DetectorLogic {
+  readonly modelInfo: ModelInformation & { format?: string }
+  /** what runs it, for /about and /metrics (e.g. `webgpu-native`, `cpu`, or a custom name) */
+  readonly backend: string
+  detect(image: ImageInput): Promise<LogicOutput>
+  detectBatch(images: ImageInput[]): Promise<LogicOutput[]>
+  dispose(): Promise<void>
+}
+
+/** Builds a DetectorLogic from an installed model folder (model.json + files in `modelFormat`). */
+export interface DetectorLogicFactory {
+  readonly modelFormat: string
+  build(modelDir: string): Promise<DetectorLogic>
+}
+
+export interface OnnxDetectorOptions {
+  modelFormat?: string
+  backend?: BackendChoice
+  threads?: number
+  ortLibDir?: string
+  metrics?: MetricsRegistry
+}
+
+/** The default factory: ONNX model packages run by the inference engine (a Worker per model version). */
+export class OnnxDetectorFactory implements DetectorLogicFactory {
+  readonly modelFormat: string
+  constructor(private readonly options: OnnxDetectorOptions = {}) {
+    this.modelFormat = options.modelFormat ?? DEFAULT_MODEL_FORMAT
+  }
+
+  async build(modelDir: string): Promise<DetectorLogic> {
+    const engine = await createInferenceEngine({
+      modelDir,
+      backend: this.options.backend,
+      threads: this.options.threads,
+      ortLibDir: this.options.ortLibDir,
+      metrics: this.options.metrics,
+    })
+    return engineLogic(engine)
+  }
+}
+
+function engineLogic(engine: InferenceEngine): DetectorLogic {
+  return {
+    modelInfo: engine.model,
+    backend: engine.backend,
+    detect: (image) => engine.detect(image),
+    detectBatch: (images) => engine.detectBatch(images),
+    dispose: () => engine.dispose(),
+  }
+}

@@ -1,0 +1,193 @@
+import { mkdir, rm } from 'node:fs/promises'
+import { AboutResponse, OPERATION_MODES, isOneOf, type OperationMode } from '../contract/index.ts'
+import type { NodeConfig } from '../config/node-config.ts'
+import { DataExchange } from '../loop/data-exchange.ts'
+import { builtinModelDir } from '../inference/index.ts'
+import { createLogger, errorMessage, type Logger } from '../node/log.ts'
+import { LoopConnection } from '../node/loop-connection.ts'
+import { NodeRuntime } from '../node/node-runtime.ts'
+import { loadOrCreateNodeUuid } from '../node/node-identity.ts'
+import { resolveDataFolder } from '../node/data-folder.ts'
+import { ActiveDetector } from './active-detector.ts'
+import { DetectionService } from './detection-service.ts'
+import { OnnxDetectorFactory, type DetectorLogicFactory } from './detector-logic.ts'
+import { ModelStore } from './model-store.ts'
+import { ModelUpdater } from './model-updater.ts'
+import { Outbox, type OutboxOptions, type UploadFunction } from './outbox.ts'
+import { RelevanceFilter } from './relevance-filter.ts'
+import { registerDetectorRoutes } from './rest-routes.ts'
+import { registerDetectorEvents } from './socket-events.ts'
+import { registerStatusPage } from './status-page.ts'
+
+export const DEFAULT_DETECTOR_PORT = 8004
+
+export interface DetectorNodeOptions {
+  config: NodeConfig
+  name?: string
+  /** builds a DetectorLogic per model version; default: ONNX packages on the inference engine */
+  factory?: DetectorLogicFactory
+  /** model served until the Loop deploys one; default: the built-in face model; `null`: none */
+  fallbackModelDir?: string | null
+  /** outbox tuning (upload interval, limits); defaults as upstream: every 5 s, batches of 20 */
+  outbox?: Pick<OutboxOptions, 'intervalMs' | 'batchSize' | 'limits' | 'minFreeDiskBytes'>
+  log?: Logger
+}
+
+/**
+ * The detector node (§7): REST and socket.io on one port, model version control with zero-downtime swaps,
+ * the relevance filter and a crash-safe outbox. With no LOOP_HOST it runs an embedded local loop.
+ */
+export class DetectorNode {
+  operationMode: OperationMode = 'startup'
+  private constructor(
+    readonly runtime: NodeRuntime,
+    readonly loop: LoopConnection,
+    readonly dataFolder: string,
+    readonly store: ModelStore,
+    readonly active: ActiveDetector,
+    readonly outbox: Outbox,
+    readonly detections: DetectionService,
+    readonly updater: ModelUpdater,
+    private readonly options: DetectorNodeOptions,
+  ) {}
+
+  static async start(options: DetectorNodeOptions): Promise<DetectorNode> {
+    const node = await DetectorNode.create(options)
+    await node.runtime.start()
+    return node
+  }
+
+  /** Everything but listening; `runtime.start()` starts it (the CLI installs signal handlers in between). */
+  static async create(options: DetectorNodeOptions): Promise<DetectorNode> {
+    const { config } = options
+    const log = options.log ?? createLogger('detector')
+    const name = options.name ?? 'detector'
+    const folder = await resolveDataFolder(config.dataFolder)
+    log.info('data folder', { path: folder.path, reason: folder.reason })
+    const uuid = await loadOrCreateNodeUuid(folder.path, name)
+    const runtime = new NodeRuntime({
+      name, uuid, nodeType: 'detector', port: config.port ?? DEFAULT_DETECTOR_PORT, hostname: config.hostname,
+      socketIo: true, skipRepeatOnStart: config.skipRepeatOnStart, log,
+    })
+    const loop = await LoopConnection.open({ config, dataFolder: folder.path, nodeType: 'detector', socket: false, log, metrics: runtime.metrics })
+    const exchange = new DataExchange(loop.rest, loop.context)
+    const factory = options.factory ?? new OnnxDetectorFactory({
+      backend: config.inference.backend as never, threads: config.inference.threads, ortLibDir: config.inference.ortLibDir,
+      metrics: runtime.metrics, modelFormat: config.detector.modelFormat,
+    })
+    const store = new ModelStore(folder.path)
+    const active = new ActiveDetector()
+    const outbox = await Outbox.open({ ...options.outbox, dataFolder: folder.path, upload: loopUpload(loop), metrics: runtime.metrics, logger: log.child('outbox') })
+    const filter = new RelevanceFilter({ minUncertain: config.detector.minUncertainThreshold, maxUncertain: config.detector.maxUncertainThreshold })
+    const detections = new DetectionService({ active, filter, outbox, log, metrics: runtime.metrics, track: (w) => runtime.track(w) })
+    let node: DetectorNode | undefined
+    const updater = new ModelUpdater({
+      store, active, factory, exchange, log, metrics: runtime.metrics,
+      versionControlDefault: config.detector.versionControlDefault,
+      syncCycles: config.detector.syncCycles,
+      exclusiveModelBuild: config.detector.exclusiveModelBuild,
+      operationMode: () => node?.operationMode ?? 'startup',
+      errors: runtime.status.errors ?? (runtime.status.errors = {}),
+      statusBase: () => ({ uuid, name, state: 'online', uptime: runtime.uptimeSeconds, operation_mode: node?.operationMode ?? 'startup' }),
+    })
+    node = new DetectorNode(runtime, loop, folder.path, store, active, outbox, detections, updater, options)
+    node.wire()
+    return node
+  }
+
+  get url(): string {
+    return this.runtime.url
+  }
+
+  /** AboutResponse (§6.8). */
+  about(): AboutResponse {
+    const logic = this.active.logic
+    return {
+      operation_mode: this.operationMode,
+      state: 'online',
+      model_info: logic ? { ...logic.modelInfo, model_root_path: this.active.version ? this.store.versionFolder(this.active.version) : null } : null,
+      target_model: this.updater.target?.version ?? null,
+      version_control: this.updater.mode,
+    }
+  }
+
+  /** `PUT /operation_mode`: `detecting` blocks model updates; a change is synced with the Loop at once. */
+  async setOperationMode(raw: string): Promise<void> {
+    const mode = raw.trim().replace(/^"|"$/g, '')
+    if (!isOneOf(OPERATION_MODES, mode)) throw new RangeError(`operation mode must be one of ${OPERATION_MODES.join(', ')}, got ${JSON.stringify(mode)}`)
+    if (mode === this.operationMode) return
+    this.operationMode = mode
+    await this.updater.syncStatus()
+  }
+
+  /** Backdoor `POST /reset`: wipe and recreate the data folder; the outbox and the active model keep working. */
+  async reset(): Promise<boolean> {
+    try {
+      for (const entry of await Array.fromAsync(new Bun.Glob('*').scan({ cwd: this.dataFolder, onlyFiles: false, dot: true }))) {
+        if (entry === 'local-loop') continue // the embedded loop's own data lives here while it runs
+        await rm(`${this.dataFolder}/${entry}`, { recursive: true, force: true })
+      }
+      await mkdir(this.dataFolder, { recursive: true })
+      await this.outbox.reset()
+      this.updater.target = null
+      this.updater.mode = this.options.config.detector.versionControlDefault
+      return true
+    } catch (error) {
+      this.runtime.log.error('reset failed', { error: errorMessage(error) })
+      return false
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.runtime.shutdown('stop requested')
+  }
+
+  private wire(): void {
+    const { runtime } = this
+    registerStatusPage(runtime.app, this)
+    registerDetectorRoutes(runtime.app, this, { backdoor: this.options.config.useBackdoorControls })
+    registerDetectorEvents(runtime.socketIo!.io, this)
+    const backend = runtime.metrics.gauge('detector_model_info', 'the model serving detections (always 1), with its version and backend')
+    backend.collect(() => {
+      const logic = this.active.logic
+      if (logic) backend.set(1, { version: logic.modelInfo.version, backend: logic.backend })
+    })
+    runtime.setHooks({
+      onStartup: async () => {
+        const fallback = this.options.fallbackModelDir === null ? undefined : (this.options.fallbackModelDir ?? safeBuiltinModelDir(runtime.log))
+        await this.updater.loadInitialModel(fallback)
+        this.operationMode = 'idle'
+      },
+      onRepeat: () => this.updater.cycle(),
+      onShutdown: async () => {
+        await this.outbox.stop()
+        await this.updater.settled()
+        await this.active.close()
+        await this.loop.close()
+      },
+      notReadyReason: () => (this.active.logic ? undefined : this.active.updatingTo ? `updating model to version ${this.active.updatingTo}` : 'no model loaded'),
+    })
+  }
+}
+
+function safeBuiltinModelDir(log: Logger): string | undefined {
+  try {
+    return builtinModelDir()
+  } catch (error) {
+    log.warn('no built-in model', { error: errorMessage(error) })
+    return undefined
+  }
+}
+
+/** Outbox uploads through the Loop connection: its base URL, CA bundle and (when logged in) session cookie. */
+function loopUpload(loop: LoopConnection): UploadFunction {
+  const url = `${loop.rest.baseUrl}/api/${encodeURIComponent(loop.context.organization)}/projects/${encodeURIComponent(loop.context.project)}/images`
+  return (form, signal) => {
+    const cookie = loop.rest.cookieHeader()
+    return fetch(url, {
+      method: 'POST', body: form, signal,
+      headers: cookie ? { cookie } : {},
+      ...(loop.rest.ca ? { tls: { ca: loop.rest.ca } } : {}),
+    } as RequestInit)
+  }
+}

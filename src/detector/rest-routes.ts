@@ -1,0 +1,113 @@
+import type { Elysia } from 'elysia'
+import { ContractError, ImageMetadata, decode, formatCreated } from '../contract/index.ts'
+import { ImageInputError, InferenceUnavailableError, type ImageInput } from '../inference/index.ts'
+import { errorMessage } from '../node/log.ts'
+import { DetectorUnavailableError } from './active-detector.ts'
+import type { DetectorNode } from './detector-node.ts'
+import { VersionModeError } from './model-updater.ts'
+import { RequestOptionError, detectOptionsFrom, requestValue, uploadPriorityFrom } from './request-options.ts'
+
+/** A bad request answered with `{detail}` and a 4xx status. */
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message)
+  }
+}
+
+/** Status of an error: bad input 4xx, no model 503, everything else 500; message always in `detail`. */
+export function httpStatusOf(error: unknown): number {
+  if (error instanceof HttpError) return error.status
+  if (error instanceof ImageInputError || error instanceof RequestOptionError || error instanceof ContractError) return 422
+  if (error instanceof VersionModeError) return error.status
+  if (error instanceof DetectorUnavailableError || error instanceof InferenceUnavailableError) return 503
+  if (error instanceof RangeError) return 422
+  return 500
+}
+
+async function filesOf(request: Request, field: string): Promise<File[]> {
+  const type = request.headers.get('content-type') ?? ''
+  if (!type.startsWith('multipart/form-data')) throw new HttpError(422, `expected multipart/form-data with a "${field}" field, got ${JSON.stringify(type || 'no content type')}`)
+  let form: FormData
+  try {
+    form = await request.formData()
+  } catch (error) {
+    throw new HttpError(400, `malformed multipart body: ${errorMessage(error)}`)
+  }
+  const files = form.getAll(field).filter((v): v is File => typeof v !== 'string')
+  if (files.length === 0) throw new HttpError(422, `field "${field}" is missing: send the image as a multipart file named "${field}"`)
+  return files
+}
+
+const encoded = async (file: File): Promise<ImageInput> => ({ kind: 'encoded', bytes: new Uint8Array(await file.arrayBuffer()) })
+const plain = (text: string) => new Response(text, { headers: { 'content-type': 'text/plain; charset=utf-8' } })
+
+/** The REST API of §7.3 on the node's Elysia app. */
+export function registerDetectorRoutes(app: Elysia<any, any, any, any, any, any, any>, node: DetectorNode, options: { backdoor: boolean }): void {
+  const fail = (error: unknown, set: { status?: number | string }, route: string) => {
+    const status = httpStatusOf(error)
+    set.status = status
+    const log = status >= 500 ? node.runtime.log.error : node.runtime.log.warn
+    log(`${route} failed`, { status, error: errorMessage(error) })
+    return { detail: errorMessage(error) }
+  }
+  const tracked = <T>(work: () => Promise<T>) => node.runtime.track(work())
+
+  app
+    .post('/detect', ({ request, set }) => tracked(async () => {
+      try {
+        const url = new URL(request.url)
+        const options = detectOptionsFrom(request.headers, url.searchParams)
+        const [file] = await filesOf(request, 'file')
+        return await node.detections.detect(await encoded(file!), options, 'rest')
+      } catch (error) {
+        return fail(error, set, 'POST /detect')
+      }
+    }), { parse: 'none', detail: { summary: 'Detect objects in an image (multipart field "file"); options as headers or query: camera-id, tags, source, autoupload, creation-date', tags: ['detector'] } })
+    .post('/upload', ({ request, set }) => tracked(async () => {
+      try {
+        const url = new URL(request.url)
+        const files = await filesOf(request, 'files')
+        const source = requestValue('source', request.headers, url.searchParams) ?? null
+        const created = requestValue('creation_date', request.headers, url.searchParams) ?? null
+        const priority = uploadPriorityFrom(request.headers, url.searchParams)
+        for (const file of files) {
+          await node.detections.upload(await encoded(file), decode(ImageMetadata, { source, created: created ?? formatCreated() }), priority)
+        }
+        return [200, 'OK']
+      } catch (error) {
+        return fail(error, set, 'POST /upload')
+      }
+    }), { parse: 'none', detail: { summary: 'Queue images for upload to the Loop (multipart "files"); query/headers: source, creation_date, upload_priority', tags: ['detector'] } })
+    .get('/about', () => node.about(), { detail: { summary: 'Model, version control and operation mode', tags: ['detector'] } })
+    .get('/model_version', async () => node.updater.versionResponse(await node.store.localVersions()), { detail: { summary: 'Current, target, Loop and local model versions', tags: ['detector'] } })
+    .put('/model_version', async ({ request, set }) => {
+      try {
+        await node.updater.setVersionMode(await request.text())
+        return 'OK'
+      } catch (error) {
+        return fail(error, set, 'PUT /model_version')
+      }
+    }, { parse: 'none', detail: { summary: 'Body: follow_loop | pause | a version such as 1.3', tags: ['detector'] } })
+    .get('/outbox_mode', () => plain(node.outbox.getMode()), { detail: { summary: 'continuous_upload | stopped', tags: ['detector'] } })
+    .put('/outbox_mode', async ({ request, set }) => {
+      try {
+        await node.outbox.setMode((await request.text()).trim().replace(/^"|"$/g, ''))
+        return 'OK'
+      } catch (error) {
+        set.status = 422
+        return { detail: `Could not set outbox mode: ${errorMessage(error)}` }
+      }
+    }, { parse: 'none', detail: { summary: 'Body: continuous_upload | stopped (persists across restarts)', tags: ['detector'] } })
+    .get('/operation_mode', () => plain(node.operationMode), { detail: { summary: 'startup | idle | detecting', tags: ['detector'] } })
+    .put('/operation_mode', async ({ request, set }) => {
+      try {
+        await node.setOperationMode(await request.text())
+        return 'OK'
+      } catch (error) {
+        return fail(error, set, 'PUT /operation_mode')
+      }
+    }, { parse: 'none', detail: { summary: 'Body: idle | detecting (detecting blocks model updates)', tags: ['detector'] } })
+  if (options.backdoor) {
+    app.post('/reset', () => node.reset(), { detail: { summary: 'Test backdoor: wipe the data folder (USE_BACKDOOR_CONTROLS)', tags: ['backdoor'] } })
+  }
+}

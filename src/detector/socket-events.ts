@@ -1,0 +1,118 @@
+import type { Server, Socket } from 'socket.io'
+import { AUTOUPLOAD_MODES, ImageMetadata, decode, formatCreated, isOneOf } from '../contract/index.ts'
+import { ImageInputError, type ImageInput } from '../inference/index.ts'
+import { errorMessage } from '../node/log.ts'
+import type { DetectOptions } from './detection-service.ts'
+import type { DetectorNode } from './detector-node.ts'
+
+type Reply = (answer: unknown) => void
+type Payload = Record<string, unknown>
+
+/** Thrown for a payload that cannot be used; becomes `{error}`. */
+class PayloadError extends Error {}
+
+/**
+ * An image as clients send it (§5.5): a raw array `{bytes, dtype, shape}` (python clients: numpy C order) or
+ * encoded JPEG/PNG bytes. Anything else is refused with upstream's message plus the reason.
+ */
+export function imageFromPayload(value: unknown): ImageInput {
+  if (value instanceof Uint8Array) return { kind: 'encoded', bytes: value }
+  if (value instanceof ArrayBuffer) return { kind: 'encoded', bytes: new Uint8Array(value) }
+  if (value && typeof value === 'object') {
+    const { bytes, dtype, shape } = value as { bytes?: unknown; dtype?: unknown; shape?: unknown }
+    const data = bytes instanceof Uint8Array ? bytes : bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : undefined
+    if (data && typeof dtype === 'string' && Array.isArray(shape) && shape.every((n) => Number.isInteger(n) && n > 0)) {
+      return { kind: 'raw', bytes: data, dtype, shape: shape as number[] }
+    }
+  }
+  throw new PayloadError('could not parse image from data: expected {bytes, dtype, shape} or encoded JPEG/PNG bytes')
+}
+
+function detectOptionsOf(payload: Payload): DetectOptions {
+  const autoupload = payload.autoupload ?? 'filtered'
+  if (!isOneOf(AUTOUPLOAD_MODES, autoupload)) throw new PayloadError(`autoupload must be one of ${AUTOUPLOAD_MODES.join(', ')}, got ${JSON.stringify(autoupload)}`)
+  const tags = payload.tags ?? []
+  if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new PayloadError('tags must be a list of strings')
+  const text = (key: string) => (typeof payload[key] === 'string' ? (payload[key] as string) : null)
+  return { cameraId: text('camera_id'), tags, source: text('source'), autoupload, creationDate: text('creation_date') }
+}
+
+function asPayload(data: unknown): Payload {
+  if (!data || typeof data !== 'object' || Array.isArray(data)) throw new PayloadError('expected an object payload')
+  return data as Payload
+}
+
+/**
+ * Upload metadata from a client: ImageMetadata-shaped, extra keys kept (the Loop reads `state`), and rosys's
+ * `creation_date` used as `created` when that is missing (upstream ignored it, §15.15).
+ */
+export function uploadMetadataOf(raw: unknown): ImageMetadata {
+  if (raw === undefined || raw === null) return decode(ImageMetadata, { created: formatCreated() })
+  const given = asPayload(raw)
+  const created = typeof given.created === 'string' ? given.created : typeof given.creation_date === 'string' ? given.creation_date : formatCreated()
+  return decode(ImageMetadata, { ...given, created })
+}
+
+/** The socket.io API of §5.5. Every event answers; errors are `{error: msg}`, unknown events too. */
+export function registerDetectorEvents(io: Server, node: DetectorNode): void {
+  const handlers: Record<string, (data: unknown) => Promise<unknown> | unknown> = {
+    detect: async (data) => {
+      const payload = asPayload(data)
+      return node.detections.detect(imageFromPayload(payload.image), detectOptionsOf(payload), 'socket')
+    },
+    batch_detect: async (data) => {
+      const payload = asPayload(data)
+      if (!Array.isArray(payload.images) || payload.images.length === 0) throw new PayloadError('could not parse images from data: expected a non-empty list "images"')
+      const images = payload.images.map(imageFromPayload)
+      return { items: await node.detections.detectBatch(images, detectOptionsOf(payload), 'socket') }
+    },
+    upload: async (data) => {
+      const payload = asPayload(data)
+      await node.detections.upload(imageFromPayload(payload.image), uploadMetadataOf(payload.metadata), payload.upload_priority === true)
+      return { status: 'OK' }
+    },
+    info: () => {
+      const logic = node.active.logic
+      if (logic) return node.about().model_info
+      if (node.active.updatingTo) return { status: `Updating model to version ${node.active.updatingTo}` }
+      return { status: 'No model loaded' }
+    },
+    about: () => node.about(),
+    get_model_version: async () => node.updater.versionResponse(await node.store.localVersions()),
+    set_model_version_mode: async (data) => {
+      await node.updater.setVersionMode(data)
+      return { status: 'OK' }
+    },
+    get_outbox_mode: () => ({ outbox_mode: node.outbox.getMode() }),
+    set_outbox_mode: async (data) => {
+      if (typeof data !== 'string') throw new PayloadError(`expected a string: continuous_upload or stopped`)
+      await node.outbox.setMode(data)
+      return { status: 'OK' }
+    },
+  }
+  const events = node.runtime.metrics.counter('detector_socket_events_total', 'socket.io events by name and outcome')
+
+  io.on('connection', (socket: Socket) => {
+    socket.onAny((event: string, ...args: unknown[]) => {
+      const reply: Reply | undefined = typeof args.at(-1) === 'function' ? (args.pop() as Reply) : undefined
+      const handler = handlers[event]
+      if (!handler) {
+        events.inc({ event: 'unknown', outcome: 'error' })
+        reply?.({ error: `unknown event ${JSON.stringify(event)}; this detector handles ${Object.keys(handlers).join(', ')}` })
+        return
+      }
+      void node.runtime.track((async () => {
+        try {
+          const answer = await handler(args[0])
+          events.inc({ event, outcome: 'ok' })
+          reply?.(answer)
+        } catch (error) {
+          events.inc({ event, outcome: 'error' })
+          const message = error instanceof ImageInputError ? `could not parse image from data: ${error.message}` : errorMessage(error)
+          node.runtime.log.warn('socket event failed', { event, error: message })
+          reply?.({ error: message })
+        }
+      })())
+    })
+  })
+}
