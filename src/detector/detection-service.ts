@@ -1,5 +1,6 @@
 import { formatCreated, type ImageMetadata, type SegmentationDetection } from '../contract/index.ts'
-import { encodeJpeg, type ImageInput } from '../inference/index.ts'
+import { encodeJpeg, ImageInputError, type ImageInput } from '../inference/index.ts'
+import { findJpegStructureProblem, sniffImageFormat } from '../inference/image-decoding.ts'
 import { errorMessage, type Logger } from '../node/log.ts'
 import type { MetricsRegistry } from '../node/metrics.ts'
 import type { ActiveDetector } from './active-detector.ts'
@@ -98,6 +99,11 @@ export class DetectionService {
       classification_detections: (metadata.classification_detections ?? []).map((d) => ({ ...d, category_id: idOf(d.category_name) })),
       tags: [...new Set([...(metadata.tags ?? []), PICKED_BY_SYSTEM_TAG])],
       created: metadata.created ?? formatCreated(),
+    }
+    if (image.kind === 'encoded' && sniffImageFormat(image.bytes) === 'jpeg') {
+      // a JPEG goes to the outbox as it is; refuse a broken one here rather than have the Loop refuse it later
+      const problem = findJpegStructureProblem(image.bytes)
+      if (problem) throw new ImageInputError(`the JPEG image is damaged: ${problem}`)
     }
     const result = await this.deps.outbox.save(await encodeJpeg(image), withIds, priority)
     if (!result.saved) {

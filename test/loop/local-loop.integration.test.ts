@@ -13,7 +13,7 @@ import { LoopRestClient, type LoopRestClientOptions } from '../../src/loop/loop-
 import { LoopSocket } from '../../src/loop/loop-socket.ts'
 import { MetricsRegistry } from '../../src/node/metrics.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
-import { spawnChild, type Child } from './child-process.ts'
+import { spawnChild, type Child } from '../support/child-process.ts'
 
 const USER = { username: 'node-user', password: 'node-secret' }
 const REPO_ROOT = resolve(import.meta.dir, '../..')

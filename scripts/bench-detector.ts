@@ -1,0 +1,157 @@
+/**
+ * Detector benchmark, everything in one run on one machine (the numbers are ratios against the in-process
+ * pipeline measured in the same run, because these machines are noisy):
+ *   REST /detect throughput and p50/p99 with 1 and 4 clients vs the in-process pipeline (target overhead ≤ 10 %),
+ *   socket.io `detect` frames/s with raw 640×480×3 frames, p99 during a hot swap vs steady (target ≤ 1.2×),
+ *   outbox enqueue rate (target ≥ 500 images/s), RSS after 10k detections vs after 1k (target ≤ 5 % drift).
+ * Usage: bun scripts/bench-detector.ts [--model builtin|yolov8n] [--seconds S] [--drift-detections N]
+ */
+import { Transformer } from '@napi-rs/image'
+import { join } from 'node:path'
+import { io as connect } from 'socket.io-client'
+import { loadNodeConfig } from '../src/config/node-config.ts'
+import { DetectorNode } from '../src/detector/detector-node.ts'
+import { LocalLoop } from '../src/local-loop/index.ts'
+import { createZip } from '../src/inference/zip-archive.ts'
+import { builtinModelDir, decodeImage } from '../src/inference/index.ts'
+import { fetchBenchModels } from './fetch-bench-models.ts'
+import { makeTempDir } from '../test/support/temp.ts'
+import { readdir, readFile } from 'node:fs/promises'
+import { parseLevel, setLogLevel } from '../src/node/log.ts'
+
+const argument = (name: string, fallback: string) => {
+  const at = process.argv.indexOf(`--${name}`)
+  return at > 0 ? process.argv[at + 1]! : fallback
+}
+const modelChoice = argument('model', 'builtin')
+const seconds = Number(argument('seconds', '5'))
+const driftDetections = Number(argument('drift-detections', '10000'))
+const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))]!
+const fmt = (v: number) => v.toFixed(2)
+
+setLogLevel(parseLevel(process.env.LOG_LEVEL) ?? 'warn')
+const temp = await makeTempDir('lln-bench-detector-')
+const loop = await LocalLoop.start({ dataFolder: join(temp.path, 'loop'), port: 0, hostname: '127.0.0.1' })
+const modelDir = modelChoice === 'yolov8n' ? await fetchBenchModels() : builtinModelDir()
+const modelFiles = Object.fromEntries(await Promise.all((await readdir(modelDir)).map(async (f) => [f, new Uint8Array(await readFile(join(modelDir, f)))] as const)))
+const deploy = async (version: string) => {
+  const json = JSON.parse(new TextDecoder().decode(modelFiles['model.json']))
+  const model = await loop.uploadModel('local', 'demo', { format: 'onnx', zip: createZip({ ...modelFiles, 'model.json': JSON.stringify({ ...json, version }) }) })
+  loop.setDeploymentTarget('local', 'demo', model.id)
+  return model.version
+}
+const detector = await DetectorNode.start({
+  config: loadNodeConfig({ LOOP_HOST: loop.url, LOOP_ORGANIZATION: 'local', LOOP_PROJECT: 'demo', DATA_FOLDER: join(temp.path, 'detector'), PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu' }),
+})
+const firstVersion = await deploy('1.0')
+while (detector.active.version !== firstVersion) await Bun.sleep(100)
+
+const photo = new Uint8Array(await readFile(join(import.meta.dir, '../test/fixtures/astronaut.jpg')))
+const jpeg = new Uint8Array(await new Transformer(photo).resize(640, 480).jpeg(85))
+const rgb = await decodeImage({ kind: 'encoded', bytes: jpeg })
+const frame = { bytes: rgb.data, dtype: 'uint8', shape: [rgb.height, rgb.width, 3] }
+console.log(`detector bench: model ${modelChoice} (${detector.active.logic!.backend}), 640×480 JPEG ${jpeg.length} B, ${navigator.hardwareConcurrency} cores, ${seconds} s per measurement, Bun ${Bun.version}`)
+
+/** Runs `clients` loops of `one()` for `seconds`; returns latencies (ms) and requests/s. */
+async function load(clients: number, one: () => Promise<void>, durationS = seconds) {
+  const latencies: number[] = []
+  const end = performance.now() + durationS * 1000
+  await Promise.all(Array.from({ length: clients }, async () => {
+    while (performance.now() < end) {
+      const t = performance.now()
+      await one()
+      latencies.push(performance.now() - t)
+    }
+  }))
+  return { latencies, perSecond: latencies.length / durationS }
+}
+
+const inProcess = () => detector.active.use((logic) => logic.detect({ kind: 'encoded', bytes: jpeg })).then(() => undefined)
+const rest = async () => {
+  const form = new FormData()
+  form.append('file', new File([jpeg as Uint8Array<ArrayBuffer>], 'frame.jpg', { type: 'image/jpeg' }))
+  const response = await fetch(`${detector.url}/detect`, { method: 'POST', body: form, headers: { autoupload: 'disabled' } })
+  if (response.status !== 200) throw new Error(`detect answered ${response.status}`)
+  await response.arrayBuffer()
+}
+await load(2, rest, 1) // warm-up
+
+const rows: string[][] = [['measurement', 'req/s', 'p50 ms', 'p99 ms']]
+const row = (name: string, r: { latencies: number[]; perSecond: number }) => rows.push([name, fmt(r.perSecond), fmt(quantile(r.latencies, 0.5)), fmt(quantile(r.latencies, 0.99))])
+const pipeline1 = await load(1, inProcess)
+const rest1 = await load(1, rest)
+const pipeline4 = await load(4, inProcess)
+const rest4 = await load(4, rest)
+row('in-process pipeline, 1 caller', pipeline1); row('REST /detect, 1 client', rest1)
+row('in-process pipeline, 4 callers', pipeline4); row('REST /detect, 4 clients', rest4)
+
+const socket = connect(detector.url, { path: '/ws/socket.io', transports: ['websocket'] })
+await new Promise((resolve) => socket.on('connect', resolve as () => void))
+const socketRun = await load(1, async () => {
+  const answer = await socket.emitWithAck('detect', { image: frame, autoupload: 'disabled' })
+  if (answer.error) throw new Error(answer.error)
+})
+row('socket.io detect, raw 640×480×3 frames', socketRun)
+socket.close()
+
+// p99 while a new version is downloaded, built, warmed and switched to, against steady traffic just before
+const steady = await load(4, rest, 3)
+let swapDone = false
+const swapTo = await deploy('1.1')
+const watch = (async () => {
+  while (detector.active.version !== swapTo) await Bun.sleep(20)
+  swapDone = true
+})()
+const during = await (async () => {
+  const latencies: number[] = []
+  const started = performance.now()
+  await Promise.all(Array.from({ length: 4 }, async () => {
+    while (!swapDone || performance.now() - started < 1000) {
+      const t = performance.now()
+      await rest()
+      latencies.push(performance.now() - t)
+    }
+  }))
+  return { latencies, perSecond: latencies.length / ((performance.now() - started) / 1000) }
+})()
+await watch
+row('REST 4 clients, steady', steady); row('REST 4 clients, during hot swap', during)
+
+// outbox enqueue rate (8 saves in flight)
+const outboxCount = 1000
+await detector.outbox.setMode('stopped')
+const metadata = { box_detections: [], point_detections: [], segmentation_detections: [], classification_detections: [], box_annotations: [], point_annotations: [], classification_annotation: null, tags: ['bench'], created: null, source: 'bench' }
+const outboxStart = performance.now()
+for (let i = 0; i < outboxCount; i += 8) await Promise.all(Array.from({ length: 8 }, () => detector.outbox.save(jpeg, metadata)))
+const outboxRate = outboxCount / ((performance.now() - outboxStart) / 1000)
+
+// RSS drift: after 1k detections vs after driftDetections
+const rssAfter = async (count: number) => {
+  let done = 0
+  await Promise.all(Array.from({ length: 4 }, async () => {
+    while (done < count) {
+      done++
+      await rest()
+    }
+  }))
+  Bun.gc(true)
+  await Bun.sleep(200)
+  return process.memoryUsage().rss
+}
+const rss1k = await rssAfter(1000)
+const rssN = await rssAfter(driftDetections - 1000)
+
+console.table(rows.slice(1).map(([name, rps, p50, p99]) => ({ measurement: name, 'req/s': rps, 'p50 ms': p50, 'p99 ms': p99 })))
+const overhead1 = quantile(rest1.latencies, 0.5) / quantile(pipeline1.latencies, 0.5) - 1
+const overhead4 = pipeline4.perSecond / rest4.perSecond - 1
+console.log(`REST overhead vs in-process, 1 client (p50): ${(overhead1 * 100).toFixed(1)} %   (target ≤ 10 %)`)
+console.log(`REST overhead vs in-process, 4 clients (throughput): ${(overhead4 * 100).toFixed(1)} %   (target ≤ 10 %)`)
+console.log(`socket.io raw 640×480×3 frames: ${fmt(socketRun.perSecond)} frames/s`)
+console.log(`p99 during hot swap / steady: ${fmt(quantile(during.latencies, 0.99) / quantile(steady.latencies, 0.99))}×   (target ≤ 1.2×; swap ${firstVersion} → ${swapTo}, ${during.latencies.length} requests, 0 failed)`)
+console.log(`outbox enqueue: ${outboxRate.toFixed(0)} images/s   (target ≥ 500)`)
+console.log(`RSS after ${driftDetections} detections vs after 1000: ${((rssN / rss1k - 1) * 100).toFixed(1)} %   (${(rss1k / 2 ** 20).toFixed(0)} → ${(rssN / 2 ** 20).toFixed(0)} MiB; target ≤ 5 %)`)
+
+await detector.stop()
+await loop.stop()
+await temp.cleanup()
+process.exit(0)

@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from 'bun:test'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { chromium, type Browser } from 'playwright-core'
+import { LocalLoop } from '../../src/local-loop/index.ts'
+import { loadNodeConfig } from '../../src/config/node-config.ts'
+import { DetectorNode } from '../../src/detector/detector-node.ts'
+import { makeTempDir, waitFor } from '../support/temp.ts'
+
+setDefaultTimeout(90_000)
+
+const CHROMIUM = '/usr/bin/chromium'
+const available = existsSync(CHROMIUM)
+if (!available) console.log(`skipping the status page browser test: ${CHROMIUM} not found (apt-get install -y chromium)`)
+
+let temp: { path: string; cleanup(): Promise<void> }
+let loop: LocalLoop
+let detector: DetectorNode
+let browser: Browser | undefined
+
+beforeAll(async () => {
+  if (!available) return
+  temp = await makeTempDir('lln-status-page-')
+  loop = await LocalLoop.start({ dataFolder: join(temp.path, 'loop'), port: 0, hostname: '127.0.0.1' })
+  detector = await DetectorNode.start({
+    config: loadNodeConfig({ LOOP_HOST: loop.url, LOOP_ORGANIZATION: 'local', LOOP_PROJECT: 'demo', DATA_FOLDER: join(temp.path, 'detector'), PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1' }),
+  })
+  await waitFor(async () => (await fetch(`${detector.url}/ready`)).ok, 30_000, 'detector ready')
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  })
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await detector?.stop()
+  await loop?.stop()
+  await temp?.cleanup()
+})
+
+test.skipIf(!available)('the status page shows model, backend, the last detections over the image, and its controls work', async () => {
+  const form = new FormData()
+  form.append('file', new File([new Uint8Array(await readFile(join(import.meta.dir, '../fixtures/astronaut.jpg')))], 'a.jpg', { type: 'image/jpeg' }))
+  expect((await fetch(`${detector.url}/detect`, { method: 'POST', body: form, headers: { autoupload: 'disabled' } })).status).toBe(200)
+
+  const page = await browser!.newPage()
+  const external: string[] = []
+  page.on('request', (request) => {
+    if (!request.url().startsWith(detector.url)) external.push(request.url())
+  })
+  await page.goto(`${detector.url}/`)
+  await page.waitForFunction(() => document.getElementById('model')?.textContent === 'builtin-blazeface-1')
+  expect(await page.textContent('#backend')).toBe('cpu')
+  expect(await page.textContent('#outbox-mode')).toBe('continuous_upload')
+  await page.waitForFunction(() => document.getElementById('last-info')?.textContent?.startsWith('1 boxes, 6 points'))
+  // the canvas holds the photo at its own size with the face box drawn in green
+  const canvas = await page.evaluate(() => {
+    const c = document.getElementById('last') as HTMLCanvasElement
+    const ctx = c.getContext('2d')!
+    const pixels = ctx.getImageData(0, 0, c.width, c.height).data
+    let green = 0
+    for (let i = 0; i < pixels.length; i += 4) if (pixels[i]! < 40 && pixels[i + 1]! > 200 && pixels[i + 2]! > 90 && pixels[i + 2]! < 140) green++
+    return { width: c.width, height: c.height, green }
+  })
+  expect(canvas.width).toBe(512)
+  expect(canvas.height).toBe(512)
+  expect(canvas.green).toBeGreaterThan(100)
+  await page.screenshot({ path: process.env.STATUS_PAGE_SCREENSHOT ?? join(temp.path, 'status-page.png') })
+
+  await page.click('#toggle-outbox')
+  await page.waitForFunction(() => document.getElementById('outbox-mode')?.textContent === 'stopped')
+  expect(await (await fetch(`${detector.url}/outbox_mode`)).text()).toBe('stopped')
+  await page.selectOption('#version-mode', 'pause')
+  await page.click('#set-version')
+  await waitFor(async () => (await (await fetch(`${detector.url}/model_version`)).json()).version_control === 'pause', 10_000, 'pause mode')
+  await page.selectOption('#version-mode', 'version')
+  await page.fill('#version', 'not a version')
+  await page.click('#set-version')
+  await page.waitForFunction(() => document.getElementById('message')?.textContent?.includes('Invalid version number'))
+  expect(external).toEqual([])
+  await page.close()
+})
