@@ -10,6 +10,14 @@ const commands: Record<string, Command> = {
     summary: 'run the detector node: REST + socket.io detection, model versions from the Loop, outbox (embedded local loop without LOOP_HOST)',
     run: async (args) => (await import('./detector-command.ts')).runDetectorCommand(args),
   },
+  annotator: {
+    summary: 'run the annotator node: interactive box segmentation for the Loop\'s annotation tool, over socket.io',
+    run: async (args) => (await import('./annotator-command.ts')).runAnnotatorCommand(args),
+  },
+  converter: {
+    summary: 'run the converter node: adds missing model formats in the Loop (yolo_onnx → onnx built in)',
+    run: async (args) => (await import('./converter-command.ts')).runConverterCommand(args),
+  },
   loop: {
     summary: 'run an embedded Learning Loop (REST + socket.io) for offline use and tests; `loop admin …` drives it',
     run: async (args) => (await import('./loop-command.ts')).runLoopCommand(args),

@@ -1,0 +1,64 @@
+/**
+ * `learning-loop-node annotator` as a real child process against a local loop: it connects, segments a
+ * box drag in its segmentation worker, and exits 0 on SIGTERM.
+ */
+import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { join, resolve } from 'node:path'
+import { LocalLoop } from '../../src/local-loop/index.ts'
+import { runAnnotatorCommand } from '../../src/cli/annotator-command.ts'
+import { UsageError } from '../../src/cli/arguments.ts'
+import { spawnChild } from '../support/child-process.ts'
+import { makeTempDir, waitFor } from '../support/temp.ts'
+import { annotatorSelector, COFFEE_ID, COFFEE_PATH, ORG, PROJECT, uploadPhoto, userInput } from './annotator-fixture.ts'
+
+const CLI = resolve(import.meta.dir, '../../src/cli/annotator-command.ts')
+let temp: Awaited<ReturnType<typeof makeTempDir>>
+let loop: LocalLoop
+
+beforeAll(async () => {
+  temp = await makeTempDir('lln-annotator-cli-')
+  loop = await LocalLoop.start({ port: 0, hostname: '127.0.0.1', dataFolder: join(temp.path, 'loop'), seedProject: false, username: 'u', password: 'p' })
+  await loop.createProject(ORG, { project_name: PROJECT })
+  await uploadPhoto(loop, COFFEE_ID, await Bun.file(COFFEE_PATH).bytes())
+})
+afterAll(async () => {
+  await loop.stop()
+  await temp.cleanup()
+})
+
+test('runs against the Loop, segments in its worker, and exits 0 on SIGTERM', async () => {
+  const child = spawnChild(['bun', CLI, '--port', '0', '--bind', '127.0.0.1', '--data', join(temp.path, 'node'), '--loop-host', loop.url,
+    '--username', 'u', '--password', 'p', '--organization', ORG, '--project', PROJECT, '--name', 'cli annotator'], { env: { LOG_LEVEL: 'warn' } })
+  try {
+    const line = await child.waitForLine((l) => l.startsWith('annotator listening on '), 20_000)
+    const url = line.slice('annotator listening on '.length)
+    await waitFor(() => loop.connectedNodes().some((n) => n.nodeType === 'annotation_node'), 15_000, 'the annotator to connect')
+    await waitFor(async () => (await fetch(`${url}/ready`)).status === 200, 15_000, 'readiness')
+    const emit = (input: unknown) => loop.emitToNode(annotatorSelector, 'handle_user_input', input) as Promise<{ success: boolean; payload: unknown }>
+    expect((await emit(userInput('cli-user', 'left_mouse_down', 160, 15))).success).toBe(true)
+    const done = await emit(userInput('cli-user', 'left_mouse_up', 420, 310))
+    expect(done.success).toBe(true)
+    expect(done.payload).toContain('<polygon points="')
+    expect(await waitFor(() => loop.statusHistory().find((s) => (s.status as { name?: string }).name === 'cli annotator'), 10_000, 'a status')).toBeTruthy()
+    child.proc.kill('SIGTERM')
+    expect(await child.proc.exited).toBe(0)
+  } finally {
+    await child.kill('SIGKILL')
+  }
+})
+
+test('--help exits 0; unknown flags and bad values are usage errors', async () => {
+  const lines: string[] = []
+  const original = console.log
+  console.log = (text: string) => lines.push(text)
+  try {
+    expect(await runAnnotatorCommand(['--help'])).toBe(0)
+  } finally {
+    console.log = original
+  }
+  expect(lines.join('\n')).toContain('--session-idle-timeout')
+  expect(lines.join('\n')).toContain('LOOP_HOST')
+  await expect(runAnnotatorCommand(['--bogus'])).rejects.toThrow(UsageError)
+  await expect(runAnnotatorCommand(['--session-idle-timeout', '-3'], {})).rejects.toThrow('positive number of seconds')
+  await expect(runAnnotatorCommand(['extra'])).rejects.toThrow('unexpected argument')
+})

@@ -1,0 +1,66 @@
+/** A local loop with the coffee photo, and an annotator node connected to it. */
+import { join, resolve } from 'node:path'
+import { AnnotatorNode, BoxSegmentationTool, createInProcessSegmenter, type AnnotatorLogic } from '../../src/annotator/index.ts'
+import { loadNodeConfig } from '../../src/config/index.ts'
+import { LocalLoop } from '../../src/local-loop/index.ts'
+import { makeTempDir, waitFor } from '../support/temp.ts'
+
+export const ORG = 'zauberzeug'
+export const PROJECT = 'pytest_nodelib_annotator'
+export const COFFEE_ID = '10f7d7d2-4076-7006-af37-fa28a6a848ae'
+export const COFFEE_PATH = resolve(import.meta.dir, '../fixtures/coffee.jpg')
+const USER = { username: 'annotator-user', password: 'annotator-secret' }
+
+export interface AnnotatorFixture {
+  loop: LocalLoop
+  node: AnnotatorNode
+  dataFolder: string
+  cleanup(): Promise<void>
+}
+
+/** Uploads `jpeg` to the loop under `id` (the outbox upload #13: image_<id>.json + image_<id>.jpg). */
+export async function uploadPhoto(loop: LocalLoop, id: string, jpeg: Uint8Array): Promise<void> {
+  const form = new FormData()
+  form.append('files', new File([JSON.stringify({ tags: ['annotator-test'] })], `image_${id}.json`))
+  form.append('files', new File([jpeg as BlobPart], `image_${id}.jpg`))
+  const response = await fetch(`${loop.url}/api/${ORG}/projects/${PROJECT}/images`, { method: 'POST', body: form })
+  if (response.status !== 200) throw new Error(`upload failed: ${response.status} ${await response.text()}`)
+}
+
+export async function startAnnotator(options: { logic?: AnnotatorLogic<any>; sessionIdleTimeoutMs?: number; repeatIntervalMs?: number } = {}): Promise<AnnotatorFixture> {
+  const temp = await makeTempDir('lln-annotator-')
+  const loop = await LocalLoop.start({ port: 0, hostname: '127.0.0.1', dataFolder: join(temp.path, 'loop'), seedProject: false, ...USER })
+  await loop.createProject(ORG, { project_name: PROJECT, segmentation_categories: 1 })
+  await uploadPhoto(loop, COFFEE_ID, await Bun.file(COFFEE_PATH).bytes())
+  const dataFolder = join(temp.path, 'node')
+  const config = loadNodeConfig({ LOOP_HOST: loop.url, LOOP_USERNAME: USER.username, LOOP_PASSWORD: USER.password, LOOP_ORGANIZATION: ORG, LOOP_PROJECT: PROJECT })
+  const node = await AnnotatorNode.create({
+    name: 'annotator test node', uuid: crypto.randomUUID(), config, dataFolder, port: 0, hostname: '127.0.0.1',
+    logic: options.logic ?? new BoxSegmentationTool({ segmenter: createInProcessSegmenter() }),
+    repeatIntervalMs: options.repeatIntervalMs ?? 200, sessionIdleTimeoutMs: options.sessionIdleTimeoutMs,
+  })
+  await node.start()
+  await waitFor(() => loop.connectedNodes().some((n) => n.nodeType === 'annotation_node'), 10_000, 'the annotator to connect')
+  return {
+    loop, node, dataFolder,
+    async cleanup() {
+      await node.shutdown()
+      await loop.stop()
+      await temp.cleanup()
+    },
+  }
+}
+
+export const annotatorSelector = (n: { nodeType: string }) => n.nodeType === 'annotation_node'
+
+/** A user input as the Loop forwards it (§6.6). */
+export function userInput(frontendId: string, eventType: string, x: number, y: number, extra: Record<string, unknown> = {}, imageUuid = COFFEE_ID): Record<string, unknown> {
+  return {
+    frontend_id: frontendId,
+    data: {
+      coordinate: { x, y }, event_type: eventType, context: { organization: ORG, project: PROJECT }, image_uuid: imageUuid,
+      category: { id: 'category-cup', name: 'cup', color: '#ff8800', type: 'segmentation' },
+      key_up: null, key_down: null, epsilon: null, is_shift_key_pressed: null, ...extra,
+    },
+  }
+}

@@ -1,0 +1,54 @@
+/** `learning-loop-node converter` as a real child process: converts an uploaded export, exits 0 on SIGTERM. */
+import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { join, resolve } from 'node:path'
+import { makeTinyYoloModel } from '../../scripts/make-test-models.ts'
+import { runConverterCommand } from '../../src/cli/converter-command.ts'
+import { LocalLoop } from '../../src/local-loop/index.ts'
+import { spawnChild } from '../support/child-process.ts'
+import { makeTempDir, waitFor } from '../support/temp.ts'
+
+const CLI = resolve(import.meta.dir, '../../src/cli/converter-command.ts')
+let temp: Awaited<ReturnType<typeof makeTempDir>>
+let loop: LocalLoop
+
+beforeAll(async () => {
+  temp = await makeTempDir('lln-converter-cli-')
+  loop = await LocalLoop.start({ port: 0, hostname: '127.0.0.1', dataFolder: join(temp.path, 'loop'), seedProject: false })
+  await loop.createProject('acme', { project_name: 'parts' })
+})
+afterAll(async () => {
+  await loop.stop()
+  await temp.cleanup()
+})
+
+test('converts a model uploaded under the --from format and exits 0 on SIGTERM', async () => {
+  const onnx = makeTinyYoloModel({ layout: 'yolov5', metadata: { names: "{0: 'bolt', 1: 'nut'}", imgsz: '[64, 64]' } })
+  const model = await loop.uploadModel('acme', 'parts', { format: 'ultralytics', files: { 'best.onnx': onnx } })
+  const child = spawnChild(['bun', CLI, '--from', 'ultralytics', '--to', 'onnx', '--interval', '0.3', '--port', '0', '--bind', '127.0.0.1',
+    '--data', join(temp.path, 'node'), '--loop-host', loop.url, '--username', 'any', '--password', 'any'], { env: { LOG_LEVEL: 'warn' } })
+  try {
+    const line = await child.waitForLine((l) => l.startsWith('converter (ultralytics → onnx) listening on '), 20_000)
+    await waitFor(() => (loop.models('acme', 'parts').models.find((m) => m.id === model.id)?.formats as string[]).includes('onnx'), 20_000, 'the onnx format')
+    const url = line.split(' listening on ')[1]!
+    expect(await (await fetch(`${url}/status`)).json()).toMatchObject({ converted: 1, source_format: 'ultralytics', target_format: 'onnx' })
+    child.proc.kill('SIGTERM')
+    expect(await child.proc.exited).toBe(0)
+  } finally {
+    await child.kill('SIGKILL')
+  }
+})
+
+test('format flags are checked before anything starts', async () => {
+  await expect(runConverterCommand(['--from', 'onnx', '--to', 'onnx'], {})).rejects.toThrow('both "onnx"')
+  await expect(runConverterCommand(['--from', '../x'], {})).rejects.toThrow('is not a format name')
+  await expect(runConverterCommand(['--interval', '0'], {})).rejects.toThrow('positive number of seconds')
+  const lines: string[] = []
+  const original = console.log
+  console.log = (text: string) => lines.push(text)
+  try {
+    expect(await runConverterCommand(['--help'], {})).toBe(0)
+  } finally {
+    console.log = original
+  }
+  expect(lines.join('\n')).toContain('Ultralytics YOLO ONNX export')
+})
