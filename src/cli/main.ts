@@ -10,6 +10,10 @@ const commands: Record<string, Command> = {
     summary: 'run the detector node: REST + socket.io detection, model versions from the Loop, outbox (embedded local loop without LOOP_HOST)',
     run: async (args) => (await import('./detector-command.ts')).runDetectorCommand(args),
   },
+  trainer: {
+    summary: 'run a trainer node: trainings from the Loop as a persisted state machine that resumes after any crash',
+    run: async (args) => (await import('./trainer-command.ts')).runTrainerCommand(args),
+  },
   annotator: {
     summary: 'run the annotator node: interactive box segmentation for the Loop\'s annotation tool, over socket.io',
     run: async (args) => (await import('./annotator-command.ts')).runAnnotatorCommand(args),

@@ -45,18 +45,18 @@ export class DataExchange {
   }
 
   /** #4 `GET …/data?<query>`: the image ids, e.g. `fetchImageIds('state=complete')`; empty query = all images. */
-  async fetchImageIds(query: string | Record<string, string> = ''): Promise<string[]> {
-    const response = await this.client.getJson(`${this.projectPath}/data`, ImageIdsResponse, { query })
+  async fetchImageIds(query: string | Record<string, string> = '', options: { signal?: AbortSignal } = {}): Promise<string[]> {
+    const response = await this.client.getJson(`${this.projectPath}/data`, ImageIdsResponse, { query, ...(options.signal ? { signal: options.signal } : {}) })
     return response.image_ids
   }
 
   /** #5 `GET …/images?ids=a,b,c` in chunks of ≤100 ids, in the order asked. A failing chunk fails the call. */
-  async fetchImageData(ids: readonly string[], options: { onProgress?: (progress: Progress) => void } = {}): Promise<ImageData[]> {
+  async fetchImageData(ids: readonly string[], options: { onProgress?: (progress: Progress) => void; signal?: AbortSignal } = {}): Promise<ImageData[]> {
     const images: ImageData[] = []
     for (let start = 0; start < ids.length; start += IMAGE_DATA_CHUNK_SIZE) {
       const chunk = ids.slice(start, start + IMAGE_DATA_CHUNK_SIZE)
       const query = `ids=${chunk.map(encodeURIComponent).join(',')}`
-      const answer = await this.client.getJson(`${this.projectPath}/images`, ImageDataResponse, { query })
+      const answer = await this.client.getJson(`${this.projectPath}/images`, ImageDataResponse, { query, ...(options.signal ? { signal: options.signal } : {}) })
       images.push(...answer.images)
       options.onProgress?.({ done: Math.min(ids.length, start + chunk.length), total: ids.length })
     }
@@ -98,6 +98,21 @@ export class DataExchange {
   }
 
   /**
+   * #6 `GET …/images/{id}/main` → the image bytes, in memory (the trainer checks them before writing).
+   * Non-2xx → LoopError `http` with the status (a 404 means the Loop has no such image).
+   */
+  async fetchImageBytes(id: string, signal?: AbortSignal, options: { timeoutMs?: number } = {}): Promise<Uint8Array> {
+    const path = `${this.projectPath}/images/${encodeURIComponent(id)}/main`
+    const timeoutMs = options.timeoutMs
+    const response = await this.client.download(path, { ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(signal ? { signal } : {}) })
+    try {
+      return new Uint8Array(await response.arrayBuffer())
+    } catch (error) {
+      throw toLoopError(error, { method: 'GET', path: API_PREFIX + path, timeoutMs: timeoutMs ?? 0 }, signal)
+    }
+  }
+
+  /**
    * #7 `GET …/models/{id}/{format}/file` (no login needed; the session is sent when there is one) and
    * extraction into `targetDir` — sub-folders kept, nothing half-extracted, existing files never overwritten.
    * Returns the absolute paths of the files written.
@@ -106,10 +121,11 @@ export class DataExchange {
     timeoutMs?: number
     onProgress?: (progress: { bytes: number; totalBytes: number | null }) => void
     zipLimits?: ZipLimits
+    signal?: AbortSignal
   } = {}): Promise<string[]> {
     const path = `${this.projectPath}/models/${encodeURIComponent(modelId)}/${encodeURIComponent(format)}/file`
     const timeoutMs = options.timeoutMs ?? MODEL_TRANSFER_TIMEOUT_MS
-    const response = await this.client.download(path, { requiresLogin: false, timeoutMs })
+    const response = await this.client.download(path, { requiresLogin: false, timeoutMs, ...(options.signal ? { signal: options.signal } : {}) })
     const fileName = fileNameFromContentDisposition(response.headers.get('content-disposition'))
     const lengthHeader = Number(response.headers.get('content-length'))
     const totalBytes = Number.isFinite(lengthHeader) && lengthHeader > 0 ? lengthHeader : null
@@ -123,10 +139,12 @@ export class DataExchange {
    * #8 `PUT …/trainings/{n}/models/latest/{format}/file`, multipart with every part named `files`
    * (the model files plus model.json). Returns the new model's id; non-2xx → LoopError.
    */
-  async uploadModel(trainingNumber: number, format: string, files: readonly string[], options: { timeoutMs?: number } = {}): Promise<string> {
+  async uploadModel(trainingNumber: number, format: string, files: readonly string[], options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<string> {
     if (files.length === 0) throw new Error(`no files to upload for format ${format}`)
     const path = `${this.projectPath}/trainings/${trainingNumber}/models/latest/${encodeURIComponent(format)}/file`
-    const response = await this.client.sendMultipart('PUT', path, files.map((file) => ({ path: file })), { timeoutMs: options.timeoutMs ?? MODEL_TRANSFER_TIMEOUT_MS })
+    const response = await this.client.sendMultipart('PUT', path, files.map((file) => ({ path: file })), {
+      timeoutMs: options.timeoutMs ?? MODEL_TRANSFER_TIMEOUT_MS, ...(options.signal ? { signal: options.signal } : {}),
+    })
     const text = await response.text().catch((error) => {
       throw toLoopError(error, { method: 'PUT', path: API_PREFIX + path, timeoutMs: options.timeoutMs ?? MODEL_TRANSFER_TIMEOUT_MS })
     })
@@ -143,11 +161,11 @@ export class DataExchange {
    * #9 `POST …/detections` with a JSON array, in batches of ≤100. Every item is checked against the
    * Detections contract before anything is sent. `onProgress` counts uploaded detections objects.
    */
-  async uploadDetections(detections: readonly unknown[], options: { onProgress?: (progress: Progress) => void } = {}): Promise<void> {
+  async uploadDetections(detections: readonly unknown[], options: { onProgress?: (progress: Progress) => void; signal?: AbortSignal } = {}): Promise<void> {
     const checked = detections.map((item) => decode(Detections, item))
     for (let start = 0; start < checked.length; start += DETECTIONS_PER_UPLOAD) {
       const batch = checked.slice(start, start + DETECTIONS_PER_UPLOAD)
-      await this.client.send('POST', `${this.projectPath}/detections`, { body: { json: batch } }).then((r) => r.body?.cancel())
+      await this.client.send('POST', `${this.projectPath}/detections`, { body: { json: batch }, ...(options.signal ? { signal: options.signal } : {}) }).then((r) => r.body?.cancel())
       options.onProgress?.({ done: start + batch.length, total: checked.length })
     }
   }

@@ -30,6 +30,12 @@ export interface TrainerLoopPort extends TrainingDataSource {
   uploadDetections(batch: readonly Detections[], signal: AbortSignal): Promise<void>
   /** socket `update_training(org, project, TrainingOut)`: resolves on a `{success:true}` ack, throws otherwise */
   updateTraining(out: TrainingOut, signal: AbortSignal): Promise<void>
+  /**
+   * Resolves once `updateTraining` can reach the Loop, waiting (with backoff) while it cannot; the
+   * confusion-matrix step calls it first, so a Loop that is down delays the step instead of failing it.
+   * Optional: without it the step fails (and is retried) while the Loop is down.
+   */
+  waitForConnection?(signal: AbortSignal): Promise<void>
 }
 
 export interface LoopTrainerStepsOptions {
@@ -145,6 +151,7 @@ export function createLoopTrainerSteps(options: LoopTrainerStepsOptions): Traine
     },
 
     async syncConfusionMatrix(training, ctx) {
+      await loop.waitForConnection?.(ctx.signal)
       await syncTraining(training, ctx.signal, ctx.log)
     },
 
@@ -185,7 +192,7 @@ export function createLoopTrainerSteps(options: LoopTrainerStepsOptions): Traine
       const ids: string[] = []
       for (const [i, state] of IMAGE_STATES.entries()) {
         throwIfCancelled(ctx.signal)
-        const stateIds = await loop.fetchImageIds(`state=${state}`)
+        const stateIds = await loop.fetchImageIds(`state=${state}`, ctx.signal)
         const files = await downloadImageFiles(loop, stateIds, { progressOutput: null, ...options.downloader, imagesFolder: training.images_folder, signal: ctx.signal, log: ctx.log })
         for (const id of files.present) if (!ids.includes(id)) ids.push(id)
         ctx.reportProgress(0.1 * (i + 1))

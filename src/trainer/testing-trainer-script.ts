@@ -4,11 +4,16 @@
  * speaks the command-trainer protocol (see command-trainer.ts) on stdout.
  *
  *   bun testing-trainer-script.ts train [options]
+ *     --training-file FILE  the command trainer's training.json: its categories feed the confusion matrix and its
+ *                           hyperparameters set the options below (`epochs`, `epoch_ms`, `fail_at`, `crash_at`,
+ *                           `forever`, `formats`, `ignore_sigterm`, `grandchild`, `stubborn_grandchild`);
+ *                           flags given on the command line win
  *     --epochs N            epochs to run (default 3)
  *     --epoch-ms MS         time per epoch (default 100)
  *     --forever             never finish on its own (until signalled)
  *     --output DIR          where model files and the checkpoint go (default: cwd)
- *     --format F            model format named in the model_files line (default mocked)
+ *     --format F            model format named in the model_files line (default mocked); `a,b` reports the
+ *                           model in several formats (one file each)
  *     --categories a,b      category ids for the confusion matrix
  *     --resume-from FILE    continue after the epoch stored in FILE
  *     --fail-at E           print {"error": …} at epoch E and exit 1
@@ -24,19 +29,36 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
 
+interface TrainingFile {
+  categories?: { id: string }[]
+  hyperparameters?: Record<string, unknown>
+}
+
+let fromFile: TrainingFile = {}
+
+/** `--name value`, else the hyperparameter `name` (dashes as underscores) of the training file. */
 function option(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`)
-  return i >= 0 ? args[i + 1] : undefined
+  if (i >= 0) return args[i + 1]
+  const value = fromFile.hyperparameters?.[name.replaceAll('-', '_')]
+  if (value === undefined || value === null) return undefined
+  return Array.isArray(value) ? value.join(',') : String(value)
 }
-const flag = (args: string[], name: string) => args.includes(`--${name}`)
+const flag = (args: string[], name: string) => {
+  if (args.includes(`--${name}`)) return true
+  const value = fromFile.hyperparameters?.[name.replaceAll('-', '_')]
+  return value === true || value === 'true' || value === 1
+}
 const say = (message: Record<string, unknown>) => process.stdout.write(JSON.stringify(message) + '\n')
 
 async function train(args: string[]): Promise<never> {
+  const trainingFile = args.includes('--training-file') ? args[args.indexOf('--training-file') + 1] : undefined
+  if (trainingFile) fromFile = JSON.parse(readFileSync(resolve(trainingFile), 'utf8')) as TrainingFile
   const epochs = Number(option(args, 'epochs') ?? 3)
   const epochMs = Number(option(args, 'epoch-ms') ?? 100)
   const output = resolve(option(args, 'output') ?? '.')
-  const format = option(args, 'format') ?? 'mocked'
-  const categories = (option(args, 'categories') ?? '').split(',').filter(Boolean)
+  const formats = (option(args, 'formats') ?? option(args, 'format') ?? 'mocked').split(',').filter(Boolean)
+  const categories = (option(args, 'categories') ?? (fromFile.categories ?? []).map((c) => c.id).join(',')).split(',').filter(Boolean)
   const failAt = option(args, 'fail-at') !== undefined ? Number(option(args, 'fail-at')) : undefined
   const crashAt = option(args, 'crash-at') !== undefined ? Number(option(args, 'crash-at')) : undefined
   const resumeFrom = option(args, 'resume-from')
@@ -58,8 +80,13 @@ async function train(args: string[]): Promise<never> {
   }
 
   const saveModel = () => {
-    writeFileSync(join(output, 'model.bin'), `weights after epoch ${epoch}\n`)
-    say({ model_files: { [format]: ['model.bin'] } })
+    const files: Record<string, string[]> = {}
+    for (const [i, format] of formats.entries()) {
+      const name = i === 0 ? 'model.bin' : `model_${format}.bin`
+      writeFileSync(join(output, name), `${format} weights after epoch ${epoch}\n`)
+      files[format] = [name]
+    }
+    say({ model_files: files })
   }
 
   if (flag(args, 'ignore-sigterm')) {

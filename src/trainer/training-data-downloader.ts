@@ -18,9 +18,9 @@ import { DownloadError, sleepUnlessCancelled, throwIfCancelled } from './trainin
 /** The Loop calls the downloader needs; a DataExchange (src/loop/) provides them. */
 export interface TrainingDataSource {
   /** `GET …/data?<query>` → image ids */
-  fetchImageIds(query: string): Promise<string[]>
+  fetchImageIds(query: string, signal?: AbortSignal): Promise<string[]>
   /** `GET …/images?ids=…` for ≤100 ids */
-  fetchImageData(ids: readonly string[]): Promise<ImageData[]>
+  fetchImageData(ids: readonly string[], signal?: AbortSignal): Promise<ImageData[]>
   /** `GET …/images/{id}/main` → the JPEG bytes */
   downloadImage(id: string, signal: AbortSignal): Promise<Uint8Array>
 }
@@ -253,14 +253,14 @@ export async function downloadTrainingData(source: TrainingDataSource, options: 
     throw new DownloadError(`${what}: ${errorMessage(error)}`, { cause: error })
   }
 
-  const ids = await withRetries('image ids', () => source.fetchImageIds(options.query ?? 'state=complete'), retry).catch(wrap('fetching the image ids failed'))
+  const ids = await withRetries('image ids', () => source.fetchImageIds(options.query ?? 'state=complete', signal), retry).catch(wrap('fetching the image ids failed'))
   options.onProgress?.(0)
 
   const imageData: ImageData[] = []
   const dataBar = new ProgressReporter(output, 'image data')
   for (let start = 0; start < ids.length; start += chunkSize) {
     const chunk = ids.slice(start, start + chunkSize)
-    const answer = await withRetries(`image data ${start}`, () => source.fetchImageData(chunk), retry).catch(wrap('fetching image data failed'))
+    const answer = await withRetries(`image data ${start}`, () => source.fetchImageData(chunk, signal), retry).catch(wrap('fetching image data failed'))
     imageData.push(...answer)
     const done = Math.min(ids.length, start + chunk.length)
     dataBar.update(done, ids.length)
