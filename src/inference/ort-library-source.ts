@@ -1,16 +1,24 @@
 /**
  * Where the libonnxruntime.so.1 that ships with onnxruntime-node lives. This is the ONE place that
- * knows; the single-binary build swaps this module for one that embeds the library
- * (`import path from '…/libonnxruntime.so.1' with { type: 'file' }`, runtime-notes §3), and
- * ort-library.ts copies it out of the binary on first use.
+ * knows. From source it is the file in node_modules. In a binary built by scripts/build-binary.ts the
+ * build target's library is embedded (`with { type: 'file' }`, see embedded-assets.ts); the dynamic
+ * loader needs a real file, so it is copied out once to
+ * `$XDG_CACHE_HOME|~/.cache/learning-loop-node/ort-<version>-<sha256 prefix>/` and that path is returned:
+ * the folder name pins the library's content, the file's size is checked on every start, and the
+ * copy lands by rename so a crash never leaves half a library behind.
  */
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { EMBEDDED_ASSETS, type EmbeddedFile } from './embedded-assets.ts'
 
 export const ORT_LIBRARY_NAME = 'libonnxruntime.so.1'
 
 /** Absolute path of the bundled library, or undefined where onnxruntime-node ships none (non-Linux). */
-export function bundledOrtLibraryPath(): string | undefined {
+export function bundledOrtLibraryPath(env: Record<string, string | undefined> = process.env): string | undefined {
+  const embedded = EMBEDDED_ASSETS?.ortLibrary
+  if (embedded) return unpackEmbeddedLibrary(embedded, env)
   if (process.platform !== 'linux') return undefined
   const entry = fileURLToPath(import.meta.resolve('onnxruntime-node'))
   return join(dirname(entry), '..', 'bin', 'napi-v6', process.platform, process.arch, ORT_LIBRARY_NAME)
@@ -18,7 +26,38 @@ export function bundledOrtLibraryPath(): string | undefined {
 
 /** The onnxruntime-node version, part of the cache folder name so upgrades never mix libraries. */
 export async function bundledOrtVersion(): Promise<string> {
+  const embedded = EMBEDDED_ASSETS?.ortLibrary
+  if (embedded) return embeddedVersion(embedded)
   const entry = fileURLToPath(import.meta.resolve('onnxruntime-node'))
   const manifest = JSON.parse(await Bun.file(join(dirname(entry), '..', 'package.json')).text()) as { version?: string }
   return manifest.version ?? 'unknown'
+}
+
+function embeddedVersion(embedded: EmbeddedFile & { ortVersion: string }): string {
+  return `${embedded.ortVersion}-${embedded.sha256.slice(0, 12)}`
+}
+
+/** Copies the embedded library to the cache unless a copy of the same size is there; returns its path. */
+function unpackEmbeddedLibrary(embedded: EmbeddedFile & { ortVersion: string }, env: Record<string, string | undefined>): string {
+  // the same cache root as ort-library.ts's ortCacheRoot (not imported: that module imports this one)
+  const dir = join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'learning-loop-node', `ort-${embeddedVersion(embedded)}`)
+  const target = join(dir, ORT_LIBRARY_NAME)
+  if (sizeOf(target) === embedded.size) return target
+  try {
+    mkdirSync(dir, { recursive: true })
+    const partial = `${target}.partial-${process.pid}-${crypto.randomUUID().slice(0, 8)}`
+    writeFileSync(partial, readFileSync(embedded.path))
+    renameSync(partial, target)
+  } catch (error) {
+    throw new Error(`could not copy the embedded onnxruntime library to ${dir} (set XDG_CACHE_HOME to a writable folder): ${(error as Error).message}`)
+  }
+  return target
+}
+
+function sizeOf(path: string): number | undefined {
+  try {
+    return statSync(path).size
+  } catch {
+    return undefined
+  }
 }

@@ -2,12 +2,30 @@
  * The onnxruntime-web files that must travel inside a compiled binary (runtime-notes §2, setup C):
  * importing them `with { type: 'file' }` gives a real path from source and an embedded one when
  * compiled, and handing both glue and binary to `env.wasm.wasmPaths` keeps wasm threads working.
+ *
+ * The WebGPU (asyncify) binary is different: 26 MB that only the `webgpu` backend (onnxruntime-web +
+ * the optional dawn.node package) uses, and dawn.node cannot load from inside a binary (the `webgpu`
+ * package computes its path at run time). So it is looked up lazily: node_modules from source, the
+ * embedded copy when a build chose to carry it (embedded-assets.ts), otherwise a clear error.
  */
+import { fileURLToPath } from 'node:url'
 import wasmPath from 'onnxruntime-web/ort-wasm-simd-threaded.wasm' with { type: 'file' }
 // @ts-expect-error the glue script is embedded as a file, not imported as a module
 import wasmGluePath from 'onnxruntime-web/ort-wasm-simd-threaded.mjs' with { type: 'file' }
-import webgpuWasmPath from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm' with { type: 'file' }
+import { EMBEDDED_ASSETS } from './embedded-assets.ts'
 
 export const ORT_WEB_WASM_PATHS = { wasm: wasmPath, mjs: wasmGluePath as string }
-/** the WebGPU bundle embeds its glue; it only needs the asyncify binary */
-export const ORT_WEB_WEBGPU_WASM_PATHS = { wasm: webgpuWasmPath }
+
+/** Path of onnxruntime-web's WebGPU wasm; throws when this binary was built without it. */
+export function ortWebWebgpuWasmPath(): string {
+  if (EMBEDDED_ASSETS) {
+    if (EMBEDDED_ASSETS.ortWebWebgpuWasm) return EMBEDDED_ASSETS.ortWebWebgpuWasm.path
+    throw new Error('the onnxruntime-web WebGPU backend is not included in this binary; use the native WebGPU EP (INFERENCE_BACKEND=webgpu-native, linux-x64) or run from source with the optional "webgpu" package')
+  }
+  return fileURLToPath(import.meta.resolve('onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm'))
+}
+
+/** the WebGPU bundle embeds its glue; it only needs the asyncify binary (resolved on first use) */
+export const ORT_WEB_WEBGPU_WASM_PATHS: { readonly wasm: string } = {
+  get wasm() { return ortWebWebgpuWasmPath() },
+}

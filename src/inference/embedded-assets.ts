@@ -1,0 +1,27 @@
+/**
+ * What a single-binary build carries besides code. From source (and in other apps that import this
+ * package) this is the stub below: `EMBEDDED_ASSETS` is undefined and every asset is found in
+ * node_modules / assets/. `scripts/build-binary.ts` replaces this one file (Bun.build `files`) with a
+ * module that imports the build target's files `with { type: 'file' }`, so the inference Worker,
+ * which has its own module graph, sees the same answer as the main thread.
+ */
+
+export interface EmbeddedFile {
+  /** `/$bunfs/…` path inside the binary */
+  path: string
+  size: number
+  sha256: string
+}
+
+export interface EmbeddedAssets {
+  /** the Bun compile target the binary was built for, e.g. `bun-linux-arm64` */
+  target: string
+  /** onnxruntime-node's libonnxruntime.so.1 for the target; the addon itself is embedded by Bun */
+  ortLibrary?: EmbeddedFile & { ortVersion: string }
+  /** the built-in face model package, by file name (model.json, model.onnx, LICENSE, NOTICE) */
+  builtinModel?: { files: Record<string, EmbeddedFile> }
+  /** onnxruntime-web's WebGPU (asyncify) wasm; absent when the build left WebGPU-through-dawn.node out */
+  ortWebWebgpuWasm?: EmbeddedFile
+}
+
+export const EMBEDDED_ASSETS: EmbeddedAssets | undefined = undefined
