@@ -2,28 +2,6 @@ import { mkdir, open, rename, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 
 /**
- * Crash-safe writes for the local Loop's files: write beside the target, flush to disk, then rename, so
- * a crash leaves either the old file or the whole new one, never half of it.
- */
-export async function writeFileDurably(path: string, data: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true })
-  const temporary = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`
-  try {
-    const handle = await open(temporary, 'w')
-    try {
-      await handle.writeFile(data)
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-    await rename(temporary, path)
-  } catch (error) {
-    await rm(temporary, { force: true })
-    throw error
-  }
-}
-
-/**
  * Writes every file into a staging folder and renames that folder to `folder` in one step; `folder`
  * must not exist yet. Names must be plain file names (checked by the caller).
  */

@@ -6,7 +6,8 @@ import type {
   PointAnnotation, PointDetection, SegmentationAnnotation, SegmentationDetection, TrainingOut,
 } from '../contract/index.ts'
 import { formatCreated } from '../contract/index.ts'
-import { writeFileDurably, writeFolderDurably } from './durable-file.ts'
+import { writeFolderDurably } from './durable-file.ts'
+import { writeFileAtomic } from '../node/atomic-file.ts'
 import { nameProblem, notFound, unprocessable } from './loop-errors.ts'
 import { planModelUpload } from './model-versioning.ts'
 import { seedFromText } from './project-generator.ts'
@@ -326,7 +327,7 @@ export class LoopStore {
     this.requireProject(organization, project)
     if (this.hasImage(organization, project, image.id)) return { created: false }
     const file = join('images', organization, project, `${crypto.randomUUID()}.jpg`)
-    await writeFileDurably(join(this.dataFolder, file), image.jpeg)
+    await writeFileAtomic(join(this.dataFolder, file), image.jpeg)
     const annotations: ImageAnnotations = {
       box_annotations: image.box_annotations ?? [], point_annotations: image.point_annotations ?? [],
       segmentation_annotations: image.segmentation_annotations ?? [], classification_annotation: image.classification_annotation ?? null,
