@@ -129,19 +129,12 @@ export function planGeneratedProject(request: ProjectGeneratorRequest, options: 
   return { categories, images, trainings }
 }
 
-interface ImageInput {
-  id: string
-  state: ImageState
-  set: 'train' | 'test'
-  width: number
-  height: number
-  style: 'plain' | 'beautiful'
+interface ImageInput extends Pick<PlannedImage, 'id' | 'state' | 'set' | 'width' | 'height' | 'style' | 'tags'> {
   categories: Category[]
   random: () => number
   boxCount: number
   detectionCount: number
   detectionModel: string
-  tags: string[]
   newId: () => string
 }
 
