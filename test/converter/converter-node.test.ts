@@ -74,8 +74,8 @@ describe('converting an Ultralytics ONNX export', () => {
       expect(formatsOf(unrelated.id)).toEqual(['mocked'])
       const status = await (await fetch(`${node.runtime.url}/status`)).json() as Record<string, unknown>
       expect(status).toMatchObject({ source_format: 'yolo_onnx', target_format: 'onnx', converted: 1, skipped: [] })
-      // the work folder is cleaned up after the upload
-      expect(await Bun.file(join(temp.path, 'node-a', ORG, PROJECT, source.id, 'best.onnx')).exists()).toBe(false)
+      // the work folder is cleaned up once the upload has been answered (the Loop may show the format a moment earlier)
+      await waitFor(async () => !(await Bun.file(join(temp.path, 'node-a', ORG, PROJECT, source.id, 'best.onnx')).exists()), 10_000, 'the work folder removed')
     } finally {
       await node.shutdown()
     }
