@@ -53,6 +53,7 @@ export class ModelUpdater {
   private updating: Promise<void> | undefined
   private readonly swaps
   private readonly updateFailures
+  private readonly disposeFailures
   private readonly now: () => number
 
   constructor(private readonly options: ModelUpdaterOptions) {
@@ -60,6 +61,7 @@ export class ModelUpdater {
     this.now = options.now ?? Date.now
     this.swaps = options.metrics.counter('detector_model_swaps_total', 'model versions switched to')
     this.updateFailures = options.metrics.counter('detector_model_update_failures_total', 'failed model downloads or builds')
+    this.disposeFailures = options.metrics.counter('detector_model_dispose_failures_total', 'replaced models whose dispose failed')
   }
 
   /** At start: the model `current_model` points at (or a 0.18 `model` link), else `fallbackDir` (the built-in model). */
@@ -191,7 +193,12 @@ export class ModelUpdater {
       if (this.options.exclusiveModelBuild) await active.clearForUpdate(target.version)
       const logic = await factory.build(store.versionFolder(target.version))
       await store.pointCurrentAt(target.version)
-      await active.swap(logic)
+      // swap() switches at once and then waits for the old model to drain and be disposed; a failure to free
+      // the old model must not count as a failed update (that would delete the folder now being served)
+      await active.swap(logic).catch((error: unknown) => {
+        this.disposeFailures.inc()
+        log.error('the previous model could not be disposed', { version: target.version, error: errorMessage(error) })
+      })
       this.swaps.inc()
       this.failures = 0
       this.nextAttemptAt = 0
