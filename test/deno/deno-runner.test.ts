@@ -13,9 +13,14 @@ test('deno test with the bun:test shim reports a failing expectation as a failur
     cwd: REPO, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', NO_COLOR: '1' }, stdout: 'pipe', stderr: 'pipe',
   })
   const output = run.stdout.toString() + run.stderr.toString()
-  expect(run.exitCode).not.toBe(0)
-  expect(output).toContain('the shim under Deno > a true expectation passes ... ok')
-  expect(output).toContain('the shim under Deno > a false expectation fails ... FAILED')
-  expect(output).toMatch(/1 passed \| 1 failed/)
-  expect(output).toContain('toEqual')
+  try {
+    expect(run.exitCode).not.toBe(0)
+    expect(output).toContain('the shim under Deno > a true expectation passes ... ok')
+    expect(output).toContain('the shim under Deno > a false expectation fails ... FAILED')
+    expect(output).toMatch(/1 passed \| 1 failed/)
+    expect(output).toContain('toEqual')
+  } catch (error) {
+    console.error(`deno test said (exit ${run.exitCode}):\n${output}`)
+    throw error
+  }
 }, 60_000)
