@@ -6,7 +6,8 @@
  * - ORT_LIB_DIR holds its own libonnxruntime.so.1 → that one;
  * - ORT_LIB_DIR holds provider libraries only → a copy of the bundled library in
  *   `$XDG_CACHE_HOME|~/.cache/learning-loop-node/ort-<version>-<dir hash>/` with symlinks to them;
- * - no ORT_LIB_DIR → the bundled library where it lies (copied only when it is embedded in a binary).
+ * - no ORT_LIB_DIR → the bundled library where it lies (a compiled binary's embedded copy is unpacked to a real
+ *   file by ort-library-source.ts, so it is always a real path here).
  * A process can hold one libonnxruntime; once one is mapped, later calls reuse it (and say so).
  */
 import { copyFile, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises'
@@ -109,12 +110,6 @@ export async function prepareOrtLibrary(ortLibDir?: string, env: Record<string, 
       const linked = await linkProviders(requestedLibDir, cacheDir)
       log.info('prepared onnxruntime with provider libraries from ORT_LIB_DIR', { cacheDir, providers: linked })
     }
-  } else if (bundled.startsWith('/$bunfs/')) {
-    // embedded in a compiled binary: the loader needs a real file
-    const cacheDir = join(ortCacheRoot(env), `ort-${await bundledOrtVersion()}`)
-    await mkdir(cacheDir, { recursive: true })
-    libraryPath = join(cacheDir, ORT_LIBRARY_NAME)
-    await copyIfChanged(bundled, libraryPath)
   }
   dlopenOrt(libraryPath)
   return { libraryPath, providerDir: dirname(libraryPath), requestedLibDir, reusedExisting: false }
