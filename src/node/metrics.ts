@@ -4,8 +4,16 @@
  */
 type Labels = Record<string, string>
 
-const labelKey = (labels: Labels) =>
-  Object.keys(labels).sort().map((k) => `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',')
+const escapeLabelValue = (value: string) =>
+  /[\\"\n]/.test(value) ? value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : value
+// runs several times per detection, so no intermediate arrays beyond the key list
+function labelKey(labels: Labels): string {
+  const names = Object.keys(labels)
+  if (names.length > 1) names.sort()
+  let key = ''
+  for (const name of names) key += `${key ? ',' : ''}${name}="${escapeLabelValue(String(labels[name]))}"`
+  return key
+}
 const withBraces = (key: string) => (key ? `{${key}}` : '')
 
 interface Metric {
