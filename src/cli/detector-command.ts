@@ -7,7 +7,7 @@ import { describeSettings, parseArguments } from './arguments.ts'
 const DETECTOR_SETTINGS: SettingName[] = [
   'port', 'hostname', 'dataFolder', 'loopHost', 'username', 'password', 'organization', 'project', 'sslCertPath',
   'requestTimeoutMs', 'localLoopPort', 'modelFormat', 'versionControlDefault', 'syncCycles', 'exclusiveModelBuild',
-  'minUncertainThreshold', 'maxUncertainThreshold', 'inferenceBackend', 'inferenceThreads', 'ortLibDir',
+  'minUncertainThreshold', 'maxUncertainThreshold', 'inferenceBackend', 'inferenceThreads', 'inferenceSpinWait', 'ortLibDir',
   'skipRepeatOnStart', 'useBackdoorControls', 'logLevel',
 ]
 

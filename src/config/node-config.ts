@@ -41,6 +41,7 @@ export interface NodeConfig {
     backend: string
     threads: number | undefined
     ortLibDir: string | undefined
+    spinWait: boolean
   }
 }
 
@@ -95,6 +96,7 @@ export function buildNodeConfig(raw: RawSettings): NodeConfig {
       backend,
       threads: raw.inferenceThreads,
       ortLibDir: raw.ortLibDir,
+      spinWait: raw.inferenceSpinWait ?? false,
     },
   }
 }

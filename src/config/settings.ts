@@ -41,6 +41,7 @@ export const SETTINGS = {
   inferenceBatchSize: { env: ['INFERENCE_BATCH_SIZE'], flag: 'inference-batch-size', type: 'integer', help: 'images per detection batch after training', defaultText: '10' },
   inferenceBackend: { env: ['INFERENCE_BACKEND'], flag: 'backend', type: 'string', help: 'auto | webgpu | cuda | cpu | wasm', defaultText: 'auto' },
   inferenceThreads: { env: ['INFERENCE_THREADS'], flag: 'threads', type: 'integer', help: 'intra-op threads of the inference session', defaultText: 'number of cores' },
+  inferenceSpinWait: { env: ['INFERENCE_SPIN_WAIT'], flag: 'spin-wait', type: 'boolean', help: 'let idle onnxruntime threads busy-wait between ops: a little more throughput on a dedicated machine, but it takes cores from the HTTP server and from hot swaps', defaultText: 'false' },
   ortLibDir: { env: ['ORT_LIB_DIR'], flag: 'ort-lib-dir', type: 'string', help: 'folder with libonnxruntime_providers_{shared,cuda}.so for the CUDA backend' },
 } as const satisfies Record<string, SettingSpec>
 

@@ -32,6 +32,7 @@ export interface OnnxDetectorOptions {
   backend?: BackendChoice
   threads?: number
   ortLibDir?: string
+  spinWait?: boolean
   metrics?: MetricsRegistry
 }
 
@@ -48,6 +49,7 @@ export class OnnxDetectorFactory implements DetectorLogicFactory {
       backend: this.options.backend,
       threads: this.options.threads,
       ortLibDir: this.options.ortLibDir,
+      spinWait: this.options.spinWait,
       metrics: this.options.metrics,
     })
     return engineLogic(engine)

@@ -23,6 +23,8 @@ export interface InferenceEngineOptions {
   threads?: number
   /** folder with libonnxruntime_providers_{shared,cuda}.so (or a whole libonnxruntime.so.1) */
   ortLibDir?: string
+  /** onnxruntime-node threads busy-wait between ops (default false; see BackendSessionOptions) */
+  spinWait?: boolean
   /** warm-up run and, for GPU backends, a CPU comparison before the backend is accepted (default true) */
   verify?: boolean
   confidenceThreshold?: number
@@ -99,7 +101,7 @@ class WorkerInferenceEngine implements InferenceEngine {
     this.post({
       type: 'load',
       options: {
-        modelDir: this.options.modelDir, backend, threads: this.options.threads, ortLibDir: this.options.ortLibDir,
+        modelDir: this.options.modelDir, backend, threads: this.options.threads, ortLibDir: this.options.ortLibDir, spinWait: this.options.spinWait,
         verify: this.options.verify ?? true, confidenceThreshold: this.options.confidenceThreshold,
         iouThreshold: this.options.iouThreshold, imageDecoder: this.options.imageDecoder ?? 'native',
       },

@@ -28,6 +28,7 @@ export interface WorkerLoadOptions {
   backend: BackendChoice
   threads?: number
   ortLibDir?: string
+  spinWait?: boolean
   verify: boolean
   confidenceThreshold?: number
   iouThreshold?: number
