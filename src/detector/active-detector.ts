@@ -71,18 +71,28 @@ export class ActiveDetector {
     if (this.state.kind === 'updating') this.state = { kind: 'initializing' }
   }
 
-  /** Shutdown: stop serving and dispose the current model after its requests finished. */
-  async close(): Promise<void> {
+  /**
+   * Shutdown: stop serving and dispose the current model after its requests finished, or after `drainMs`
+   * when some never do (disposing then fails them). Resolves with the number of requests cut off.
+   */
+  async close(drainMs = Number.POSITIVE_INFINITY): Promise<number> {
     const previous = this.logic
     this.state = { kind: 'initializing' }
-    if (previous) await this.retire(previous)
+    return previous ? this.retire(previous, drainMs) : 0
   }
 
-  private async retire(logic: DetectorLogic): Promise<void> {
+  private async retire(logic: DetectorLogic, drainMs = Number.POSITIVE_INFINITY): Promise<number> {
     if ((this.inFlight.get(logic) ?? 0) > 0) {
-      await new Promise<void>((resolve) => this.drained.set(logic, resolve))
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await new Promise<void>((resolve) => {
+        this.drained.set(logic, resolve)
+        if (Number.isFinite(drainMs)) timer = setTimeout(resolve, Math.max(0, drainMs))
+      })
+      clearTimeout(timer)
       this.drained.delete(logic)
     }
+    const cutOff = this.inFlight.get(logic) ?? 0
     await logic.dispose()
+    return cutOff
   }
 }

@@ -5,7 +5,7 @@ import { DataExchange } from '../loop/data-exchange.ts'
 import { builtinModelDir } from '../inference/index.ts'
 import { createLogger, errorMessage, type Logger } from '../node/log.ts'
 import { LoopConnection } from '../node/loop-connection.ts'
-import { NodeRuntime } from '../node/node-runtime.ts'
+import { NodeRuntime, settledWithin } from '../node/node-runtime.ts'
 import { loadOrCreateNodeUuid } from '../node/node-identity.ts'
 import { resolveDataFolder } from '../node/data-folder.ts'
 import { ActiveDetector } from './active-detector.ts'
@@ -20,6 +20,8 @@ import { registerDetectorEvents } from './socket-events.ts'
 import { registerStatusPage } from './status-page.ts'
 
 export const DEFAULT_DETECTOR_PORT = 8004
+/** Of the shutdown's time, what is kept for disposing the model and closing the Loop connection. */
+const DISPOSE_RESERVE_MS = 1_000
 
 export interface DetectorNodeOptions {
   config: NodeConfig
@@ -73,6 +75,7 @@ export class DetectorNode {
     const exchange = new DataExchange(loop.rest, loop.context)
     const factory = options.factory ?? new OnnxDetectorFactory({
       backend: config.inference.backend as never, threads: config.inference.threads, ortLibDir: config.inference.ortLibDir,
+      spinWait: config.inference.spinWait,
       metrics: runtime.metrics, modelFormat: config.detector.modelFormat,
     })
     const store = new ModelStore(folder.path)
@@ -159,10 +162,14 @@ export class DetectorNode {
         this.operationMode = 'idle'
       },
       onRepeat: () => this.updater.cycle(),
-      onShutdown: async () => {
-        await this.outbox.stop()
-        await this.updater.settled()
-        await this.active.close()
+      onShutdown: async (deadline) => {
+        const left = () => deadline - performance.now()
+        // an upload cut off here is not lost: its images stay queued and go at the next start
+        await this.outbox.stop(left() / 2)
+        // a model build can take long on a slow machine; the process ends beside it
+        if (!(await settledWithin(this.updater.settled(), left() - DISPOSE_RESERVE_MS))) runtime.log.warn('a model update was still running at shutdown')
+        const cutOff = await this.active.close(left() - DISPOSE_RESERVE_MS)
+        if (cutOff > 0) runtime.log.warn('detections still running at shutdown were cut off', { requests: cutOff })
         await this.loop.close()
       },
       notReadyReason: () => (this.active.logic ? undefined : this.active.updatingTo ? `updating model to version ${this.active.updatingTo}` : 'no model loaded'),

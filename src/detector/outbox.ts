@@ -342,9 +342,9 @@ export class Outbox {
     return this.stopLoop()
   }
 
-  /** Stops uploading for shutdown (the persisted mode is kept); same wait as `setMode('stopped')`. */
-  stop(): Promise<boolean> {
-    return this.stopLoop()
+  /** Stops uploading for shutdown (the persisted mode is kept); waits like `setMode('stopped')`, or `timeoutMs`. */
+  stop(timeoutMs = this.stopTimeoutMs): Promise<boolean> {
+    return this.stopLoop(timeoutMs)
   }
 
   private startLoop(): void {
@@ -360,17 +360,17 @@ export class Outbox {
     this.timer = undefined
   }
 
-  private async stopLoop(): Promise<boolean> {
+  private async stopLoop(timeoutMs = this.stopTimeoutMs): Promise<boolean> {
     this.haltLoop()
     const inFlight = this.round
     if (!inFlight) return true
     let timer: ReturnType<typeof setTimeout> | undefined
-    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.stopTimeoutMs)))
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), Math.max(0, timeoutMs))))
     const outcome = await Promise.race([inFlight.then(() => 'done' as const), timedOut])
     clearTimeout(timer)
     if (outcome === 'done') return true
     this.abortRound?.abort(new Error('the outbox is stopping'))
-    this.log.error('the upload in flight did not finish in time; aborted it', { waited_ms: this.stopTimeoutMs })
+    this.log.error('the upload in flight did not finish in time; aborted it (its images stay queued)', { waited_ms: timeoutMs })
     return false
   }
 

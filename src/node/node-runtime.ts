@@ -7,6 +7,21 @@ import { createSocketIo, serve, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer, t
 
 /** How long a graceful shutdown may take before connections are cut (the process must be gone within 10 s). */
 export const SHUTDOWN_GRACE_MS = 8_000
+/** Of the grace period, what is kept for `onShutdown` (persisting state) after waiting for in-flight work. */
+const SHUTDOWN_PERSIST_RESERVE_MS = 3_000
+/** After a signal the process exits by this time even if a shutdown step hangs. */
+const SHUTDOWN_HARD_EXIT_MS = 9_500
+
+/** Waits for `work` at most `ms`; true when it settled in time (either way). */
+export async function settledWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, ms))))
+  try {
+    return await Promise.race([work.then(() => true, () => true), timedOut])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 export type NodeType = 'trainer' | 'annotation_node' | 'detector' | 'converter' | 'node'
 
@@ -30,8 +45,11 @@ export interface NodeHooks {
   onStartup?(): Promise<void>
   /** every repeat cycle (5 s after the previous one finished) */
   onRepeat?(): Promise<void>
-  /** during graceful shutdown, after the server stopped accepting: persist state here */
-  onShutdown?(): Promise<void>
+  /**
+   * during graceful shutdown, after the server stopped accepting: persist state here. `deadline`
+   * (a `performance.now()` time) is when the shutdown gives up waiting; bound every wait by it.
+   */
+  onShutdown?(deadline: number): Promise<void>
   /** `PUT /socketio off|on`: disconnect from / reconnect to the Loop */
   onLoopConnectionToggle?(on: boolean): Promise<void>
   /** extra readiness conditions; `undefined` = ready */
@@ -120,25 +138,32 @@ export class NodeRuntime {
 
   /**
    * Graceful shutdown: not ready, repeat loop stopped, no new connections, in-flight requests finished,
-   * `onShutdown` (persist), done. Idempotent. Connections are cut after SHUTDOWN_GRACE_MS.
+   * `onShutdown` (persist), done. Idempotent. Every wait is bounded: work still running when its share of
+   * SHUTDOWN_GRACE_MS is over (a detection that never returns, a repeat cycle stuck in a model build) is
+   * logged and abandoned, and connections are cut, so the node is gone within 10 s whatever hangs.
    */
   shutdown(reason = 'shutdown requested'): Promise<void> {
     this.shuttingDown ??= (async () => {
       this.log.info('shutting down', { reason })
-      const forceTimer = setTimeout(() => {
-        this.log.warn('grace period over; closing remaining connections', { graceMs: SHUTDOWN_GRACE_MS })
-        void this.server?.stop(true)
-      }, SHUTDOWN_GRACE_MS)
+      const deadline = performance.now() + SHUTDOWN_GRACE_MS
+      const drainDeadline = deadline - SHUTDOWN_PERSIST_RESERVE_MS
+      const left = (until: number) => until - performance.now()
       try {
-        await this.repeatLoop.stop()
-        const serverStopped = this.server?.stop()
-        await Promise.allSettled([...this.inFlight])
-        await serverStopped
-        await this.hooks.onShutdown?.()
+        if (!(await settledWithin(this.repeatLoop.stop(), left(drainDeadline)))) {
+          this.log.warn('the repeat cycle did not finish in time; shutting down beside it')
+        }
+        const serverStopped = this.server?.stop() ?? Promise.resolve()
+        const inFlight = this.inFlight.size
+        if (!(await settledWithin(Promise.allSettled([...this.inFlight]), left(drainDeadline)))) {
+          this.log.warn('in-flight work did not finish in time; abandoning it and closing connections', { abandoned: this.inFlight.size, of: inFlight })
+        }
+        if (!(await settledWithin(serverStopped, left(drainDeadline)))) await this.server?.stop(true)
+        const persisted = this.hooks.onShutdown?.(deadline).catch((error: unknown) => this.log.error('error during shutdown', { error: errorMessage(error) }))
+        if (persisted && !(await settledWithin(persisted, left(deadline)))) {
+          this.log.error('persisting state on shutdown did not finish in time', { graceMs: SHUTDOWN_GRACE_MS })
+        }
       } catch (error) {
         this.log.error('error during shutdown', { error: errorMessage(error) })
-      } finally {
-        clearTimeout(forceTimer)
       }
       this.log.info('stopped')
     })()
@@ -151,6 +176,11 @@ export class NodeRuntime {
     const onSignal = (signal: string) => {
       if (signalled) exit(130)
       signalled = true
+      // the last resort if something in the shutdown ignores its deadline
+      setTimeout(() => {
+        this.log.error('shutdown still running; exiting', { afterMs: SHUTDOWN_HARD_EXIT_MS })
+        exit(1)
+      }, SHUTDOWN_HARD_EXIT_MS).unref()
       void this.shutdown(`received ${signal}`).then(() => exit(0))
     }
     process.on('SIGTERM', () => onSignal('SIGTERM'))
