@@ -5,10 +5,10 @@
  * into `$XDG_CACHE_HOME|~/.cache/learning-loop-node/builtin-model-<sha256 prefix>/`, because the
  * inference Worker and model readers want a real folder.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
-import { homedir } from 'node:os'
+import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { EMBEDDED_ASSETS, type EmbeddedFile } from './embedded-assets.ts'
+import { cacheFolder, unpackEmbeddedFiles } from './embedded-files.ts'
 import { ModelPackageError } from './inference-errors.ts'
 
 export const BUILTIN_MODEL_VERSION = 'builtin-blazeface-1'
@@ -24,30 +24,13 @@ export function builtinModelDir(env: Record<string, string | undefined> = proces
   return dir
 }
 
-/** Copies the embedded files out unless they are already there with the right sizes; each write is atomic. */
 function unpackEmbeddedModel(files: Record<string, EmbeddedFile>, env: Record<string, string | undefined>): string {
   const onnx = files['model.onnx']
   if (!onnx || !files['model.json']) throw new ModelPackageError('this binary was built without the built-in face model (model.json/model.onnx missing)')
-  const dir = join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'learning-loop-node', `builtin-model-${onnx.sha256.slice(0, 12)}`)
+  const folder = `builtin-model-${onnx.sha256.slice(0, 12)}`
   try {
-    mkdirSync(dir, { recursive: true })
-    for (const [name, file] of Object.entries(files)) {
-      const target = join(dir, name)
-      if (sizeOf(target) === file.size) continue
-      const partial = `${target}.partial-${process.pid}-${crypto.randomUUID().slice(0, 8)}`
-      writeFileSync(partial, readFileSync(file.path))
-      renameSync(partial, target)
-    }
+    return unpackEmbeddedFiles(files, folder, env)
   } catch (error) {
-    throw new ModelPackageError(`could not unpack the built-in face model into ${dir} (set XDG_CACHE_HOME or BUILTIN_MODEL_DIR to a writable folder): ${(error as Error).message}`)
-  }
-  return dir
-}
-
-function sizeOf(path: string): number | undefined {
-  try {
-    return statSync(path).size
-  } catch {
-    return undefined
+    throw new ModelPackageError(`could not unpack the built-in face model into ${cacheFolder(folder, env)} (set XDG_CACHE_HOME or BUILTIN_MODEL_DIR to a writable folder): ${(error as Error).message}`)
   }
 }

@@ -7,11 +7,10 @@
  * the folder name pins the library's content, the file's size is checked on every start, and the
  * copy lands by rename so a crash never leaves half a library behind.
  */
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
-import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { EMBEDDED_ASSETS, type EmbeddedFile } from './embedded-assets.ts'
+import { cacheFolder, unpackEmbeddedFiles } from './embedded-files.ts'
 
 export const ORT_LIBRARY_NAME = 'libonnxruntime.so.1'
 
@@ -37,27 +36,11 @@ function embeddedVersion(embedded: EmbeddedFile & { ortVersion: string }): strin
   return `${embedded.ortVersion}-${embedded.sha256.slice(0, 12)}`
 }
 
-/** Copies the embedded library to the cache unless a copy of the same size is there; returns its path. */
 function unpackEmbeddedLibrary(embedded: EmbeddedFile & { ortVersion: string }, env: Record<string, string | undefined>): string {
-  // the same cache root as ort-library.ts's ortCacheRoot (not imported: that module imports this one)
-  const dir = join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'learning-loop-node', `ort-${embeddedVersion(embedded)}`)
-  const target = join(dir, ORT_LIBRARY_NAME)
-  if (sizeOf(target) === embedded.size) return target
+  const folder = `ort-${embeddedVersion(embedded)}`
   try {
-    mkdirSync(dir, { recursive: true })
-    const partial = `${target}.partial-${process.pid}-${crypto.randomUUID().slice(0, 8)}`
-    writeFileSync(partial, readFileSync(embedded.path))
-    renameSync(partial, target)
+    return join(unpackEmbeddedFiles({ [ORT_LIBRARY_NAME]: embedded }, folder, env), ORT_LIBRARY_NAME)
   } catch (error) {
-    throw new Error(`could not copy the embedded onnxruntime library to ${dir} (set XDG_CACHE_HOME to a writable folder): ${(error as Error).message}`)
-  }
-  return target
-}
-
-function sizeOf(path: string): number | undefined {
-  try {
-    return statSync(path).size
-  } catch {
-    return undefined
+    throw new Error(`could not copy the embedded onnxruntime library to ${cacheFolder(folder, env)} (set XDG_CACHE_HOME to a writable folder): ${(error as Error).message}`)
   }
 }

@@ -12,9 +12,9 @@
  */
 import { copyFile, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises'
 import { existsSync, readFileSync } from 'node:fs'
-import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { createLogger } from '../node/log.ts'
+import { cacheFolder } from './embedded-files.ts'
 import { bundledOrtLibraryPath, bundledOrtVersion, ORT_LIBRARY_NAME } from './ort-library-source.ts'
 
 const log = createLogger('inference.ort-library')
@@ -34,10 +34,6 @@ export interface OrtLibraryStatus {
 
 export const CUDA_PROVIDER_LIBRARIES = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so']
 const PROVIDER_PATTERN = /^libonnxruntime_providers_.*\.so(\..*)?$/
-
-export function ortCacheRoot(env: Record<string, string | undefined> = process.env): string {
-  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'learning-loop-node')
-}
 
 /** The libonnxruntime.so.1 already mapped into this process, read from /proc/self/maps. */
 export function mappedOrtLibrary(): string | undefined {
@@ -103,7 +99,7 @@ export async function prepareOrtLibrary(ortLibDir?: string, env: Record<string, 
     } else if (!existsSync(requestedLibDir)) {
       log.warn('ORT_LIB_DIR does not exist; using the bundled onnxruntime', { ortLibDir: requestedLibDir })
     } else {
-      const cacheDir = join(ortCacheRoot(env), `ort-${await bundledOrtVersion()}-${libDirHash(requestedLibDir)}`)
+      const cacheDir = cacheFolder(`ort-${await bundledOrtVersion()}-${libDirHash(requestedLibDir)}`, env)
       await mkdir(cacheDir, { recursive: true })
       libraryPath = join(cacheDir, ORT_LIBRARY_NAME)
       await copyIfChanged(bundled, libraryPath)
