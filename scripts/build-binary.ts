@@ -130,6 +130,7 @@ export function embeddedAssetsModule(target: BinaryTarget, withWebgpuWasm: boole
   }
   const ortEntry = fileEntry('ortLibrary', ortLibrary)
   const modelEntries = BUILTIN_MODEL_FILES.map((name, index) => `${JSON.stringify(name)}: ${fileEntry(`builtinModel${index}`, join(BUILTIN_MODEL_DIR, name))}`)
+  const testingTrainerEntry = fileEntry('testingTrainerScript', join(SRC, 'trainer', 'testing-trainer-script.ts'))
   const webgpuEntry = withWebgpuWasm
     ? fileEntry('ortWebWebgpuWasm', fileURLToPath(import.meta.resolve('onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm')))
     : 'undefined'
@@ -142,6 +143,7 @@ export function embeddedAssetsModule(target: BinaryTarget, withWebgpuWasm: boole
     `  ortLibrary: { ...${ortEntry}, ortVersion: ${JSON.stringify(ortVersion)} },`,
     `  builtinModel: { files: { ${modelEntries.join(', ')} } },`,
     `  ortWebWebgpuWasm: ${webgpuEntry},`,
+    `  testingTrainerScript: ${testingTrainerEntry},`,
     `}`,
     '',
   ].join('\n')

@@ -22,6 +22,8 @@ export interface EmbeddedAssets {
   builtinModel?: { files: Record<string, EmbeddedFile> }
   /** onnxruntime-web's WebGPU (asyncify) wasm; absent when the build left WebGPU-through-dawn.node out */
   ortWebWebgpuWasm?: EmbeddedFile
+  /** src/trainer/testing-trainer-script.ts, run as a child process by `trainer --logic testing` */
+  testingTrainerScript?: EmbeddedFile
 }
 
 export const EMBEDDED_ASSETS: EmbeddedAssets | undefined = undefined

@@ -19,6 +19,3 @@ export * from './loop-trainer-steps.ts'
 export * from './loop-trainer-port.ts'
 export * from './trainer-status-reporter.ts'
 export * from './testing-trainer.ts'
-
-/** Path of the testing training script (a real child process for tests and demos; see the file for its flags). */
-export const TESTING_TRAINER_SCRIPT = new URL('./testing-trainer-script.ts', import.meta.url).pathname

@@ -1,7 +1,20 @@
+import { join } from 'node:path'
 import type { CommandTrainerConfig } from '../contract/index.ts'
+import { EMBEDDED_ASSETS } from '../inference/embedded-assets.ts'
+import { unpackEmbeddedFiles } from '../inference/embedded-files.ts'
 import { CommandTrainer, type CommandTrainerOptions } from './command-trainer.ts'
 
-const SCRIPT = new URL('./testing-trainer-script.ts', import.meta.url).pathname
+const SCRIPT_NAME = 'testing-trainer-script.ts'
+
+/**
+ * The script's path: beside this module from source; in a compiled binary it is embedded and copied out
+ * once, because the child process (the binary itself, acting as `bun` with BUN_BE_BUN=1) needs a real file.
+ */
+export function testingTrainerScriptPath(env: Record<string, string | undefined> = process.env): string {
+  const embedded = EMBEDDED_ASSETS?.testingTrainerScript
+  if (!embedded) return new URL(`./${SCRIPT_NAME}`, import.meta.url).pathname
+  return join(unpackEmbeddedFiles({ [SCRIPT_NAME]: embedded }, `testing-trainer-${embedded.sha256.slice(0, 12)}`, env), SCRIPT_NAME)
+}
 
 /**
  * The command-trainer configuration of the testing trainer (`learning-loop-node trainer --logic testing`): a
@@ -12,15 +25,17 @@ const SCRIPT = new URL('./testing-trainer-script.ts', import.meta.url).pathname
  * `stubborn_grandchild`, `ignore_sigterm`.
  */
 export function testingTrainerConfig(modelFormat = 'mocked'): CommandTrainerConfig {
-  const train = `{bun} ${quoted(SCRIPT)} train --training-file {training_file} --output {training_folder} --format {model_format}`
+  const script = testingTrainerScriptPath()
+  const train = `{bun} ${quoted(script)} train --training-file {training_file} --output {training_folder} --format {model_format}`
   return {
     model_format: modelFormat,
     command: train,
     resume_command: `${train} --resume-from {checkpoint}`,
-    detect_command: `{bun} ${quoted(SCRIPT)} detect --images-list {images_list} --model-folder {model_folder}`,
+    detect_command: `{bun} ${quoted(script)} detect --images-list {images_list} --model-folder {model_folder}`,
     model_architecture: 'testing',
     pretrained_models: [{ name: 'small', label: 'Small', description: 'the testing trainer (a stand-in training program)' }],
-    env: {},
+    // a compiled binary runs a script only when told to act as bun; plain bun ignores the variable
+    env: { BUN_BE_BUN: '1' },
     error_patterns: [],
   }
 }

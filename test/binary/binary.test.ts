@@ -159,6 +159,28 @@ describe('the binary, run from an empty folder without the repo', () => {
     run.process.kill('SIGTERM')
     expect(await run.exited).toBe(0)
   })
+  test('trainer --logic testing: a training begun in the embedded local loop ends with a model in it (the script is embedded)', async () => {
+    const home = join(temp.path, 'home-trainer')
+    const run = runBinary(['trainer', '--logic', 'testing'], cleanEnv(home, { DATA_FOLDER: join(temp.path, 'trainer-data'), PORT: '0', BIND_HOST: '127.0.0.1' }))
+    const uuid = await waitFor(() => run.stdout.map((line) => /^trainer (\S+) listening on/.exec(line)?.[1]).find(Boolean), 30_000, `the trainer's uuid (stderr: ${run.stderr.slice(-3).join(' | ')})`)
+    const loopUrl = await waitFor(() => run.stderr.map((line) => /"msg":"local loop listening","url":"([^"]+)"/.exec(line)?.[1]).find(Boolean), 30_000, 'the embedded local loop URL')
+    await waitFor(() => run.stderr.some((line) => line.includes('"msg":"connected to the Loop"')), 30_000, 'the trainer connected')
+    const begun = await fetch(`${loopUrl}/admin/projects/local/demo/trainings`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ node: uuid, model_variant: 'small', hyperparameters: { epochs: 2, epoch_ms: 50 } }),
+    })
+    expect(begun.status).toBe(200)
+    const training = await waitFor(async () => {
+      const { trainings } = await (await fetch(`${loopUrl}/admin/projects/local/demo/trainings`)).json() as { trainings: { state: string; models: { formats: string[] }[] }[] }
+      return trainings.find((t) => t.models.length > 0 && t.state === 'ready_for_cleanup')
+    }, 30_000, `a finished training with a model (stderr: ${run.stderr.slice(-3).join(' | ')})`)
+    expect(training.models[0]!.formats).toEqual(['mocked'])
+    expect(existsSync(join(home, '.cache', 'learning-loop-node'))).toBe(true)
+    const unpacked = await readdir(join(home, '.cache', 'learning-loop-node'))
+    expect(unpacked.some((name) => name.startsWith('testing-trainer-'))).toBe(true)
+    run.process.kill('SIGTERM')
+    expect(await run.exited).toBe(0)
+  })
 })
 
 const qemu = ['/usr/bin/qemu-aarch64', '/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1'].every((path) => existsSync(path))
