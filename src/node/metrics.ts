@@ -1,6 +1,7 @@
 /**
  * A small Prometheus registry: counters, gauges and histograms with labels, rendered in the text
- * exposition format for GET /metrics. Names follow Prometheus conventions (`_total`, `_seconds`, `_bytes`).
+ * exposition format for GET /metrics. Names follow Prometheus conventions (`_total`, `_seconds`, `_bytes`);
+ * code names them without the namespace, which `render` puts in front of every name (`lln_` by default).
  */
 type Labels = Record<string, string>
 
@@ -18,7 +19,7 @@ const withBraces = (key: string) => (key ? `{${key}}` : '')
 
 interface Metric {
   readonly name: string
-  render(): string
+  render(namespace: string): string
 }
 
 export class Counter implements Metric {
@@ -31,10 +32,11 @@ export class Counter implements Metric {
   get(labels: Labels = {}): number {
     return this.values.get(labelKey(labels)) ?? 0
   }
-  render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`]
-    if (this.values.size === 0) lines.push(`${this.name} 0`)
-    for (const [key, value] of this.values) lines.push(`${this.name}${withBraces(key)} ${value}`)
+  render(namespace = ''): string {
+    const name = namespace + this.name
+    const lines = [`# HELP ${name} ${this.help}`, `# TYPE ${name} counter`]
+    if (this.values.size === 0) lines.push(`${name} 0`)
+    for (const [key, value] of this.values) lines.push(`${name}${withBraces(key)} ${value}`)
     return lines.join('\n')
   }
 }
@@ -54,10 +56,11 @@ export class Gauge implements Metric {
     this.collector = collector
     return this
   }
-  render(): string {
+  render(namespace = ''): string {
     this.collector?.()
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`]
-    for (const [key, value] of this.values) lines.push(`${this.name}${withBraces(key)} ${value}`)
+    const name = namespace + this.name
+    const lines = [`# HELP ${name} ${this.help}`, `# TYPE ${name} gauge`]
+    for (const [key, value] of this.values) lines.push(`${name}${withBraces(key)} ${value}`)
     return lines.join('\n')
   }
 }
@@ -78,21 +81,26 @@ export class Histogram implements Metric {
   count(labels: Labels = {}): number {
     return this.series.get(labelKey(labels))?.count ?? 0
   }
-  render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`]
+  render(namespace = ''): string {
+    const name = namespace + this.name
+    const lines = [`# HELP ${name} ${this.help}`, `# TYPE ${name} histogram`]
     for (const [key, s] of this.series) {
       const sep = key ? ',' : ''
-      this.buckets.forEach((b, i) => lines.push(`${this.name}_bucket{${key}${sep}le="${b}"} ${s.counts[i]}`))
-      lines.push(`${this.name}_bucket{${key}${sep}le="+Inf"} ${s.count}`)
-      lines.push(`${this.name}_sum${withBraces(key)} ${s.sum}`)
-      lines.push(`${this.name}_count${withBraces(key)} ${s.count}`)
+      this.buckets.forEach((b, i) => lines.push(`${name}_bucket{${key}${sep}le="${b}"} ${s.counts[i]}`))
+      lines.push(`${name}_bucket{${key}${sep}le="+Inf"} ${s.count}`)
+      lines.push(`${name}_sum${withBraces(key)} ${s.sum}`)
+      lines.push(`${name}_count${withBraces(key)} ${s.count}`)
     }
     return lines.join('\n')
   }
 }
 
+/** The namespace every exported metric name starts with. */
+export const METRICS_NAMESPACE = 'lln_'
+
 export class MetricsRegistry {
   private readonly metrics = new Map<string, Metric>()
+  constructor(private readonly namespace = METRICS_NAMESPACE) {}
   private register<M extends Metric>(metric: M): M {
     const existing = this.metrics.get(metric.name)
     if (existing) return existing as M
@@ -109,6 +117,6 @@ export class MetricsRegistry {
     return this.register(new Histogram(name, help, buckets))
   }
   render(): string {
-    return [...this.metrics.values()].map((m) => m.render()).join('\n') + '\n'
+    return [...this.metrics.values()].map((m) => m.render(this.namespace)).join('\n') + '\n'
   }
 }

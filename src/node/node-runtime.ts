@@ -193,19 +193,19 @@ export class NodeRuntime {
   }
 
   private registerMetrics(): void {
-    const uptime = this.metrics.gauge('lln_node_uptime_seconds', 'seconds since the node process started')
+    const uptime = this.metrics.gauge('node_uptime_seconds', 'seconds since the node process started')
     uptime.collect(() => uptime.set((Date.now() - this.startedAt) / 1000))
-    const info = this.metrics.gauge('lln_node_info', 'node identity (always 1)')
+    const info = this.metrics.gauge('node_info', 'node identity (always 1)')
     info.collect(() => info.set(1, { node_type: this.options.nodeType, name: this.options.name, uuid: this.options.uuid }))
-    const ready = this.metrics.gauge('lln_node_ready', '1 when the node is ready to serve')
+    const ready = this.metrics.gauge('node_ready', '1 when the node is ready to serve')
     ready.collect(() => ready.set(this.notReadyReason() === undefined ? 1 : 0))
-    const failures = this.metrics.gauge('lln_repeat_loop_failures', 'repeat-loop iterations that threw')
+    const failures = this.metrics.gauge('repeat_loop_failures', 'repeat-loop iterations that threw')
     failures.collect(() => failures.set(this.repeatLoop.failures))
   }
 
   private registerGenericRoutes(): void {
-    const requests = this.metrics.counter('lln_http_requests_total', 'HTTP requests by route and status')
-    const latency = this.metrics.histogram('lln_http_request_duration_seconds', 'HTTP request duration by route')
+    const requests = this.metrics.counter('http_requests_total', 'HTTP requests by route and status')
+    const latency = this.metrics.histogram('http_request_duration_seconds', 'HTTP request duration by route')
     const startTimes = new WeakMap<Request, number>()
     this.app
       .onRequest(({ request }) => {

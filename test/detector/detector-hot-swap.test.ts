@@ -124,7 +124,7 @@ const versionsIn = (body: { box_detections?: { model_name: string }[] }) => [...
 
 async function metricValue(node: DetectorNode, name: string): Promise<number> {
   const text = await (await fetch(`${node.url}/metrics`)).text()
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+  const line = text.split('\n').find((l) => l.startsWith(`lln_${name} `) || l.startsWith(`lln_${name}{`))
   return line ? Number(line.split(' ').at(-1)) : 0
 }
 

@@ -160,7 +160,7 @@ describe('REST against a local loop', () => {
     expect(page).not.toMatch(/https?:\/\/(cdn|unpkg|fonts)/)
     const metrics = await (await fetch(`${detector.url}/metrics`)).text()
     expect(metrics).toMatch(/detector_images_total\{autoupload="all",route="rest"\} \d+/)
-    expect(metrics).toContain('detector_model_info{backend="cpu",version="builtin-blazeface-1"} 1')
+    expect(metrics).toContain('lln_detector_model_info{backend="cpu",version="builtin-blazeface-1"} 1')
     expect(metrics).toContain('outbox_items')
   })
 })

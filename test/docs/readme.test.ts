@@ -2,6 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { SETTINGS } from '../../src/config/settings.ts'
+import { registeredMetrics } from '../../scripts/metrics-table.ts'
 
 const root = join(import.meta.dir, '../..')
 const readme = await readFile(join(root, 'README.md'), 'utf8')
@@ -11,6 +12,12 @@ describe('README is the front door', () => {
   test('documents every environment variable and its flag', () => {
     const missing = Object.values(SETTINGS).flatMap((s) => [...s.env.map((e) => `\`${e}\``), `\`--${s.flag}\``]).filter((name) => !readme.includes(name))
     expect(missing).toEqual([])
+  })
+
+  test('lists every metric the nodes export', async () => {
+    const metrics = await registeredMetrics()
+    expect(metrics.length).toBeGreaterThan(40)
+    expect(metrics.filter((m) => !readme.includes(`| \`${m.name}\` |`)).map((m) => m.name)).toEqual([])
   })
 
   test('documents every CLI command', async () => {

@@ -4,7 +4,7 @@ import { MetricsRegistry } from '../../src/node/metrics.ts'
 describe('metrics registry', () => {
   test('counters with labels are keyed independently of label order and rendered in the exposition format', () => {
     const registry = new MetricsRegistry()
-    const requests = registry.counter('lln_http_requests_total', 'HTTP requests')
+    const requests = registry.counter('http_requests_total', 'HTTP requests')
     requests.inc({ route: '/detect', method: 'POST' })
     requests.inc({ method: 'POST', route: '/detect' }, 2)
     requests.inc({ route: '/about', method: 'GET' })
@@ -15,10 +15,23 @@ describe('metrics registry', () => {
     expect(text).toContain('lln_http_requests_total{method="GET",route="/about"} 1')
   })
 
+  test('every name is exported under the namespace (lln_ unless told otherwise)', () => {
+    const plain = new MetricsRegistry('')
+    plain.gauge('items', 'items').set(2)
+    expect(plain.render()).toContain('\nitems 2')
+    const named = new MetricsRegistry()
+    named.gauge('items', 'items').set(2)
+    named.histogram('wait_seconds', 'wait', [1]).observe(0.5)
+    const text = named.render()
+    expect(text).toContain('# TYPE lln_items gauge\nlln_items 2')
+    expect(text).toContain('lln_wait_seconds_bucket{le="1"} 1')
+    expect(text).toContain('lln_wait_seconds_sum 0.5')
+  })
+
   test('label values with quotes, backslashes and newlines are escaped', () => {
     const registry = new MetricsRegistry()
     registry.gauge('odd', 'odd labels').set(1, { path: 'C:\\data "x"\nnext' })
-    expect(registry.render()).toContain('odd{path="C:\\\\data \\"x\\"\\nnext"} 1')
+    expect(registry.render()).toContain('lln_odd{path="C:\\\\data \\"x\\"\\nnext"} 1')
   })
 
   test('an unlabelled counter renders 0 before its first increment; histograms count into cumulative buckets', () => {
@@ -28,11 +41,11 @@ describe('metrics registry', () => {
     latency.observe(0.005, { stage: 'decode' })
     latency.observe(0.05, { stage: 'decode' })
     const text = registry.render()
-    expect(text).toContain('never_total 0')
-    expect(text).toContain('latency_seconds_bucket{stage="decode",le="0.01"} 1')
-    expect(text).toContain('latency_seconds_bucket{stage="decode",le="0.1"} 2')
-    expect(text).toContain('latency_seconds_bucket{stage="decode",le="+Inf"} 2')
-    expect(text).toContain('latency_seconds_count{stage="decode"} 2')
+    expect(text).toContain('lln_never_total 0')
+    expect(text).toContain('lln_latency_seconds_bucket{stage="decode",le="0.01"} 1')
+    expect(text).toContain('lln_latency_seconds_bucket{stage="decode",le="0.1"} 2')
+    expect(text).toContain('lln_latency_seconds_bucket{stage="decode",le="+Inf"} 2')
+    expect(text).toContain('lln_latency_seconds_count{stage="decode"} 2')
     expect(latency.count({ stage: 'decode' })).toBe(2)
   })
 })
