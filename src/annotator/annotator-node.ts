@@ -17,9 +17,9 @@ import { ImageInputError } from '../inference/inference-errors.ts'
 import { LoopConnection } from '../node/loop-connection.ts'
 import { createLogger, errorMessage, type Logger } from '../node/log.ts'
 import { NodeRuntime } from '../node/node-runtime.ts'
-import type { RunningServer } from '../node/http-server.ts'
 import { AnnotationSessions, DEFAULT_SESSION_OPTIONS } from './annotation-sessions.ts'
 import { AnnotationToolError, type AnnotatorLogic } from './annotator-logic.ts'
+import { LoopNode } from '../node/loop-node.ts'
 
 export const ANNOTATOR_NODE_TYPE = 'annotation_node'
 /** Upstream hard-codes the segmentation use case (§10). */
@@ -57,15 +57,15 @@ function isUserFacing(error: unknown): boolean {
 
 const SAFE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}$/
 
-export class AnnotatorNode {
+export class AnnotatorNode extends LoopNode {
   readonly runtime: NodeRuntime
   readonly sessions: AnnotationSessions<unknown>
-  private loopConnection: LoopConnection | undefined
   private readonly log: Logger
   private readonly queues = new Map<string, Promise<unknown>>()
   private readonly metrics
 
   private constructor(private readonly options: AnnotatorNodeOptions) {
+    super()
     this.log = options.log ?? createLogger('annotator')
     this.runtime = new NodeRuntime({
       name: options.name, uuid: options.uuid, nodeType: ANNOTATOR_NODE_TYPE, port: options.port ?? options.config.port ?? 0,
@@ -117,20 +117,6 @@ export class AnnotatorNode {
       },
       notReadyReason: () => (connection.connected ? undefined : 'not connected to the Loop'),
     })
-  }
-
-  /** The link to the Loop (REST, and socket.io for the annotator). */
-  get connection(): LoopConnection {
-    if (!this.loopConnection) throw new Error('the node is not connected to a Loop yet')
-    return this.loopConnection
-  }
-
-  start(): Promise<RunningServer> {
-    return this.runtime.start()
-  }
-
-  shutdown(reason?: string): Promise<void> {
-    return this.runtime.shutdown(reason)
   }
 
   /** AnnotationNodeStatus as sent every cycle. */

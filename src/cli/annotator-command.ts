@@ -1,10 +1,9 @@
 import { AnnotatorNode, BoxSegmentationTool, DEFAULT_SESSION_OPTIONS } from '../annotator/index.ts'
-import { loadNodeConfig } from '../config/node-config.ts'
 import type { SettingName } from '../config/settings.ts'
-import { resolveDataFolder } from '../node/data-folder.ts'
-import { loadOrCreateNodeUuid } from '../node/node-identity.ts'
-import { createLogger, parseLevel, setLogLevel } from '../node/log.ts'
+import { resolveNodeHome } from '../node/node-identity.ts'
+import { createLogger } from '../node/log.ts'
 import { describeSettings, parseArguments, UsageError } from './arguments.ts'
+import { loadCommandConfig, serveUntilSignalled } from './node-command.ts'
 
 export const DEFAULT_ANNOTATOR_PORT = 8005
 
@@ -45,25 +44,17 @@ export async function runAnnotatorCommand(args: string[], env: Record<string, st
     return 0
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (see --help)`)
-  const config = loadNodeConfig(env, flags)
-  const level = parseLevel(config.logLevel)
-  if (level) setLogLevel(level)
+  const config = loadCommandConfig(env, flags)
   const idleSeconds = positiveSeconds('--session-idle-timeout', flags['session-idle-timeout'] ?? env.ANNOTATOR_SESSION_IDLE_TIMEOUT_SEC)
   const name = flags.name ?? env.NODE_NAME ?? 'annotator'
   const log = createLogger('annotator')
-  const folder = await resolveDataFolder(config.dataFolder)
-  log.info('data folder', { path: folder.path, reason: folder.reason })
+  const { dataFolder, uuid } = await resolveNodeHome({ configured: config.dataFolder, name, log })
   const node = await AnnotatorNode.create({
-    name, uuid: await loadOrCreateNodeUuid(folder.path, name), config, dataFolder: folder.path, log,
+    name, uuid, config, dataFolder, log,
     port: config.port ?? DEFAULT_ANNOTATOR_PORT, logic: new BoxSegmentationTool(),
     sessionIdleTimeoutMs: idleSeconds === undefined ? undefined : idleSeconds * 1000,
   })
-  node.runtime.installSignalHandlers()
-  await node.start()
-  console.log(`annotator listening on ${node.runtime.url}`)
-  // keeps running: the signal handlers end the process
-  await new Promise(() => {})
-  return 0
+  return serveUntilSignalled(node.runtime, () => node.start(), () => `annotator listening on ${node.runtime.url}`)
 }
 
 if (import.meta.main) process.exit(await runAnnotatorCommand(process.argv.slice(2)))

@@ -1,10 +1,9 @@
-import { loadNodeConfig } from '../config/node-config.ts'
 import type { SettingName } from '../config/settings.ts'
 import { ConverterNode, DEFAULT_CONVERSION_INTERVAL_MS, ONNX_PACKAGE_FORMAT, YOLO_ONNX_FORMAT, YoloOnnxConverter } from '../converter/index.ts'
-import { resolveDataFolder } from '../node/data-folder.ts'
-import { loadOrCreateNodeUuid } from '../node/node-identity.ts'
-import { createLogger, parseLevel, setLogLevel } from '../node/log.ts'
+import { resolveNodeHome } from '../node/node-identity.ts'
+import { createLogger } from '../node/log.ts'
 import { describeSettings, parseArguments, UsageError } from './arguments.ts'
+import { loadCommandConfig, serveUntilSignalled } from './node-command.ts'
 
 export const DEFAULT_CONVERTER_PORT = 8006
 
@@ -59,24 +58,16 @@ export async function runConverterCommand(args: string[], env: Record<string, st
   const intervalText = flags.interval ?? env.CONVERTER_INTERVAL_SEC
   const interval = intervalText === undefined || intervalText === '' ? DEFAULT_CONVERSION_INTERVAL_MS / 1000 : Number(intervalText)
   if (!Number.isFinite(interval) || interval <= 0) throw new UsageError(`--interval must be a positive number of seconds, got ${JSON.stringify(intervalText)}`)
-  const config = loadNodeConfig(env, flags)
-  const level = parseLevel(config.logLevel)
-  if (level) setLogLevel(level)
+  const config = loadCommandConfig(env, flags)
   const name = flags.name ?? env.NODE_NAME ?? 'converter'
   const log = createLogger('converter')
-  const folder = await resolveDataFolder(config.dataFolder)
-  log.info('data folder', { path: folder.path, reason: folder.reason })
+  const { dataFolder, uuid } = await resolveNodeHome({ configured: config.dataFolder, name, log })
   const node = await ConverterNode.create({
-    name, uuid: await loadOrCreateNodeUuid(folder.path, name), config, dataFolder: folder.path, log,
+    name, uuid, config, dataFolder, log,
     port: config.port ?? DEFAULT_CONVERTER_PORT, intervalMs: interval * 1000,
     logic: new YoloOnnxConverter({ sourceFormat, targetFormat }),
   })
-  node.runtime.installSignalHandlers()
-  await node.start()
-  console.log(`converter (${sourceFormat} → ${targetFormat}) listening on ${node.runtime.url}`)
-  // keeps running: the signal handlers end the process
-  await new Promise(() => {})
-  return 0
+  return serveUntilSignalled(node.runtime, () => node.start(), () => `converter (${sourceFormat} → ${targetFormat}) listening on ${node.runtime.url}`)
 }
 
 if (import.meta.main) process.exit(await runConverterCommand(process.argv.slice(2)))

@@ -1,8 +1,7 @@
-import { loadNodeConfig } from '../config/node-config.ts'
 import type { SettingName } from '../config/settings.ts'
 import { DEFAULT_DETECTOR_PORT, DetectorNode } from '../detector/detector-node.ts'
-import { parseLevel, setLogLevel } from '../node/log.ts'
 import { describeSettings, parseArguments } from './arguments.ts'
+import { loadCommandConfig, serveUntilSignalled } from './node-command.ts'
 
 const DETECTOR_SETTINGS: SettingName[] = [
   'port', 'hostname', 'dataFolder', 'loopHost', 'username', 'password', 'organization', 'project', 'sslCertPath',
@@ -32,16 +31,8 @@ export async function runDetectorCommand(args: string[]): Promise<number> {
     console.error(`learning-loop-node detector: unexpected argument ${JSON.stringify(positionals[0])} (see --help)`)
     return 2
   }
-  const config = loadNodeConfig(process.env, flags)
-  const level = parseLevel(config.logLevel)
-  if (level) setLogLevel(level)
-  const node = await DetectorNode.create({ config })
-  node.runtime.installSignalHandlers()
-  await node.runtime.start()
-  console.log(`detector listening on ${node.url}`)
-  // keeps running: the signal handlers end the process
-  await new Promise(() => {})
-  return 0
+  const node = await DetectorNode.create({ config: loadCommandConfig(process.env, flags) })
+  return serveUntilSignalled(node.runtime, () => node.runtime.start(), () => `detector listening on ${node.url}`)
 }
 
 if (import.meta.main) process.exit(await runDetectorCommand(process.argv.slice(2)))

@@ -1,13 +1,12 @@
 import { readFile } from 'node:fs/promises'
 import { ConfigError } from '../config/read-settings.ts'
-import { loadNodeConfig } from '../config/node-config.ts'
 import type { SettingName } from '../config/settings.ts'
-import { parseLevel, setLogLevel } from '../node/log.ts'
 import { CommandTrainer } from '../trainer/command-trainer.ts'
 import { testingTrainer } from '../trainer/testing-trainer.ts'
 import type { TrainerLogic } from '../trainer/trainer-logic.ts'
 import { DEFAULT_TRAINER_PORT, TrainerNode, type TrainerTiming } from '../trainer/trainer-node.ts'
 import { describeSettings, parseArguments, UsageError } from './arguments.ts'
+import { loadCommandConfig, serveUntilSignalled } from './node-command.ts'
 
 const TRAINER_SETTINGS: SettingName[] = [
   'port', 'hostname', 'dataFolder', 'loopHost', 'username', 'password', 'organization', 'project', 'sslCertPath',
@@ -69,18 +68,12 @@ export async function runTrainerCommand(args: string[]): Promise<number> {
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (see --help)`)
   const { nodeFlags, own } = splitFlags(flags)
-  const config = loadNodeConfig(process.env, nodeFlags)
-  const level = parseLevel(config.logLevel)
-  if (level) setLogLevel(level)
+  const config = loadCommandConfig(process.env, nodeFlags)
   const timing = readTiming(own, process.env)
   const logic = await trainerLogicFrom(own, process.env, timing)
   const node = await TrainerNode.create({ config, logic, timing, ...(own.name ? { name: own.name } : {}) })
-  node.runtime.installSignalHandlers()
-  await node.runtime.start()
-  // one plain line on stdout, so scripts and tests can wait for readiness and read the uuid and port
-  console.log(`trainer ${node.uuid} listening on ${node.url}`)
-  await new Promise(() => {})
-  return 0
+  // the ready line carries the uuid, so scripts and tests can address the trainer
+  return serveUntilSignalled(node.runtime, () => node.runtime.start(), () => `trainer ${node.uuid} listening on ${node.url}`)
 }
 
 /** The command's own flags apart from the settings-table flags (`--model-format` is read here, not as the detector's). */

@@ -15,11 +15,11 @@ import { DataExchange } from '../loop/data-exchange.ts'
 import { LoopConnection } from '../node/loop-connection.ts'
 import { createLogger, errorMessage, type Logger } from '../node/log.ts'
 import { NodeRuntime } from '../node/node-runtime.ts'
-import type { RunningServer } from '../node/http-server.ts'
 import {
   ConversionLedger, decideConversion, ledgerKey, recordFailure, recordSuccess, DEFAULT_RETRY_POLICY, type RetryPolicy,
 } from './conversion-ledger.ts'
 import { ModelNotConvertibleError, type ConverterLogic } from './converter-logic.ts'
+import { LoopNode } from '../node/loop-node.ts'
 
 /** Upstream checked every 60 s. */
 export const DEFAULT_CONVERSION_INTERVAL_MS = 60_000
@@ -69,14 +69,14 @@ export interface ConverterCycleReport {
   error: string | null
 }
 
-export class ConverterNode {
+export class ConverterNode extends LoopNode {
   readonly runtime: NodeRuntime
-  private loopConnection: LoopConnection | undefined
   lastCycle: ConverterCycleReport | null = null
   private readonly log: Logger
   private readonly metrics
 
   private constructor(private readonly options: ConverterNodeOptions, readonly ledger: ConversionLedger) {
+    super()
     this.log = options.log ?? createLogger('converter')
     this.runtime = new NodeRuntime({
       name: options.name, uuid: options.uuid, nodeType: 'converter', port: options.port ?? options.config.port ?? 0,
@@ -107,20 +107,6 @@ export class ConverterNode {
       config: options.config, dataFolder: options.dataFolder, nodeType: 'converter', socket: false, log: node.log, metrics: node.runtime.metrics,
     })
     return node
-  }
-
-  /** The link to the Loop (REST, and socket.io for the annotator). */
-  get connection(): LoopConnection {
-    if (!this.loopConnection) throw new Error('the node is not connected to a Loop yet')
-    return this.loopConnection
-  }
-
-  start(): Promise<RunningServer> {
-    return this.runtime.start()
-  }
-
-  shutdown(reason?: string): Promise<void> {
-    return this.runtime.shutdown(reason)
   }
 
   statusReport(): Record<string, unknown> {

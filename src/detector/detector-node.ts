@@ -6,8 +6,7 @@ import { builtinModelDir } from '../inference/index.ts'
 import { createLogger, errorMessage, type Logger } from '../node/log.ts'
 import { LoopConnection } from '../node/loop-connection.ts'
 import { NodeRuntime, settledWithin } from '../node/node-runtime.ts'
-import { loadOrCreateNodeUuid } from '../node/node-identity.ts'
-import { resolveDataFolder } from '../node/data-folder.ts'
+import { resolveNodeHome } from '../node/node-identity.ts'
 import { ActiveDetector } from './active-detector.ts'
 import { DetectionService } from './detection-service.ts'
 import { OnnxDetectorFactory, type DetectorLogicFactory } from './detector-logic.ts'
@@ -64,23 +63,21 @@ export class DetectorNode {
     const { config } = options
     const log = options.log ?? createLogger('detector')
     const name = options.name ?? 'detector'
-    const folder = await resolveDataFolder(config.dataFolder)
-    log.info('data folder', { path: folder.path, reason: folder.reason })
-    const uuid = await loadOrCreateNodeUuid(folder.path, name)
+    const { dataFolder, uuid } = await resolveNodeHome({ configured: config.dataFolder, name, log })
     const runtime = new NodeRuntime({
       name, uuid, nodeType: 'detector', port: config.port ?? DEFAULT_DETECTOR_PORT, hostname: config.hostname,
       socketIo: true, skipRepeatOnStart: config.skipRepeatOnStart, log,
     })
-    const loop = await LoopConnection.open({ config, dataFolder: folder.path, nodeType: 'detector', socket: false, log, metrics: runtime.metrics })
+    const loop = await LoopConnection.open({ config, dataFolder, nodeType: 'detector', socket: false, log, metrics: runtime.metrics })
     const exchange = new DataExchange(loop.rest, loop.context)
     const factory = options.factory ?? new OnnxDetectorFactory({
       backend: config.inference.backend as never, threads: config.inference.threads, ortLibDir: config.inference.ortLibDir,
       spinWait: config.inference.spinWait,
       metrics: runtime.metrics, modelFormat: config.detector.modelFormat,
     })
-    const store = new ModelStore(folder.path)
+    const store = new ModelStore(dataFolder)
     const active = new ActiveDetector()
-    const outbox = await Outbox.open({ ...options.outbox, dataFolder: folder.path, upload: loopUpload(loop), metrics: runtime.metrics, logger: log.child('outbox') })
+    const outbox = await Outbox.open({ ...options.outbox, dataFolder, upload: loopUpload(loop), metrics: runtime.metrics, logger: log.child('outbox') })
     const filter = new RelevanceFilter({ minUncertain: config.detector.minUncertainThreshold, maxUncertain: config.detector.maxUncertainThreshold })
     const detections = new DetectionService({ active, filter, outbox, log, metrics: runtime.metrics, track: (w) => runtime.track(w) })
     let node: DetectorNode | undefined
@@ -93,7 +90,7 @@ export class DetectorNode {
       errors: runtime.status.errors ?? (runtime.status.errors = {}),
       statusBase: () => ({ uuid, name, state: 'online', uptime: runtime.uptimeSeconds, operation_mode: node?.operationMode ?? 'startup' }),
     })
-    node = new DetectorNode(runtime, loop, folder.path, store, active, outbox, detections, updater, options)
+    node = new DetectorNode(runtime, loop, dataFolder, store, active, outbox, detections, updater, options)
     node.wire()
     return node
   }

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { writeFileAtomic } from './atomic-file.ts'
+import { resolveDataFolder } from './data-folder.ts'
+import type { Logger } from './log.ts'
 
 /** Key of a node in `uuids.json`: the name lower-cased with spaces as underscores (§3.2). */
 export function identityKey(name: string): string {
@@ -29,4 +31,18 @@ export async function loadOrCreateNodeUuid(dataFolder: string, name: string): Pr
   const uuid = crypto.randomUUID()
   await writeFileAtomic(file, JSON.stringify({ ...uuids, [key]: uuid }, null, 2))
   return uuid
+}
+
+/**
+ * Where a node keeps its state and who it is: the data folder (`given`, else DATA_FOLDER or its fallback,
+ * logged with the reason) and the node's uuid in it.
+ */
+export async function resolveNodeHome(options: { configured: string | undefined; given?: string; name: string; log: Logger }): Promise<{ dataFolder: string; uuid: string }> {
+  let dataFolder = options.given
+  if (!dataFolder) {
+    const folder = await resolveDataFolder(options.configured)
+    options.log.info('data folder', { path: folder.path, reason: folder.reason })
+    dataFolder = folder.path
+  }
+  return { dataFolder, uuid: await loadOrCreateNodeUuid(dataFolder, options.name) }
 }

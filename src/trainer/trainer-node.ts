@@ -5,8 +5,7 @@ import { DataExchange } from '../loop/data-exchange.ts'
 import { createLogger, type Logger } from '../node/log.ts'
 import { LoopConnection } from '../node/loop-connection.ts'
 import { NodeRuntime } from '../node/node-runtime.ts'
-import { loadOrCreateNodeUuid } from '../node/node-identity.ts'
-import { resolveDataFolder } from '../node/data-folder.ts'
+import { resolveNodeHome } from '../node/node-identity.ts'
 import type { Executor, ExecutorOptions } from './executor.ts'
 import { createLoopTrainerSteps } from './loop-trainer-steps.ts'
 import { LoopReachability, LoopTrainerPort } from './loop-trainer-port.ts'
@@ -116,13 +115,7 @@ export class TrainerNode {
     const { config } = options
     const log = options.log ?? createLogger('trainer')
     const name = options.name ?? 'trainer'
-    let dataFolder = options.dataFolder
-    if (!dataFolder) {
-      const folder = await resolveDataFolder(config.dataFolder)
-      log.info('data folder', { path: folder.path, reason: folder.reason })
-      dataFolder = folder.path
-    }
-    const uuid = await loadOrCreateNodeUuid(dataFolder, name)
+    const { dataFolder, uuid } = await resolveNodeHome({ configured: config.dataFolder, given: options.dataFolder, name, log })
     const runtime = new NodeRuntime({
       name, uuid, nodeType: 'trainer', port: config.port ?? DEFAULT_TRAINER_PORT, hostname: config.hostname,
       skipRepeatOnStart: config.skipRepeatOnStart, log, repeatIntervalMs: options.timing?.statusIntervalMs,
