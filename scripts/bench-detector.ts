@@ -15,6 +15,7 @@ import { LocalLoop } from '../src/local-loop/index.ts'
 import { createZip } from '../src/inference/zip-archive.ts'
 import { builtinModelDir, decodeImage } from '../src/inference/index.ts'
 import { fetchBenchModels } from './fetch-bench-models.ts'
+import { multipartRequest, RawHttpClient } from './raw-http-client.ts'
 import { makeTempDir } from '../test/support/temp.ts'
 import { readdir, readFile } from 'node:fs/promises'
 import { parseLevel, setLogLevel } from '../src/node/log.ts'
@@ -27,6 +28,7 @@ const modelChoice = argument('model', 'builtin')
 const seconds = Number(argument('seconds', '5'))
 const driftDetections = Number(argument('drift-detections', '10000'))
 const swaps = Number(argument('swaps', '4'))
+type Measured = { latencies: number[]; perSecond: number }
 const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))]!
 const fmt = (v: number) => v.toFixed(2)
 
@@ -55,14 +57,15 @@ const rgb = await decodeImage({ kind: 'encoded', bytes: jpeg })
 const frame = { bytes: rgb.data, dtype: 'uint8', shape: [rgb.height, rgb.width, 3] }
 console.log(`detector bench: model ${modelChoice} (${detector.active.logic!.backend}${Object.keys(tuning).length ? ` ${JSON.stringify(tuning)}` : ''}), 640×480 JPEG ${jpeg.length} B, ${navigator.hardwareConcurrency} cores, ${seconds} s per measurement, Bun ${Bun.version}`)
 
-/** Runs `clients` loops of `one()` for `seconds`; returns latencies (ms) and requests/s. */
-async function load(clients: number, one: () => Promise<void>, durationS = seconds) {
+type One = (client: number) => Promise<void>
+/** Runs `clients` loops of `one(client)` for `seconds`; returns latencies (ms) and requests/s. */
+async function load(clients: number, one: One, durationS = seconds) {
   const latencies: number[] = []
   const end = performance.now() + durationS * 1000
-  await Promise.all(Array.from({ length: clients }, async () => {
+  await Promise.all(Array.from({ length: clients }, async (_, client) => {
     while (performance.now() < end) {
       const t = performance.now()
-      await one()
+      await one(client)
       latencies.push(performance.now() - t)
     }
   }))
@@ -70,7 +73,14 @@ async function load(clients: number, one: () => Promise<void>, durationS = secon
 }
 
 const inProcess = () => detector.active.use((logic) => logic.detect({ kind: 'encoded', bytes: jpeg })).then(() => undefined)
-const rest = async () => {
+// REST clients: keep-alive connections with prebuilt requests (what the node adds), and Bun's fetch for reference
+const detectRequest = multipartRequest('/detect', 'file', jpeg, { autoupload: 'disabled' })
+const connections = await Promise.all(Array.from({ length: 4 }, () => RawHttpClient.open(detector.url)))
+const rest: One = async (client) => {
+  const { status } = await connections[client]!.send(detectRequest)
+  if (status !== 200) throw new Error(`detect answered ${status}`)
+}
+const restFetch: One = async () => {
   const form = new FormData()
   form.append('file', new File([jpeg as Uint8Array<ArrayBuffer>], 'frame.jpg', { type: 'image/jpeg' }))
   const response = await fetch(`${detector.url}/detect`, { method: 'POST', body: form, headers: { autoupload: 'disabled' } })
@@ -78,17 +88,18 @@ const rest = async () => {
   await response.arrayBuffer()
 }
 await load(2, rest, 1) // warm-up
+await load(2, restFetch, 1)
 
 const rows: string[][] = [['measurement', 'req/s', 'p50 ms', 'p99 ms']]
 const row = (name: string, r: { latencies: number[]; perSecond: number }) => rows.push([name, fmt(r.perSecond), fmt(quantile(r.latencies, 0.5)), fmt(quantile(r.latencies, 0.99))])
 /**
  * The platform's own cost of the same round trip: a bare Bun.serve that parses the same multipart body and
- * waits for a Worker busy for `busyMs` (the pipeline's p50), answered to a fetch from this process.
+ * waits for a Worker busy for `busyMs` (the pipeline's p50), over the same kind of keep-alive connection.
  * On small VMs the thread wake-ups after the wait cost most of it; what REST /detect adds beyond this is ours.
  */
 async function measureHttpFloor(busyMs: number): Promise<number> {
   const worker = new Worker(URL.createObjectURL(new Blob([`self.onmessage = () => { const end = performance.now() + ${busyMs}; while (performance.now() < end); self.postMessage(0) }`])))
-  const busy = () => new Promise((resolve) => { worker.onmessage = resolve; worker.postMessage(0) })
+  const busy = () => new Promise<void>((resolve) => { worker.onmessage = () => resolve(); worker.postMessage(0) })
   const server = Bun.serve({
     port: 0, hostname: '127.0.0.1',
     async fetch(request) {
@@ -97,37 +108,40 @@ async function measureHttpFloor(busyMs: number): Promise<number> {
       return Response.json({ ok: true })
     },
   })
-  const bare = async () => {
-    const form = new FormData()
-    form.append('file', new File([jpeg as Uint8Array<ArrayBuffer>], 'frame.jpg', { type: 'image/jpeg' }))
-    await (await fetch(`http://127.0.0.1:${server.port}/`, { method: 'POST', body: form })).arrayBuffer()
-  }
-  const [workerOnly, viaHttp] = await alternate(1, busy as () => Promise<void>, bare)
+  const connection = await RawHttpClient.open(`http://127.0.0.1:${server.port}`)
+  const bareRequest = multipartRequest('/', 'file', jpeg)
+  const [workerOnly, viaHttp] = await alternate(1, [busy, async () => void await connection.send(bareRequest)]) as [Measured, Measured]
+  connection.close()
   await server.stop(true)
   worker.terminate()
   return quantile(viaHttp.latencies, 0.5) - quantile(workerOnly.latencies, 0.5)
 }
 
-/** `a` and `b` measured in alternating 1 s slices, so noise from other work on the machine hits both alike. */
-async function alternate(clients: number, a: () => Promise<void>, b: () => Promise<void>) {
-  const merged = [{ latencies: [] as number[], perSecond: 0 }, { latencies: [] as number[], perSecond: 0 }]
+/** The `variants` measured in alternating 1 s slices, so noise from other work on the machine hits all alike. */
+async function alternate(clients: number, variants: One[]) {
+  const merged = variants.map(() => ({ latencies: [] as number[], perSecond: 0 }))
   for (let slice = 0; slice < seconds; slice++) {
-    for (const [i, one] of [a, b].entries()) {
+    for (const [i, one] of variants.entries()) {
       const r = await load(clients, one, 1)
       merged[i]!.latencies.push(...r.latencies)
       merged[i]!.perSecond += r.perSecond / seconds
     }
   }
-  return merged as [typeof merged[0], typeof merged[0]]
+  return merged
 }
-const [pipeline1, rest1] = await alternate(1, inProcess, rest)
+const phase = (what: string) => console.error(`… ${what}`)
+phase('in-process vs REST, 1 client')
+const [pipeline1, rest1, fetch1] = await alternate(1, [inProcess, rest, restFetch]) as [Measured, Measured, Measured]
+phase('the bare Bun.serve + Worker floor')
 const floor1 = await measureHttpFloor(quantile(pipeline1.latencies, 0.5))
-const [pipeline4, rest4] = await alternate(4, inProcess, rest)
-row('in-process pipeline, 1 caller', pipeline1); row('REST /detect, 1 client', rest1)
-row('in-process pipeline, 4 callers', pipeline4); row('REST /detect, 4 clients', rest4)
+phase('in-process vs REST, 4 clients')
+const [pipeline4, rest4, fetch4] = await alternate(4, [inProcess, rest, restFetch]) as [Measured, Measured, Measured]
+row('in-process pipeline, 1 caller', pipeline1); row('REST /detect, 1 client', rest1); row('REST /detect via fetch(), 1 client', fetch1)
+row('in-process pipeline, 4 callers', pipeline4); row('REST /detect, 4 clients', rest4); row('REST /detect via fetch(), 4 clients', fetch4)
 
 const socket = connect(detector.url, { path: '/ws/socket.io', transports: ['websocket'] })
 await new Promise((resolve) => socket.on('connect', resolve as () => void))
+phase('socket.io raw frames')
 const socketRun = await load(1, async () => {
   const answer = await socket.emitWithAck('detect', { image: frame, autoupload: 'disabled' })
   if (answer.error) throw new Error(answer.error)
@@ -150,7 +164,7 @@ const trafficOf = (framesPerSecond: number | undefined): Traffic => async (until
     while (!until()) {
       if (interval) await Bun.sleep(Math.max(0, next - performance.now()))
       const t = performance.now()
-      await rest().catch(onFailure)
+      await rest(camera).catch(onFailure)
       latencies.push(performance.now() - t)
       next = Math.max(next + interval, performance.now())
     }
@@ -182,7 +196,9 @@ async function swapUnder(traffic: Traffic) {
   }
   return { steady, during, failures, ratio: quantile(during.latencies, 0.99) / quantile(steady.latencies, 0.99) }
 }
+phase(`${swaps} hot swaps under 4 clients back to back`)
 const saturated = await swapUnder(trafficOf(undefined))
+phase(`${swaps} hot swaps under 4 cameras at 15 fps`)
 const cameras = await swapUnder(trafficOf(15))
 row('REST 4 clients, steady', saturated.steady); row('REST 4 clients, during hot swap', saturated.during)
 row('REST 4 cameras × 15 fps, steady', cameras.steady); row('REST 4 cameras × 15 fps, during hot swap', cameras.during)
@@ -191,6 +207,7 @@ row('REST 4 cameras × 15 fps, steady', cameras.steady); row('REST 4 cameras × 
 const outboxCount = 1000
 await detector.outbox.setMode('stopped')
 const metadata = { box_detections: [], point_detections: [], segmentation_detections: [], classification_detections: [], box_annotations: [], point_annotations: [], classification_annotation: null, tags: ['bench'], created: null, source: 'bench' }
+phase('outbox enqueue')
 const outboxStart = performance.now()
 for (let i = 0; i < outboxCount; i += 8) await Promise.all(Array.from({ length: 8 }, () => detector.outbox.save(jpeg, metadata)))
 const outboxRate = outboxCount / ((performance.now() - outboxStart) / 1000)
@@ -198,16 +215,17 @@ const outboxRate = outboxCount / ((performance.now() - outboxStart) / 1000)
 // RSS drift: after 1k detections vs after driftDetections
 const rssAfter = async (count: number) => {
   let done = 0
-  await Promise.all(Array.from({ length: 4 }, async () => {
+  await Promise.all(Array.from({ length: 4 }, async (_, client) => {
     while (done < count) {
       done++
-      await rest()
+      await rest(client)
     }
   }))
   Bun.gc(true)
   await Bun.sleep(200)
   return process.memoryUsage().rss
 }
+phase(`RSS after 1000 and ${driftDetections} detections`)
 const rss1k = await rssAfter(1000)
 const rssN = await rssAfter(driftDetections - 1000)
 
@@ -217,6 +235,8 @@ const overhead4 = pipeline4.perSecond / rest4.perSecond - 1
 const restAdded1 = quantile(rest1.latencies, 0.5) - quantile(pipeline1.latencies, 0.5)
 console.log(`REST overhead vs in-process, 1 client (p50): ${(overhead1 * 100).toFixed(1)} %   (target ≤ 10 %; +${fmt(restAdded1)} ms, of which a bare Bun.serve + Worker round trip costs ${fmt(floor1)} ms here)`)
 console.log(`REST overhead vs in-process, 4 clients (throughput): ${(overhead4 * 100).toFixed(1)} %   (target ≤ 10 %)`)
+const fetchOverhead1 = quantile(fetch1.latencies, 0.5) / quantile(pipeline1.latencies, 0.5) - 1
+console.log(`  the same through Bun's fetch() as the client: 1 client ${(fetchOverhead1 * 100).toFixed(1)} %, 4 clients ${((pipeline4.perSecond / fetch4.perSecond - 1) * 100).toFixed(1)} % (fetch's own client thread adds to the round trip)`)
 console.log(`socket.io raw 640×480×3 frames: ${fmt(socketRun.perSecond)} frames/s`)
 for (const [name, r] of [['4 clients back to back', saturated], ['4 cameras × 15 fps', cameras]] as const) {
   console.log(`p99 during hot swap / steady, ${name}: ${fmt(r.ratio)}×   (target ≤ 1.2×; ${r.during.latencies.length} requests in the windows of ${swaps} swaps, ${r.failures} failed)`)
@@ -224,6 +244,7 @@ for (const [name, r] of [['4 clients back to back', saturated], ['4 cameras × 1
 console.log(`outbox enqueue: ${outboxRate.toFixed(0)} images/s   (target ≥ 500)`)
 console.log(`RSS after ${driftDetections} detections vs after 1000: ${((rssN / rss1k - 1) * 100).toFixed(1)} %   (${(rss1k / 2 ** 20).toFixed(0)} → ${(rssN / 2 ** 20).toFixed(0)} MiB; target ≤ 5 %)`)
 
+for (const connection of connections) connection.close()
 await detector.stop()
 await loop.stop()
 await temp.cleanup()
