@@ -19,6 +19,28 @@ import type { DetectionOutput, WorkerLoadOptions } from './worker-protocol.ts'
 
 const firstLine = (error: unknown) => (error instanceof Error ? error.message : String(error)).split('\n')[0]!.trim().slice(0, 500)
 
+const WARM_UP_PASSES = 2
+
+/**
+ * The warm-up input: a small plain frame taken through the real decoder and preprocessing. A fresh worker
+ * otherwise pays on its first real request for loading the image decoder and compiling decode, resize and
+ * output decoding (measured on 2 cores under load: ~60 ms instead of ~10 ms), which after a hot swap lands on
+ * live traffic. Small, because during a hot swap this competes with the model still serving. Should the image
+ * path fail here, the warm-up falls back to a blank tensor: that is for the first request to report.
+ */
+async function warmUpInput(preprocessor: TensorPreprocessor, options: WorkerLoadOptions): Promise<ReturnType<TensorPreprocessor['prepare']>> {
+  try {
+    const [width, height] = [320, 240]
+    const pixels = new Uint8Array(width * height * 3).fill(128)
+    const frame: ImageInput = { kind: 'encoded', bytes: await encodeJpeg({ kind: 'raw', bytes: pixels, dtype: 'uint8', shape: [height, width, 3] }) }
+    let prepared!: ReturnType<TensorPreprocessor['prepare']>
+    for (let pass = 0; pass < WARM_UP_PASSES; pass++) prepared = preprocessor.prepare(await decodeImage(frame, options.imageDecoder))
+    return prepared
+  } catch {
+    return { tensor: preprocessor.tensor, geometry: { sourceWidth: 1, sourceHeight: 1, scaleX: 1, scaleY: 1, padX: 0, padY: 0 } }
+  }
+}
+
 export class ModelRunner {
   private constructor(
     readonly backend: BackendName,
@@ -36,21 +58,20 @@ export class ModelRunner {
     const header = readOnnxModelHeader(bytes, basename(pkg.modelFile))
     const spec = resolveModelSpec(pkg.information, pkg.inference, header, options)
     const preprocessor = new TensorPreprocessor(spec.preprocessing)
+    const warmUp = options.verify ? await warmUpInput(preprocessor, options) : undefined
     const rejected: BackendRejection[] = []
     for (const backend of backendCandidates(options.backend)) {
       let session: BackendSession | undefined
       try {
         session = await createBackendSession(backend, bytes, options)
         if (!session.inputNames.includes(spec.inputName)) throw new Error(`the session has no input ${spec.inputName}`)
-        if (options.verify) {
-          // warm-up: the first run compiles kernels; it also proves the outputs are decodable
-          const outputs = await session.run(spec.inputName, preprocessor.tensor, spec.inputDims)
-          decodeDetections(spec, outputs, { sourceWidth: 1, sourceHeight: 1, scaleX: 1, scaleY: 1, padX: 0, padY: 0 })
+        if (warmUp) {
+          // the first run compiles kernels; it also proves the outputs are decodable (twice: JIT for the decoder)
+          const outputs = await session.run(spec.inputName, warmUp.tensor, spec.inputDims)
+          for (let pass = 0; pass < WARM_UP_PASSES; pass++) decodeDetections(spec, outputs, warmUp.geometry)
           if (GPU_BACKENDS.includes(backend)) await verifyAgainstCpu(backend, options)
         }
-        const runner = new ModelRunner(backend, rejected, pkg.information, spec, session, preprocessor, options)
-        if (options.verify) await runner.warmPipeline()
-        return runner
+        return new ModelRunner(backend, rejected, pkg.information, spec, session, preprocessor, options)
       } catch (error) {
         rejected.push({ backend, reason: firstLine(error) })
         await session?.release().catch(() => undefined)
@@ -76,23 +97,6 @@ export class ModelRunner {
       height: rgb.height,
       timings: { decodeMs: decoded - started, preprocessMs: prepared - decoded, inferenceMs: inferred - prepared, postprocessMs: finished - inferred },
     }
-  }
-
-  /**
-   * Runs the whole pipeline once more after the session's warm-up run, on a small plain frame (the code paths
-   * are the same for any size, and during a hot swap this competes with the model still serving). A fresh
-   * worker otherwise pays on its first real request for loading the image decoder and compiling decode,
-   * resize and output decoding (measured on 2 cores under load: ~60 ms instead of ~10 ms).
-   */
-  private async warmPipeline(): Promise<void> {
-    const [width, height] = [320, 240]
-    const pixels = new Uint8Array(width * height * 3).fill(128)
-    const frame: ImageInput = { kind: 'encoded', bytes: await encodeJpeg({ kind: 'raw', bytes: pixels, dtype: 'uint8', shape: [height, width, 3] }) }
-    const passes = 2
-    let prepared!: ReturnType<TensorPreprocessor['prepare']>
-    for (let i = 0; i < passes; i++) prepared = this.preprocessor.prepare(await decodeImage(frame, this.options.imageDecoder))
-    const outputs = await this.session.run(this.spec.inputName, prepared.tensor, this.spec.inputDims)
-    for (let i = 0; i < passes; i++) decodeDetections(this.spec, outputs, prepared.geometry)
   }
 
   release(): Promise<void> {
