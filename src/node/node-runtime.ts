@@ -5,12 +5,15 @@ import { MetricsRegistry } from './metrics.ts'
 import { RepeatLoop, REPEAT_INTERVAL_MS } from './repeat-loop.ts'
 import { createSocketIo, serve, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer, type SocketIoBinding } from './http-server.ts'
 
-/** How long a graceful shutdown may take before connections are cut (the process must be gone within 10 s). */
+/**
+ * How long a graceful shutdown may take by default: with the hard exit below, the process is gone within 10 s
+ * (docker's default stop timeout). A trainer asks for more, to let its training process save a checkpoint.
+ */
 export const SHUTDOWN_GRACE_MS = 8_000
 /** Of the grace period, what is kept for `onShutdown` (persisting state) after waiting for in-flight work. */
 const SHUTDOWN_PERSIST_RESERVE_MS = 3_000
-/** After a signal the process exits by this time even if a shutdown step hangs. */
-const SHUTDOWN_HARD_EXIT_MS = 9_500
+/** After a signal the process exits this long after the grace period even if a shutdown step hangs. */
+const SHUTDOWN_HARD_EXIT_AFTER_GRACE_MS = 1_500
 
 /** Waits for `work` at most `ms`; true when it settled in time (either way). */
 export async function settledWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
@@ -38,6 +41,8 @@ export interface NodeRuntimeOptions {
   skipRepeatOnStart?: boolean
   capabilities?: string[]
   log?: Logger
+  /** graceful shutdown time (default SHUTDOWN_GRACE_MS) */
+  shutdownGraceMs?: number
 }
 
 export interface NodeHooks {
@@ -74,6 +79,9 @@ export class NodeRuntime {
   private shuttingDown: Promise<void> | undefined
   private startupDone = false
   private hooks: NodeHooks = {}
+  private get shutdownGraceMs(): number {
+    return this.options.shutdownGraceMs ?? SHUTDOWN_GRACE_MS
+  }
   private readonly inFlight = new Set<Promise<unknown>>()
 
   constructor(readonly options: NodeRuntimeOptions) {
@@ -145,8 +153,9 @@ export class NodeRuntime {
   shutdown(reason = 'shutdown requested'): Promise<void> {
     this.shuttingDown ??= (async () => {
       this.log.info('shutting down', { reason })
-      const deadline = performance.now() + SHUTDOWN_GRACE_MS
-      const drainDeadline = deadline - SHUTDOWN_PERSIST_RESERVE_MS
+      const graceMs = this.shutdownGraceMs
+      const deadline = performance.now() + graceMs
+      const drainDeadline = deadline - Math.min(SHUTDOWN_PERSIST_RESERVE_MS, graceMs / 2)
       const left = (until: number) => until - performance.now()
       try {
         if (!(await settledWithin(this.repeatLoop.stop(), left(drainDeadline)))) {
@@ -160,7 +169,7 @@ export class NodeRuntime {
         if (!(await settledWithin(serverStopped, left(drainDeadline)))) await this.server?.stop(true)
         const persisted = this.hooks.onShutdown?.(deadline).catch((error: unknown) => this.log.error('error during shutdown', { error: errorMessage(error) }))
         if (persisted && !(await settledWithin(persisted, left(deadline)))) {
-          this.log.error('persisting state on shutdown did not finish in time', { graceMs: SHUTDOWN_GRACE_MS })
+          this.log.error('persisting state on shutdown did not finish in time', { graceMs })
         }
       } catch (error) {
         this.log.error('error during shutdown', { error: errorMessage(error) })
@@ -177,10 +186,11 @@ export class NodeRuntime {
       if (signalled) exit(130)
       signalled = true
       // the last resort if something in the shutdown ignores its deadline
+      const hardExitMs = this.shutdownGraceMs + SHUTDOWN_HARD_EXIT_AFTER_GRACE_MS
       setTimeout(() => {
-        this.log.error('shutdown still running; exiting', { afterMs: SHUTDOWN_HARD_EXIT_MS })
+        this.log.error('shutdown still running; exiting', { afterMs: hardExitMs })
         exit(1)
-      }, SHUTDOWN_HARD_EXIT_MS).unref()
+      }, hardExitMs).unref()
       void this.shutdown(`received ${signal}`).then(() => exit(0))
     }
     process.on('SIGTERM', () => onSignal('SIGTERM'))

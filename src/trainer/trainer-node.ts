@@ -4,9 +4,9 @@ import type { NodeConfig } from '../config/node-config.ts'
 import { DataExchange } from '../loop/data-exchange.ts'
 import { createLogger, type Logger } from '../node/log.ts'
 import { LoopConnection } from '../node/loop-connection.ts'
-import { NodeRuntime } from '../node/node-runtime.ts'
+import { NodeRuntime, SHUTDOWN_GRACE_MS } from '../node/node-runtime.ts'
 import { resolveNodeHome } from '../node/node-identity.ts'
-import type { Executor, ExecutorOptions } from './executor.ts'
+import { DEFAULT_CANCEL_GRACE_MS, type Executor, type ExecutorOptions } from './executor.ts'
 import { createLoopTrainerSteps } from './loop-trainer-steps.ts'
 import { LoopReachability, LoopTrainerPort } from './loop-trainer-port.ts'
 import { registerTrainerBackdoorRoutes } from './trainer-backdoor-routes.ts'
@@ -119,6 +119,9 @@ export class TrainerNode {
     const runtime = new NodeRuntime({
       name, uuid, nodeType: 'trainer', port: config.port ?? DEFAULT_TRAINER_PORT, hostname: config.hostname,
       skipRepeatOnStart: config.skipRepeatOnStart, log, repeatIntervalMs: options.timing?.statusIntervalMs,
+      // a shutdown cancels the training process (SIGTERM, SIGKILL after cancelGraceMs), then sends the last status;
+      // a longer configured grace must fit, or the process group would be killed at exit mid-checkpoint
+      shutdownGraceMs: Math.max(SHUTDOWN_GRACE_MS, (options.timing?.executor?.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS) + STATUS_FLUSH_MS + 2_000),
     })
     let node: TrainerNode | undefined
     const loop = await LoopConnection.open({

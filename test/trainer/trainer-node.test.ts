@@ -6,7 +6,7 @@ import { LocalLoop } from '../../src/local-loop/index.ts'
 import { isProcessAlive } from '../../src/trainer/process-group.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
 import {
-  ALL_STATES_IN_ORDER, grandchildPid, waitForLogLine, reportedStates, reportedStatuses, startTrainer, trainerDetectionCoverage, waitForTrainingState,
+  ALL_STATES_IN_ORDER, grandchildPid, waitForLogLine, reportedStates, reportedStatuses, startTrainer, TEST_TIMING, trainerDetectionCoverage, waitForTrainingState,
   type StartedTrainer,
 } from './trainer-node-fixture.ts'
 
@@ -294,5 +294,15 @@ describe('backdoor controls (USE_BACKDOOR_CONTROLS)', () => {
     expect(node.supervisor.isActive).toBe(false)
     expect(existsSync(node.supervisor.lastTrainingFile.path)).toBe(false)
     expect(loopModels(name)).toHaveLength(1)
+  })
+})
+
+describe('shutdown grace', () => {
+  test('a long TRAINER_CANCEL_GRACE_MS widens the shutdown grace, so the training process can stop before the node exits', async () => {
+    const short = await trainer()
+    expect(short.node.runtime.options.shutdownGraceMs).toBe(8_000)
+    const long = await startTrainer(loop, join(temp.path, `trainer-long-grace-${crypto.randomUUID().slice(0, 8)}`), {}, { ...TEST_TIMING, executor: { stopGraceMs: 3_000, cancelGraceMs: 12_000 } })
+    started.push(long)
+    expect(long.node.runtime.options.shutdownGraceMs).toBe(12_000 + 2_000 + 2_000)
   })
 })
