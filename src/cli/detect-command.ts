@@ -23,7 +23,7 @@ Without --model the built-in face detector (MediaPipe BlazeFace) is used.
 
 flags:
   --model ZIP|DIR      a model package: a zip or folder with model.json and an .onnx file
-  --backend B          auto | webgpu | webgpu-native | cuda | cpu | wasm (env INFERENCE_BACKEND; default auto)
+  --backend B          auto | fastest | webgpu | webgpu-native | cuda | cpu | wasm (env INFERENCE_BACKEND; default auto)
   --threads N          inference threads (env INFERENCE_THREADS; default: all cores)
   --ort-lib-dir DIR    folder with the onnxruntime CUDA provider libraries (env ORT_LIB_DIR)
   --json               one compact JSON object per line and nothing else on stdout

@@ -1,5 +1,6 @@
 import { ConfigError, readSettings, type RawSettings } from './read-settings.ts'
 import { resolveLoopUrls, type LoopUrls } from './loop-url.ts'
+import { BACKEND_CHOICES } from '../inference/backend-choice.ts'
 
 export interface LoopConnectionConfig {
   /** undefined: no LOOP_HOST; the CLI starts an embedded local loop */
@@ -58,8 +59,8 @@ export function buildNodeConfig(raw: RawSettings): NodeConfig {
   if (min > max) throw new ConfigError(`MIN_UNCERTAIN_THRESHOLD (${min}) is greater than MAX_UNCERTAIN_THRESHOLD (${max})`)
   if (raw.port !== undefined && (raw.port < 0 || raw.port > 65535)) throw new ConfigError(`port ${raw.port} is outside 0–65535`)
   const backend = raw.inferenceBackend ?? 'auto'
-  if (!['auto', 'webgpu', 'webgpu-native', 'cuda', 'cpu', 'wasm'].includes(backend)) {
-    throw new ConfigError(`INFERENCE_BACKEND=${JSON.stringify(backend)} is not one of auto, webgpu, webgpu-native, cuda, cpu, wasm`)
+  if (!(BACKEND_CHOICES as readonly string[]).includes(backend)) {
+    throw new ConfigError(`INFERENCE_BACKEND=${JSON.stringify(backend)} is not one of ${BACKEND_CHOICES.join(', ')}`)
   }
   return {
     loop: {

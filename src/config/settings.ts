@@ -39,7 +39,7 @@ export const SETTINGS = {
   restartAfterTraining: { env: ['RESTART_AFTER_TRAINING'], flag: 'restart-after-training', type: 'boolean', help: 'trainer exits after each training', defaultText: 'false' },
   keepOldTrainings: { env: ['KEEP_OLD_TRAININGS'], flag: 'keep-old-trainings', type: 'boolean', help: 'keep earlier training folders when a new training begins', defaultText: 'false' },
   inferenceBatchSize: { env: ['INFERENCE_BATCH_SIZE'], flag: 'inference-batch-size', type: 'integer', help: 'images per detection batch after training', defaultText: '10' },
-  inferenceBackend: { env: ['INFERENCE_BACKEND'], flag: 'backend', type: 'string', help: 'auto | webgpu | cuda | cpu | wasm', defaultText: 'auto' },
+  inferenceBackend: { env: ['INFERENCE_BACKEND'], flag: 'backend', type: 'string', help: 'auto (the first that works: cuda, webgpu-native, webgpu, cpu, wasm) | fastest (all that work, timed on the model) | one of them', defaultText: 'auto' },
   inferenceThreads: { env: ['INFERENCE_THREADS'], flag: 'threads', type: 'integer', help: 'intra-op threads of the inference session', defaultText: 'number of cores' },
   inferenceSpinWait: { env: ['INFERENCE_SPIN_WAIT'], flag: 'spin-wait', type: 'boolean', help: 'let idle onnxruntime threads busy-wait between ops: a little more throughput on a dedicated machine, but it takes cores from the HTTP server and from hot swaps', defaultText: 'false' },
   ortLibDir: { env: ['ORT_LIB_DIR'], flag: 'ort-lib-dir', type: 'string', help: 'folder with libonnxruntime_providers_{shared,cuda}.so for the CUDA backend' },

@@ -2,7 +2,9 @@
 
 export const BACKEND_NAMES = ['webgpu', 'webgpu-native', 'cuda', 'cpu', 'wasm'] as const
 export type BackendName = (typeof BACKEND_NAMES)[number]
-export type BackendChoice = 'auto' | BackendName
+/** `auto`: the first backend of AUTO_BACKEND_CHAIN that works; `fastest`: every one that works, timed, the fastest kept */
+export type BackendChoice = 'auto' | 'fastest' | BackendName
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'fastest', ...BACKEND_NAMES]
 
 /**
  * `auto` tries these one at a time, fastest first as measured on an H200 (2026-11-28, ResNet-50 at 640×640:
@@ -18,10 +20,10 @@ export const GPU_BACKENDS: readonly BackendName[] = ['webgpu', 'webgpu-native', 
 
 export function parseBackendChoice(text: string | undefined): BackendChoice {
   const value = (text ?? 'auto').trim().toLowerCase()
-  if (value === 'auto' || (BACKEND_NAMES as readonly string[]).includes(value)) return value as BackendChoice
-  throw new Error(`unknown inference backend ${JSON.stringify(text)}; use auto, ${BACKEND_NAMES.join(', ')}`)
+  if ((BACKEND_CHOICES as readonly string[]).includes(value)) return value as BackendChoice
+  throw new Error(`unknown inference backend ${JSON.stringify(text)}; use ${BACKEND_CHOICES.join(', ')}`)
 }
 
 export function backendCandidates(choice: BackendChoice): BackendName[] {
-  return choice === 'auto' ? [...AUTO_BACKEND_CHAIN] : [choice]
+  return choice === 'auto' || choice === 'fastest' ? [...AUTO_BACKEND_CHAIN] : [choice]
 }

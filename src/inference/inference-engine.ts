@@ -38,7 +38,7 @@ export interface InferenceEngineOptions {
 
 export interface InferenceEngine {
   readonly backend: BackendName
-  /** backends tried before the chosen one, with the reason each failed */
+  /** backends tried and not chosen, with the reason (an error, or `slower on this model` with `fastest`) */
   readonly rejected: BackendRejection[]
   readonly model: ModelInformationWithFormat
   /** the network input size */

@@ -1,6 +1,7 @@
 /**
  * Worker-side: one model on one backend. Loading walks the backend candidates one at a time
- * (session, then a warm-up run, then — for GPU backends — the CPU comparison); detecting runs
+ * (session, then a warm-up run, then — for GPU backends — the CPU comparison; with `fastest` also a
+ * timing, keeping the quickest); detecting runs
  * decode → preprocess → session → decode+NMS and times each stage.
  */
 import { basename } from 'node:path'
@@ -41,6 +42,19 @@ async function warmUpInput(preprocessor: TensorPreprocessor, options: WorkerLoad
   }
 }
 
+const TIMED_RUNS = 5
+
+/** `fastest`: the median time of a session run on the warm-up input (decoding is the same on every backend). */
+async function medianRunMs(session: BackendSession, spec: ModelSpec, tensor: Float32Array): Promise<number> {
+  const times: number[] = []
+  for (let run = 0; run < TIMED_RUNS; run++) {
+    const started = performance.now()
+    await session.run(spec.inputName, tensor, spec.inputDims)
+    times.push(performance.now() - started)
+  }
+  return times.sort((a, b) => a - b)[Math.floor(TIMED_RUNS / 2)]!
+}
+
 export class ModelRunner {
   private constructor(
     readonly backend: BackendName,
@@ -58,8 +72,10 @@ export class ModelRunner {
     const header = readOnnxModelHeader(bytes, basename(pkg.modelFile))
     const spec = resolveModelSpec(pkg.information, pkg.inference, header, options)
     const preprocessor = new TensorPreprocessor(spec.preprocessing)
-    const warmUp = options.verify ? await warmUpInput(preprocessor, options) : undefined
+    const fastest = options.backend === 'fastest'
+    const warmUp = options.verify || fastest ? await warmUpInput(preprocessor, options) : undefined
     const rejected: BackendRejection[] = []
+    let best: { backend: BackendName; session: BackendSession; runMs: number } | undefined
     for (const backend of backendCandidates(options.backend)) {
       let session: BackendSession | undefined
       try {
@@ -71,12 +87,20 @@ export class ModelRunner {
           for (let pass = 0; pass < WARM_UP_PASSES; pass++) decodeDetections(spec, outputs, warmUp.geometry)
           if (GPU_BACKENDS.includes(backend)) await verifyAgainstCpu(backend, options)
         }
-        return new ModelRunner(backend, rejected, pkg.information, spec, session, preprocessor, options)
+        if (!fastest) return new ModelRunner(backend, rejected, pkg.information, spec, session, preprocessor, options)
+        const runMs = await medianRunMs(session, spec, warmUp!.tensor)
+        const [kept, dropped] = !best || runMs < best.runMs ? [{ backend, session, runMs }, best] : [best, { backend, session, runMs }]
+        best = kept
+        if (dropped) {
+          rejected.push({ backend: dropped.backend, reason: `slower on this model: ${dropped.runMs.toFixed(1)} ms per run, ${kept.backend} ${kept.runMs.toFixed(1)} ms` })
+          await dropped.session.release().catch(() => undefined)
+        }
       } catch (error) {
         rejected.push({ backend, reason: firstLine(error) })
         await session?.release().catch(() => undefined)
       }
     }
+    if (best) return new ModelRunner(best.backend, rejected, pkg.information, spec, best.session, preprocessor, options)
     throw new NoBackendError(rejected)
   }
 

@@ -185,6 +185,26 @@ describe('failures are typed, logged, counted, and leave the engine usable', () 
     }
   })
 
+  test('fastest times every backend that works on the model and keeps the quickest; the others are named with their times', async () => {
+    const fastest = await createInferenceEngine({ modelDir: v8Dir, backend: 'fastest', threads: 1 })
+    try {
+      expectPlanted(await fastest.detect(RAW))
+      const slower = fastest.rejected.filter((r) => r.reason.startsWith('slower on this model'))
+      // cpu and wasm work everywhere, so at least one of them was timed and lost
+      const timed = [fastest.backend, ...slower.map((r) => r.backend)]
+      expect(timed).toContain('cpu')
+      expect(timed).toContain('wasm')
+      for (const { reason } of slower) {
+        const [, loserMs, winnerMs] = /: ([\d.]+) ms per run, \S+ ([\d.]+) ms/.exec(reason)!
+        expect(Number(loserMs)).toBeGreaterThanOrEqual(Number(winnerMs))
+      }
+      // the ones that cannot run here keep their reason
+      expect(fastest.rejected.find((r) => r.backend === 'cuda')?.reason).not.toContain('slower')
+    } finally {
+      await fastest.dispose()
+    }
+  })
+
   test('a bad model folder → ModelPackageError; an unknown backend name → a clear error', async () => {
     await expect(createInferenceEngine({ modelDir: join(temp.path, 'nothing-here') })).rejects.toBeInstanceOf(ModelPackageError)
     const badJson = await writeTinyModelPackage(join(temp.path, 'bad-json'), { layout: 'yolov8', modelJson: { id: 'x' } })
