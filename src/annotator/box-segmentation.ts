@@ -160,6 +160,9 @@ function paintStroke(constraints: Uint8Array, grid: WorkingGrid, stroke: Stroke,
   }
 }
 
+/** Marks a direction that leaves the grid while squared differences are collected (they are never negative). */
+const NO_NEIGHBOUR = -1
+
 /**
  * Contrast-sensitive smoothness weights (GrabCut's γ·exp(−β‖Δz‖²)/distance) for the 4 forward directions
  * (E, SE, S, SW) of every working pixel, so every neighbour pair appears once.
@@ -176,7 +179,10 @@ function smoothnessWeights(grid: WorkingGrid): Float32Array {
         const [dx, dy] = GRID_DIRECTIONS[k]!
         const nx = x + dx
         const ny = y + dy
-        if (nx < 0 || nx >= width || ny >= height) continue
+        if (nx < 0 || nx >= width || ny >= height) {
+          weights[p * 4 + k] = NO_NEIGHBOUR
+          continue
+        }
         const q = ny * width + nx
         const dr = rgb[p * 3]! - rgb[q * 3]!, dg = rgb[p * 3 + 1]! - rgb[q * 3 + 1]!, db = rgb[p * 3 + 2]! - rgb[q * 3 + 2]!
         const d = dr * dr + dg * dg + db * db
@@ -187,16 +193,10 @@ function smoothnessWeights(grid: WorkingGrid): Float32Array {
     }
   }
   const beta = total > 0 ? pairs / (2 * total) : 0
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const p = y * width + x
-      for (let k = 0; k < 4; k++) {
-        const [dx, dy] = GRID_DIRECTIONS[k]!
-        const nx = x + dx
-        if (nx < 0 || nx >= width || y + dy >= height) continue
-        weights[p * 4 + k] = ((k & 1) === 1 ? SMOOTHNESS / Math.SQRT2 : SMOOTHNESS) * Math.exp(-beta * weights[p * 4 + k]!)
-      }
-    }
+  // entry i is direction i % 4 (odd: diagonal); squared differences become weights, missing neighbours 0
+  for (let i = 0; i < weights.length; i++) {
+    const d = weights[i]!
+    weights[i] = d === NO_NEIGHBOUR ? 0 : ((i & 1) === 1 ? SMOOTHNESS / Math.SQRT2 : SMOOTHNESS) * Math.exp(-beta * d)
   }
   return weights
 }
