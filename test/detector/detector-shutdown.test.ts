@@ -22,7 +22,7 @@ describe('graceful shutdown with a model that never answers', () => {
         const form = new FormData()
         form.append('file', new File([await readFile(photo)], 'astronaut.jpg', { type: 'image/jpeg' }))
         const hung = fetch(`${url}/detect`, { method: 'POST', body: form, headers: { autoupload: 'disabled' } }).then((r) => r.status, () => 'connection closed')
-        await Bun.sleep(300) // the detection is in flight
+        await child.waitForLine((line) => line === 'detect called', 10_000)
         const signalled = performance.now()
         child.proc.kill('SIGTERM')
         const code = await Promise.race([child.proc.exited, Bun.sleep(12_000).then(() => 'still running')])
