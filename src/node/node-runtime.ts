@@ -10,8 +10,10 @@ import { createSocketIo, serve, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer, t
  * (docker's default stop timeout). A trainer asks for more, to let its training process save a checkpoint.
  */
 export const SHUTDOWN_GRACE_MS = 8_000
-/** Of the grace period, what is kept for `onShutdown` (persisting state) after waiting for in-flight work. */
+/** Of the grace period, what is kept by default for `onShutdown` (persisting state) after in-flight work. */
 const SHUTDOWN_PERSIST_RESERVE_MS = 3_000
+/** In-flight requests get at least this long before the persisting share starts. */
+const SHUTDOWN_MIN_DRAIN_MS = 2_000
 /** After a signal the process exits this long after the grace period even if a shutdown step hangs. */
 const SHUTDOWN_HARD_EXIT_AFTER_GRACE_MS = 1_500
 
@@ -41,8 +43,11 @@ export interface NodeRuntimeOptions {
   skipRepeatOnStart?: boolean
   capabilities?: string[]
   log?: Logger
-  /** graceful shutdown time (default SHUTDOWN_GRACE_MS) */
-  shutdownGraceMs?: number
+  /**
+   * what `onShutdown` needs to persist state (default 3 s); the grace period grows to give in-flight requests
+   * their share too (at least SHUTDOWN_GRACE_MS in all)
+   */
+  shutdownPersistMs?: number
 }
 
 export interface NodeHooks {
@@ -79,8 +84,10 @@ export class NodeRuntime {
   private shuttingDown: Promise<void> | undefined
   private startupDone = false
   private hooks: NodeHooks = {}
-  private get shutdownGraceMs(): number {
-    return this.options.shutdownGraceMs ?? SHUTDOWN_GRACE_MS
+  /** The whole graceful shutdown time, and of it what is kept for `onShutdown`. */
+  get shutdownBudget(): { graceMs: number; persistMs: number } {
+    const persistMs = this.options.shutdownPersistMs ?? SHUTDOWN_PERSIST_RESERVE_MS
+    return { graceMs: Math.max(SHUTDOWN_GRACE_MS, persistMs + SHUTDOWN_MIN_DRAIN_MS), persistMs }
   }
   private readonly inFlight = new Set<Promise<unknown>>()
 
@@ -153,20 +160,22 @@ export class NodeRuntime {
   shutdown(reason = 'shutdown requested'): Promise<void> {
     this.shuttingDown ??= (async () => {
       this.log.info('shutting down', { reason })
-      const graceMs = this.shutdownGraceMs
+      const { graceMs, persistMs } = this.shutdownBudget
       const deadline = performance.now() + graceMs
-      const drainDeadline = deadline - Math.min(SHUTDOWN_PERSIST_RESERVE_MS, graceMs / 2)
+      const drainDeadline = deadline - persistMs
       const left = (until: number) => until - performance.now()
       try {
-        if (!(await settledWithin(this.repeatLoop.stop(), left(drainDeadline)))) {
-          this.log.warn('the repeat cycle did not finish in time; shutting down beside it')
-        }
+        // no new connections from here on; the repeat cycle and the requests in flight finish side by side
         const serverStopped = this.server?.stop() ?? Promise.resolve()
+        const repeatStopped = this.repeatLoop.stop()
         const inFlight = this.inFlight.size
         if (!(await settledWithin(Promise.allSettled([...this.inFlight]), left(drainDeadline)))) {
           this.log.warn('in-flight work did not finish in time; abandoning it and closing connections', { abandoned: this.inFlight.size, of: inFlight })
         }
         if (!(await settledWithin(serverStopped, left(drainDeadline)))) await this.server?.stop(true)
+        if (!(await settledWithin(repeatStopped, left(drainDeadline)))) {
+          this.log.warn('the repeat cycle did not finish in time; shutting down beside it')
+        }
         const persisted = this.hooks.onShutdown?.(deadline).catch((error: unknown) => this.log.error('error during shutdown', { error: errorMessage(error) }))
         if (persisted && !(await settledWithin(persisted, left(deadline)))) {
           this.log.error('persisting state on shutdown did not finish in time', { graceMs })
@@ -186,7 +195,7 @@ export class NodeRuntime {
       if (signalled) exit(130)
       signalled = true
       // the last resort if something in the shutdown ignores its deadline
-      const hardExitMs = this.shutdownGraceMs + SHUTDOWN_HARD_EXIT_AFTER_GRACE_MS
+      const hardExitMs = this.shutdownBudget.graceMs + SHUTDOWN_HARD_EXIT_AFTER_GRACE_MS
       setTimeout(() => {
         this.log.error('shutdown still running; exiting', { afterMs: hardExitMs })
         exit(1)

@@ -4,7 +4,7 @@ import type { NodeConfig } from '../config/node-config.ts'
 import { DataExchange } from '../loop/data-exchange.ts'
 import { createLogger, type Logger } from '../node/log.ts'
 import { LoopConnection } from '../node/loop-connection.ts'
-import { NodeRuntime, SHUTDOWN_GRACE_MS } from '../node/node-runtime.ts'
+import { NodeRuntime } from '../node/node-runtime.ts'
 import { resolveNodeHome } from '../node/node-identity.ts'
 import { DEFAULT_CANCEL_GRACE_MS, type Executor, type ExecutorOptions } from './executor.ts'
 import { createLoopTrainerSteps } from './loop-trainer-steps.ts'
@@ -121,7 +121,7 @@ export class TrainerNode {
       skipRepeatOnStart: config.skipRepeatOnStart, log, repeatIntervalMs: options.timing?.statusIntervalMs,
       // a shutdown cancels the training process (SIGTERM, SIGKILL after cancelGraceMs), then sends the last status;
       // a longer configured grace must fit, or the process group would be killed at exit mid-checkpoint
-      shutdownGraceMs: Math.max(SHUTDOWN_GRACE_MS, (options.timing?.executor?.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS) + STATUS_FLUSH_MS + 2_000),
+      shutdownPersistMs: (options.timing?.executor?.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS) + STATUS_FLUSH_MS + 1_000,
     })
     let node: TrainerNode | undefined
     const loop = await LoopConnection.open({

@@ -300,9 +300,10 @@ describe('backdoor controls (USE_BACKDOOR_CONTROLS)', () => {
 describe('shutdown grace', () => {
   test('a long TRAINER_CANCEL_GRACE_MS widens the shutdown grace, so the training process can stop before the node exits', async () => {
     const short = await trainer()
-    expect(short.node.runtime.options.shutdownGraceMs).toBe(8_000)
+    expect(short.node.runtime.shutdownBudget.graceMs).toBe(8_000)
     const long = await startTrainer(loop, join(temp.path, `trainer-long-grace-${crypto.randomUUID().slice(0, 8)}`), {}, { ...TEST_TIMING, executor: { stopGraceMs: 3_000, cancelGraceMs: 12_000 } })
     started.push(long)
-    expect(long.node.runtime.options.shutdownGraceMs).toBe(12_000 + 2_000 + 2_000)
+    // cancelling the process, the last status, a margin: all kept for persisting, after 2 s for requests in flight
+    expect(long.node.runtime.shutdownBudget).toEqual({ persistMs: 12_000 + 2_000 + 1_000, graceMs: 12_000 + 2_000 + 1_000 + 2_000 })
   })
 })
