@@ -20,6 +20,8 @@ type State =
  */
 export class ActiveDetector {
   private state: State = { kind: 'initializing' }
+  /** after close(): a build that finishes late is freed at once instead of serving */
+  private closed = false
   private readonly inFlight = new Map<DetectorLogic, number>()
   private readonly drained = new Map<DetectorLogic, () => void>()
 
@@ -54,6 +56,7 @@ export class ActiveDetector {
 
   /** Switches to `next` atomically; resolves once the previous logic has drained and been disposed. */
   async swap(next: DetectorLogic): Promise<void> {
+    if (this.closed) return next.dispose()
     const previous = this.logic
     this.state = { kind: 'active', logic: next }
     if (previous && previous !== next) await this.retire(previous)
@@ -61,6 +64,7 @@ export class ActiveDetector {
 
   /** EXCLUSIVE_MODEL_BUILD: stop serving, drain and free the old model before the new one is built. */
   async clearForUpdate(version: string): Promise<void> {
+    if (this.closed) return
     const previous = this.logic
     this.state = { kind: 'updating', version }
     if (previous) await this.retire(previous)
@@ -77,6 +81,7 @@ export class ActiveDetector {
    */
   async close(drainMs = Number.POSITIVE_INFINITY): Promise<number> {
     const previous = this.logic
+    this.closed = true
     this.state = { kind: 'initializing' }
     return previous ? this.retire(previous, drainMs) : 0
   }

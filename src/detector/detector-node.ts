@@ -21,6 +21,8 @@ import { registerStatusPage } from './status-page.ts'
 export const DEFAULT_DETECTOR_PORT = 8004
 /** Of the shutdown's time, what is kept for disposing the model and closing the Loop connection. */
 const DISPOSE_RESERVE_MS = 1_000
+/** …and of that, what is kept for closing the Loop connection (an embedded local loop stops there). */
+const LOOP_CLOSE_RESERVE_MS = 300
 
 export interface DetectorNodeOptions {
   config: NodeConfig
@@ -165,8 +167,12 @@ export class DetectorNode {
         await this.outbox.stop(left() / 2)
         // a model build can take long on a slow machine; the process ends beside it
         if (!(await settledWithin(this.updater.settled(), left() - DISPOSE_RESERVE_MS))) runtime.log.warn('a model update was still running at shutdown')
-        const cutOff = await this.active.close(left() - DISPOSE_RESERVE_MS)
-        if (cutOff > 0) runtime.log.warn('detections still running at shutdown were cut off', { requests: cutOff })
+        const closed = this.active.close(left() - DISPOSE_RESERVE_MS).then(
+          (cutOff) => cutOff > 0 && runtime.log.warn('detections still running at shutdown were cut off', { requests: cutOff }),
+          (error: unknown) => runtime.log.error('freeing the model failed', { error: errorMessage(error) }),
+        )
+        // a model stuck in its dispose must not keep the Loop connection (or an embedded local loop) open
+        if (!(await settledWithin(closed, left() - LOOP_CLOSE_RESERVE_MS))) runtime.log.error('the model could not be freed in time')
         await this.loop.close()
       },
       notReadyReason: () => (this.active.logic ? undefined : this.active.updatingTo ? `updating model to version ${this.active.updatingTo}` : 'no model loaded'),

@@ -31,7 +31,7 @@ describe('graceful shutdown with a model that never answers', () => {
         expect(tookMs).toBeLessThan(10_000)
         expect(await hung).not.toBe(200)
         expect(child.output()).toContain('in-flight work did not finish in time')
-        if (mode === 'detect and dispose hang') expect(child.output()).toContain('persisting state on shutdown did not finish in time')
+        if (mode === 'detect and dispose hang') expect(child.output()).toContain('the model could not be freed in time')
         else expect(child.output()).toContain('detections still running at shutdown were cut off')
       } finally {
         await child.kill('SIGKILL')
