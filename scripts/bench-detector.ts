@@ -182,8 +182,15 @@ async function swapUnder(traffic: Traffic) {
     const calm = await traffic(() => performance.now() > steadyEnd, () => undefined)
     let swapDoneAt: number | undefined
     const to = await deploy(`1.${swapVersion++}`)
+    const giveUpAt = performance.now() + 120_000
     const watch = (async () => {
-      while (detector.active.version !== to) await Bun.sleep(20)
+      while (detector.active.version !== to) {
+        if (performance.now() > giveUpAt) {
+          swapDoneAt = performance.now() // ends the traffic; the bench then fails below
+          throw new Error(`the swap to ${to} did not happen within 120 s: ${JSON.stringify(detector.runtime.status.errors)}`)
+        }
+        await Bun.sleep(20)
+      }
       swapDoneAt = performance.now()
     })()
     void detector.updater.cycle()

@@ -6,6 +6,7 @@ import { METRICS_NAMESPACE } from '../src/node/metrics.ts'
 
 const SRC = join(import.meta.dir, '..', 'src')
 const REGISTRATION = /\.(counter|gauge|histogram)\('([a-z_]+)', '([^']+)'/g
+const ANY_REGISTRATION = /\.(counter|gauge|histogram)\(/g
 
 export interface MetricDoc {
   name: string
@@ -20,7 +21,12 @@ export async function registeredMetrics(): Promise<MetricDoc[]> {
   for (const file of await readdir(SRC, { recursive: true })) {
     if (!file.endsWith('.ts')) continue
     const source = await readFile(join(SRC, file), 'utf8')
-    for (const [, type, name, help] of source.matchAll(REGISTRATION)) {
+    const readable = [...source.matchAll(REGISTRATION)]
+    // a registration this table cannot read would silently drop out of the README
+    if (readable.length !== [...source.matchAll(ANY_REGISTRATION)].length) {
+      throw new Error(`${file}: register metrics as .counter|gauge|histogram('snake_name', 'help text', …) on one line, so scripts/metrics-table.ts can list them`)
+    }
+    for (const [, type, name, help] of readable) {
       found.set(name!, { name: `${METRICS_NAMESPACE}${name}`, type: type!, help: help!, area: file.split('/')[0]! })
     }
   }

@@ -50,7 +50,7 @@ export class RawHttpClient {
   /** Sends `request` (complete bytes) and resolves with the status and body of the answer. */
   async send(request: Uint8Array): Promise<{ status: number; body: Uint8Array }> {
     if (this.waiting) throw new Error('one request at a time per connection')
-    if (!this.socket || this.socket.destroyed) await this.connect()
+    if (!this.socket || this.socket.readyState !== 'open') await this.connect()
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject }
       this.socket!.write(request)
@@ -62,7 +62,7 @@ export class RawHttpClient {
   }
 
   private async connect(): Promise<void> {
-    const socket = connect(Number(this.url.port), this.url.hostname)
+    const socket = connect(Number(this.url.port || 80), this.url.hostname)
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject))
     socket.setNoDelay(true)
     this.buffer = new Uint8Array(0)
@@ -89,6 +89,8 @@ export class RawHttpClient {
     const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 'NaN')
     const waiting = this.waiting
     if (!Number.isFinite(length)) {
+      // the rest of that answer would be read as the next one's: start over on a new connection
+      this.socket?.destroy()
       this.waiting = undefined
       waiting?.reject(new Error(`the answer has no Content-Length: ${head.split('\r\n')[0]}`))
       return

@@ -85,7 +85,7 @@ export class ModelRunner {
           // the first run compiles kernels; it also proves the outputs are decodable (twice: JIT for the decoder)
           const outputs = await session.run(spec.inputName, warmUp.tensor, spec.inputDims)
           for (let pass = 0; pass < WARM_UP_PASSES; pass++) decodeDetections(spec, outputs, warmUp.geometry)
-          if (GPU_BACKENDS.includes(backend)) await verifyAgainstCpu(backend, options)
+          if (options.verify && GPU_BACKENDS.includes(backend)) await verifyAgainstCpu(backend, options)
         }
         if (!fastest) return new ModelRunner(backend, rejected, pkg.information, spec, session, preprocessor, options)
         const runMs = await medianRunMs(session, spec, warmUp!.tensor)
