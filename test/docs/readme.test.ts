@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { SETTINGS } from '../../src/config/settings.ts'
 import { registeredMetrics } from '../../scripts/metrics-table.ts'
@@ -12,6 +12,19 @@ describe('README is the front door', () => {
   test('documents every environment variable and its flag', () => {
     const missing = Object.values(SETTINGS).flatMap((s) => [...s.env.map((e) => `\`${e}\``), `\`--${s.flag}\``]).filter((name) => !readme.includes(name))
     expect(missing).toEqual([])
+  })
+
+  test('documents every environment variable the code reads, also those outside the settings table', async () => {
+    const read = new Set<string>()
+    for (const file of await readdir(join(root, 'src'), { recursive: true })) {
+      if (!file.endsWith('.ts')) continue
+      const source = await readFile(join(root, 'src', file), 'utf8')
+      for (const pattern of [/\benv\.([A-Z][A-Z0-9_]{2,})\b/g, /\benv: '([A-Z][A-Z0-9_]{2,})'/g, /\benv\[['"]([A-Z][A-Z0-9_]{2,})['"]\]/g]) {
+        for (const [, name] of source.matchAll(pattern)) read.add(name!)
+      }
+    }
+    expect(read.size).toBeGreaterThan(8)
+    expect([...read].filter((name) => !readme.includes(`\`${name}\``) && !readme.includes(`${name}=`))).toEqual([])
   })
 
   test('lists every metric the nodes export', async () => {
