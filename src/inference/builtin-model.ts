@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { EMBEDDED_ASSETS, type EmbeddedFile } from './embedded-assets.ts'
-import { cacheFolder, unpackEmbeddedFiles } from './embedded-files.ts'
+import { unpackEmbeddedFiles } from './embedded-files.ts'
 import { ModelPackageError } from './inference-errors.ts'
 
 export const BUILTIN_MODEL_VERSION = 'builtin-blazeface-1'
@@ -27,10 +27,9 @@ export function builtinModelDir(env: Record<string, string | undefined> = proces
 function unpackEmbeddedModel(files: Record<string, EmbeddedFile>, env: Record<string, string | undefined>): string {
   const onnx = files['model.onnx']
   if (!onnx || !files['model.json']) throw new ModelPackageError('this binary was built without the built-in face model (model.json/model.onnx missing)')
-  const folder = `builtin-model-${onnx.sha256.slice(0, 12)}`
   try {
-    return unpackEmbeddedFiles(files, folder, env)
+    return unpackEmbeddedFiles(files, `builtin-model-${onnx.sha256.slice(0, 12)}`, 'the built-in face model', env)
   } catch (error) {
-    throw new ModelPackageError(`could not unpack the built-in face model into ${cacheFolder(folder, env)} (set XDG_CACHE_HOME or BUILTIN_MODEL_DIR to a writable folder): ${(error as Error).message}`)
+    throw new ModelPackageError(`${(error as Error).message}; or point BUILTIN_MODEL_DIR at a prepared model folder`)
   }
 }

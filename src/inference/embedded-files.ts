@@ -14,16 +14,23 @@ export function cacheFolder(folder: string, env: Record<string, string | undefin
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'learning-loop-node', folder)
 }
 
-/** Copies `files` (by target name) into the cache folder `folder`; returns the folder. Throws with the reason. */
-export function unpackEmbeddedFiles(files: Record<string, EmbeddedFile>, folder: string, env: Record<string, string | undefined> = process.env): string {
+/**
+ * Copies `files` (by target name) into the cache folder `folder`; returns the folder. Throws an error that
+ * names `what`, the folder and the way out (XDG_CACHE_HOME) when the cache is not writable.
+ */
+export function unpackEmbeddedFiles(files: Record<string, EmbeddedFile>, folder: string, what: string, env: Record<string, string | undefined> = process.env): string {
   const dir = cacheFolder(folder, env)
-  mkdirSync(dir, { recursive: true })
-  for (const [name, file] of Object.entries(files)) {
-    const target = join(dir, name)
-    if (sizeOf(target) === file.size) continue
-    const partial = `${target}.partial-${process.pid}-${crypto.randomUUID().slice(0, 8)}`
-    writeFileSync(partial, readFileSync(file.path))
-    renameSync(partial, target)
+  try {
+    mkdirSync(dir, { recursive: true })
+    for (const [name, file] of Object.entries(files)) {
+      const target = join(dir, name)
+      if (sizeOf(target) === file.size) continue
+      const partial = `${target}.partial-${process.pid}-${crypto.randomUUID().slice(0, 8)}`
+      writeFileSync(partial, readFileSync(file.path))
+      renameSync(partial, target)
+    }
+  } catch (error) {
+    throw new Error(`could not copy ${what} to ${dir} (set XDG_CACHE_HOME to a writable folder): ${(error as Error).message}`)
   }
   return dir
 }

@@ -10,7 +10,7 @@
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { EMBEDDED_ASSETS, type EmbeddedFile } from './embedded-assets.ts'
-import { cacheFolder, unpackEmbeddedFiles } from './embedded-files.ts'
+import { unpackEmbeddedFiles } from './embedded-files.ts'
 
 export const ORT_LIBRARY_NAME = 'libonnxruntime.so.1'
 
@@ -37,10 +37,5 @@ function embeddedVersion(embedded: EmbeddedFile & { ortVersion: string }): strin
 }
 
 function unpackEmbeddedLibrary(embedded: EmbeddedFile & { ortVersion: string }, env: Record<string, string | undefined>): string {
-  const folder = `ort-${embeddedVersion(embedded)}`
-  try {
-    return join(unpackEmbeddedFiles({ [ORT_LIBRARY_NAME]: embedded }, folder, env), ORT_LIBRARY_NAME)
-  } catch (error) {
-    throw new Error(`could not copy the embedded onnxruntime library to ${cacheFolder(folder, env)} (set XDG_CACHE_HOME to a writable folder): ${(error as Error).message}`)
-  }
+  return join(unpackEmbeddedFiles({ [ORT_LIBRARY_NAME]: embedded }, `ort-${embeddedVersion(embedded)}`, 'the embedded onnxruntime library', env), ORT_LIBRARY_NAME)
 }

@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { CommandTrainerConfig } from '../contract/index.ts'
 import { EMBEDDED_ASSETS } from '../inference/embedded-assets.ts'
-import { cacheFolder, unpackEmbeddedFiles } from '../inference/embedded-files.ts'
+import { unpackEmbeddedFiles } from '../inference/embedded-files.ts'
 import { CommandTrainer, type CommandTrainerOptions } from './command-trainer.ts'
 
 const SCRIPT_NAME = 'testing-trainer-script.ts'
@@ -14,12 +14,7 @@ const SCRIPT_NAME = 'testing-trainer-script.ts'
 export function testingTrainerScriptPath(env: Record<string, string | undefined> = process.env): string {
   const embedded = EMBEDDED_ASSETS?.testingTrainerScript
   if (!embedded) return fileURLToPath(new URL(`./${SCRIPT_NAME}`, import.meta.url))
-  const folder = `testing-trainer-${embedded.sha256.slice(0, 12)}`
-  try {
-    return join(unpackEmbeddedFiles({ [SCRIPT_NAME]: embedded }, folder, env), SCRIPT_NAME)
-  } catch (error) {
-    throw new Error(`could not copy the testing trainer script to ${cacheFolder(folder, env)} (set XDG_CACHE_HOME to a writable folder): ${(error as Error).message}`)
-  }
+  return join(unpackEmbeddedFiles({ [SCRIPT_NAME]: embedded }, `testing-trainer-${embedded.sha256.slice(0, 12)}`, 'the testing trainer script', env), SCRIPT_NAME)
 }
 
 /**
