@@ -8,7 +8,7 @@
 import { join } from 'node:path'
 import { stat } from 'node:fs/promises'
 import {
-  ContractError, UserInput, decode, socketFailure, type AnnotationNodeStatus, type SocketResponse, type UserInput as UserInputType,
+  ContractError, UserInput, decode, imageFileName, socketFailure, type AnnotationNodeStatus, type SocketResponse, type UserInput as UserInputType,
 } from '../contract/index.ts'
 import type { NodeConfig } from '../config/node-config.ts'
 import { DataExchange } from '../loop/data-exchange.ts'
@@ -216,15 +216,15 @@ export class AnnotatorNode extends LoopNode {
     })
   }
 
-  /** `<data>/<org>/<project>/images/<uuid>.jpg`, downloaded once (§4 #6). */
+  /** `<data>/<org>/<project>/images/<uuid>.jpg` (any other id encoded, see imageFileName), downloaded once (§4 #6). */
   async ensureImage(organization: string, project: string, imageUuid: string): Promise<string> {
-    for (const [what, value] of [['organization', organization], ['project', project], ['image_uuid', imageUuid]] as const) {
+    for (const [what, value] of [['organization', organization], ['project', project]] as const) {
       if (!SAFE_NAME.test(value) || value === '.' || value === '..') {
         throw new AnnotatorRequestError(`${what} ${JSON.stringify(value)} is not a plain name (letters, digits, '_', '-', '.')`)
       }
     }
     const folder = join(this.options.dataFolder, organization, project, 'images')
-    const path = join(folder, `${imageUuid}.jpg`)
+    const path = join(folder, imageFileName(imageUuid))
     if ((await stat(path).catch(() => undefined))?.size) {
       this.metrics.images.inc({ result: 'cached' })
       return path

@@ -106,7 +106,7 @@ export function createApiRoutes(deps: ApiDependencies) {
       if (query.ids === undefined) throw unprocessable('query parameter ids is required (comma-separated image ids)')
       const ids = String(query.ids).split(',').map((id) => id.trim()).filter((id) => id !== '')
       if (ids.length > MAX_IDS_PER_REQUEST) throw unprocessable(`at most ${MAX_IDS_PER_REQUEST} ids per request, got ${ids.length}`)
-      return json(200, { images: store.images(params.org, params.project, ids).map((image) => operations.imageData(image)) })
+      return json(200, { images: store.images.byIds(params.org, params.project, ids).map((image) => operations.imageData(image)) })
     })
     // #13 (no login: the outbox sends no cookies)
     .post('/:org/projects/:project/images', async ({ request, params }) => {

@@ -48,7 +48,20 @@ export async function readFormFields(request: Request, limit: number): Promise<R
   return Object.fromEntries(new URLSearchParams(text))
 }
 
-/** The file parts named `files` of a multipart body (§4 #8, #13); other fields are ignored. */
+/** A part's file name with RFC 7578 percent-encoding undone; a name that is not valid percent-encoding stays as sent. */
+export function decodePartFileName(fileName: string): string {
+  if (!/%[0-9A-Fa-f]{2}/.test(fileName)) return fileName
+  try {
+    return decodeURIComponent(fileName)
+  } catch {
+    return fileName
+  }
+}
+
+/**
+ * The file parts named `files` of a multipart body (§4 #8, #13), file names percent-decoded (aiohttp sends
+ * `image_2026-12-04_17%3A04%3A58.477070.jpg`); other fields are ignored.
+ */
 export async function readFileParts(request: Request, limit: number): Promise<UploadPart[]> {
   const type = request.headers.get('content-type') ?? ''
   if (!type.includes('multipart/form-data')) throw new LoopRequestError(415, `expected a multipart/form-data body with parts named "files", got ${JSON.stringify(type || 'no content type')}`)
@@ -63,10 +76,12 @@ export async function readFileParts(request: Request, limit: number): Promise<Up
   let total = 0
   for (const value of form.getAll('files')) {
     if (typeof value === 'string') throw new LoopRequestError(422, 'a part named "files" is a text field, not a file')
+    // Bun reads only filename=, not the RFC 5987 filename*= form
+    if (!value.name) throw new LoopRequestError(422, 'a part named "files" has no file name: send it as filename="…" in its Content-Disposition')
     const bytes = new Uint8Array(await value.arrayBuffer())
     total += bytes.length
     if (total > limit) throw tooLarge(total, limit)
-    parts.push({ fileName: value.name, bytes })
+    parts.push({ fileName: decodePartFileName(value.name), bytes })
   }
   return parts
 }

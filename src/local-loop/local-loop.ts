@@ -63,6 +63,8 @@ export interface LoopStats {
 
 export interface ImageSummary {
   id: string
+  /** the uploaded JPEG's file name (null for generated images) */
+  file_name: string | null
   state: LoopImageState
   set: 'train' | 'test'
   tags: string[]
@@ -294,15 +296,15 @@ export class LocalLoop {
 
   listProjects(): { organization: string; project: string; counts: Record<string, number>; categories: number; models: number }[] {
     return this.store.listProjects().map((p) => ({
-      organization: p.organization, project: p.project, counts: this.store.imageCounts(p.organization, p.project),
+      organization: p.organization, project: p.project, counts: this.store.images.counts(p.organization, p.project),
       categories: this.store.categories(p.organization, p.project).length, models: this.store.models(p.organization, p.project).length,
     }))
   }
 
   listImages(organization: string, project: string, state?: LoopImageState): ImageSummary[] {
     this.store.requireProject(organization, project)
-    return this.store.listImages(organization, project, state).map((image) => ({
-      id: image.id, state: image.state, set: image.set, tags: image.tags, width: image.width, height: image.height,
+    return this.store.images.list(organization, project, state).map((image) => ({
+      id: image.id, file_name: image.fileName, state: image.state, set: image.set, tags: image.tags, width: image.width, height: image.height,
       created: image.created, source: image.source,
       box_annotations: image.box_annotations.length, point_annotations: image.point_annotations.length,
       segmentation_annotations: image.segmentation_annotations.length,
@@ -312,10 +314,15 @@ export class LocalLoop {
     }))
   }
 
+  /** Adds an image directly (as the Loop's web upload would), with the given id or a new one; returns the id. */
+  addImage(organization: string, project: string, image: { jpeg: Uint8Array; id?: string; state?: LoopImageState; tags?: string[]; source?: string | null }): Promise<string> {
+    return this.operations.addImage(organization, project, image)
+  }
+
   /** Full image data as §4 #5 returns it. */
   imageData(organization: string, project: string, id: string): Record<string, unknown> {
     this.store.requireProject(organization, project)
-    const image = this.store.image(organization, project, id)
+    const image = this.store.images.get(organization, project, id)
     if (!image) throw notFound(`image ${id} does not exist in ${organization}/${project}`)
     return this.operations.imageData(image)
   }

@@ -7,9 +7,11 @@ import {
 } from '../contract/index.ts'
 import { createZip, listZipEntries, readZipEntry, ZipError } from '../inference/zip-archive.ts'
 import type { Logger } from '../node/log.ts'
+import { inspectJpeg } from './jpeg-inspection.ts'
 import { checkUploadItem, pairUploadParts, type CheckedUploadItem, type UploadPart } from './image-upload.ts'
 import { conflict, notFound, unprocessable } from './loop-errors.ts'
-import type { LoopStore, StoredImage, StoredModel, StoredTraining } from './loop-store.ts'
+import type { StoredImage } from './image-records.ts'
+import type { LoopStore, StoredModel, StoredTraining } from './loop-store.ts'
 import { compareVersions, modelFileNameProblem, modelFormatProblem, modelZipName, rewriteModelJson } from './model-versioning.ts'
 import { planGeneratedProject, seedFromText } from './project-generator.ts'
 import { renderSyntheticJpeg } from './synthetic-image.ts'
@@ -30,10 +32,12 @@ export const MOCKED_MODEL_FILES: Record<string, string> = {
 }
 
 export interface UploadOutcome {
-  /** ids stored by this request */
+  /** ids of the images stored by this request */
   stored: string[]
-  /** ids that were already there (a retry) and were left unchanged */
+  /** ids of images that were already there (a retry), left unchanged */
   duplicates: string[]
+  /** per item in upload order: the uploaded file name and the image id it has in the Loop */
+  items: { file_name: string; id: string; created: boolean }[]
 }
 
 export interface GeneratedProject {
@@ -63,7 +67,7 @@ export class LoopOperations {
    */
   async uploadImages(organization: string, project: string, parts: UploadPart[]): Promise<UploadOutcome> {
     this.store.requireProject(organization, project)
-    if (parts.length === 0) throw unprocessable('no files: send parts named "files" holding image_<id>.json and image_<id>.jpg')
+    if (parts.length === 0) throw unprocessable('no files: send parts named "files" holding image_<stem>.json and image_<stem>.jpg')
     const { items, problems } = pairUploadParts(parts)
     const checked: CheckedUploadItem[] = []
     for (const item of items) {
@@ -74,11 +78,11 @@ export class LoopOperations {
       }
     }
     if (problems.length > 0) throw unprocessable(`broken upload item(s): ${summarise(problems)}`)
-    const outcome: UploadOutcome = { stored: [], duplicates: [] }
+    const outcome: UploadOutcome = { stored: [], duplicates: [], items: [] }
     for (const item of checked) {
       const metadata = item.metadata
-      const { created } = await this.store.addImage(organization, project, {
-        id: item.id, state: metadata.state ?? 'inbox', width: item.width, height: item.height,
+      const { created, id } = await this.store.images.add(organization, project, {
+        fileName: item.jpegFileName, state: metadata.state ?? 'inbox', width: item.width, height: item.height,
         created: metadata.creation_date ?? metadata.created ?? null, source: metadata.source ?? null, tags: metadata.tags ?? [],
         box_annotations: metadata.box_annotations, point_annotations: metadata.point_annotations,
         classification_annotation: metadata.classification_annotation ?? null,
@@ -86,10 +90,24 @@ export class LoopOperations {
         segmentation_detections: metadata.segmentation_detections, classification_detections: metadata.classification_detections,
         jpeg: item.jpeg,
       })
-      ;(created ? outcome.stored : outcome.duplicates).push(item.id)
+      ;(created ? outcome.stored : outcome.duplicates).push(id)
+      outcome.items.push({ file_name: item.jpegFileName, id, created })
     }
     if (outcome.duplicates.length) this.log.info('upload items already stored were skipped', { organization, project, duplicates: outcome.duplicates.length })
     return outcome
+  }
+
+  /** An image added as a Loop user would (not through the outbox route): the id is the caller's or a new one. */
+  async addImage(organization: string, project: string, image: { jpeg: Uint8Array; id?: string; state?: LoopImageState; tags?: string[]; source?: string | null }): Promise<string> {
+    let size: { width: number; height: number }
+    try {
+      size = inspectJpeg(image.jpeg)
+    } catch (error) {
+      throw unprocessable(`the image: ${(error as Error).message}`)
+    }
+    if (image.id !== undefined && this.store.images.has(organization, project, image.id)) throw conflict(`image ${image.id} already exists in ${organization}/${project}`)
+    const { id } = await this.store.images.add(organization, project, { ...image, ...size, state: image.state ?? 'inbox' })
+    return id
   }
 
   /** §4 #5: the image data trainers read (id, set, size, annotations, …); unknown ids are left out. */
@@ -97,7 +115,7 @@ export class LoopOperations {
     const resource = `/${image.organization}/projects/${image.project}/images/${image.id}/main`
     return {
       id: image.id, set: image.set, width: image.width, height: image.height, state: image.state, tags: image.tags,
-      created: image.created, source: image.source, resource, thumbnail: resource,
+      created: image.created, source: image.source, file_name: image.fileName, resource, thumbnail: resource,
       box_annotations: image.box_annotations, point_annotations: image.point_annotations,
       segmentation_annotations: image.segmentation_annotations, classification_annotation: image.classification_annotation,
       box_detections: image.box_detections, point_detections: image.point_detections,
@@ -108,9 +126,9 @@ export class LoopOperations {
 
   async imageBytes(organization: string, project: string, id: string): Promise<Uint8Array> {
     this.store.requireProject(organization, project)
-    const image = this.store.image(organization, project, id)
+    const image = this.store.images.get(organization, project, id)
     if (!image) throw notFound(`image ${id} does not exist in ${organization}/${project}`)
-    return new Uint8Array(await readFile(this.store.imagePath(image)))
+    return new Uint8Array(await readFile(this.store.images.path(image)))
   }
 
   /** §4 #9: a JSON array of at most 100 Detections, each naming its image. */
@@ -122,7 +140,7 @@ export class LoopOperations {
     const detections = decode(DetectionsBatch, body)
     const missing = detections.findIndex((d) => !d.image_id)
     if (missing >= 0) throw unprocessable(`invalid Detections: /${missing}/image_id: required field is missing`)
-    const { stored, unknownImageIds } = this.store.setTrainerDetections(organization, project, detections)
+    const { stored, unknownImageIds } = this.store.images.setTrainerDetections(organization, project, detections)
     if (unknownImageIds.length) this.log.warn('detections for unknown images were dropped', { organization, project, unknown: unknownImageIds.slice(0, 10), count: unknownImageIds.length })
     return { stored, unknown_image_ids: unknownImageIds }
   }
@@ -249,7 +267,7 @@ export class LoopOperations {
       const imageIds: Record<LoopImageState, string[]> = { inbox: [], annotate: [], review: [], complete: [], trash: [] }
       const start = Date.now()
       for (const [index, image] of plan.images.entries()) {
-        await this.store.addImage(organization, project, {
+        await this.store.images.add(organization, project, {
           id: image.id, state: image.state, set: image.set, width: image.width, height: image.height, source: 'generator', tags: image.tags,
           box_annotations: image.box_annotations, point_annotations: image.point_annotations,
           segmentation_annotations: image.segmentation_annotations, classification_annotation: image.classification_annotation,
@@ -280,10 +298,10 @@ export class LoopOperations {
   projectData(organization: string, project: string, state?: LoopImageState): Record<string, unknown> {
     this.store.requireProject(organization, project)
     return {
-      image_ids: this.store.imageIds(organization, project, state),
+      image_ids: this.store.images.ids(organization, project, state),
       categories: this.store.categories(organization, project),
       organization, project,
-      counts: this.store.imageCounts(organization, project),
+      counts: this.store.images.counts(organization, project),
     }
   }
 
@@ -293,7 +311,7 @@ export class LoopOperations {
     return {
       id: project, name: project, organization, resource: `/${organization}/projects/${project}`,
       categories: this.store.categories(organization, project),
-      counts: this.store.imageCounts(organization, project),
+      counts: this.store.images.counts(organization, project),
       deployment_target: target ? { model_uuid: target.id, version: target.version } : null,
     }
   }

@@ -1,16 +1,14 @@
 import { Database } from 'bun:sqlite'
 import { mkdir, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import type {
-  BoxAnnotation, BoxDetection, Category, ClassificationAnnotation, ClassificationDetection, Detections, LoopImageState,
-  PointAnnotation, PointDetection, SegmentationAnnotation, SegmentationDetection, TrainingOut,
-} from '../contract/index.ts'
+import type { Category, TrainingOut } from '../contract/index.ts'
 import { formatCreated } from '../contract/index.ts'
 import { writeFolderDurably } from './durable-file.ts'
 import { writeFileAtomic } from '../node/atomic-file.ts'
 import { nameProblem, notFound, unprocessable } from './loop-errors.ts'
 import { planModelUpload } from './model-versioning.ts'
-import { seedFromText } from './project-generator.ts'
+import { LoopImages } from './image-records.ts'
+import { prepareSchema } from './loop-schema.ts'
 
 /**
  * Persistent state of the local Loop: one SQLite database (WAL) for rows and plain files for bytes.
@@ -30,49 +28,6 @@ export interface ProjectRef {
 
 export interface StoredProject extends ProjectRef {
   createdAt: number
-}
-
-export interface ImageAnnotations {
-  box_annotations: BoxAnnotation[]
-  point_annotations: PointAnnotation[]
-  segmentation_annotations: SegmentationAnnotation[]
-  classification_annotation: ClassificationAnnotation | null
-}
-
-export interface ImageDetections {
-  box_detections: BoxDetection[]
-  point_detections: PointDetection[]
-  segmentation_detections: SegmentationDetection[]
-  classification_detections: ClassificationDetection[]
-}
-
-export interface StoredImage extends ProjectRef, ImageAnnotations, ImageDetections {
-  id: string
-  state: LoopImageState
-  set: 'train' | 'test'
-  width: number
-  height: number
-  /** the uploader's `created` / `creation_date`, else the upload time as `YYYY-MM-DD_HH:MM:SS.mmm` */
-  created: string
-  uploadedAt: number
-  source: string | null
-  tags: string[]
-  /** the latest Detections a trainer posted for this image (§4 #9) */
-  trainer_detections: Detections | null
-  /** relative to the data folder */
-  file: string
-}
-
-export interface NewImage extends Partial<ImageAnnotations>, Partial<ImageDetections> {
-  id: string
-  state: LoopImageState
-  set?: 'train' | 'test'
-  width: number
-  height: number
-  created?: string | null
-  source?: string | null
-  tags?: string[]
-  jpeg: Uint8Array
 }
 
 export interface StoredModel extends ProjectRef {
@@ -116,111 +71,16 @@ export interface NewModelFiles {
   comment?: string | null
 }
 
-const SCHEMA_VERSION = 1
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS organizations (
-  id TEXT PRIMARY KEY,
-  created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS projects (
-  organization TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
-  project TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  PRIMARY KEY (organization, project)
-);
-CREATE TABLE IF NOT EXISTS categories (
-  id TEXT PRIMARY KEY,
-  organization TEXT NOT NULL,
-  project TEXT NOT NULL,
-  position INTEGER NOT NULL,
-  body TEXT NOT NULL,
-  FOREIGN KEY (organization, project) REFERENCES projects(organization, project) ON DELETE CASCADE
-);
-CREATE TABLE IF NOT EXISTS images (
-  organization TEXT NOT NULL,
-  project TEXT NOT NULL,
-  id TEXT NOT NULL,
-  state TEXT NOT NULL,
-  set_name TEXT NOT NULL,
-  width INTEGER NOT NULL,
-  height INTEGER NOT NULL,
-  created TEXT NOT NULL,
-  uploaded_at INTEGER NOT NULL,
-  source TEXT,
-  tags TEXT NOT NULL,
-  annotations TEXT NOT NULL,
-  detections TEXT NOT NULL,
-  trainer_detections TEXT,
-  file TEXT NOT NULL,
-  PRIMARY KEY (organization, project, id),
-  FOREIGN KEY (organization, project) REFERENCES projects(organization, project) ON DELETE CASCADE
-);
-CREATE INDEX IF NOT EXISTS images_by_state ON images (organization, project, state, uploaded_at);
-CREATE TABLE IF NOT EXISTS trainings (
-  organization TEXT NOT NULL,
-  project TEXT NOT NULL,
-  number INTEGER NOT NULL,
-  id TEXT NOT NULL UNIQUE,
-  created_at INTEGER NOT NULL,
-  state TEXT NOT NULL,
-  trainer_id TEXT,
-  model_variant TEXT NOT NULL,
-  hyperparameters TEXT NOT NULL,
-  base_model_uuid TEXT,
-  last_update TEXT,
-  PRIMARY KEY (organization, project, number),
-  FOREIGN KEY (organization, project) REFERENCES projects(organization, project) ON DELETE CASCADE
-);
-CREATE TABLE IF NOT EXISTS models (
-  id TEXT PRIMARY KEY,
-  organization TEXT NOT NULL,
-  project TEXT NOT NULL,
-  training_number INTEGER NOT NULL,
-  version TEXT NOT NULL,
-  created TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  comment TEXT,
-  UNIQUE (organization, project, version),
-  FOREIGN KEY (organization, project) REFERENCES projects(organization, project) ON DELETE CASCADE
-);
-CREATE TABLE IF NOT EXISTS model_formats (
-  model_id TEXT NOT NULL REFERENCES models(id) ON DELETE CASCADE,
-  format TEXT NOT NULL,
-  folder TEXT NOT NULL,
-  files TEXT NOT NULL,
-  model_json TEXT,
-  created_at INTEGER NOT NULL,
-  PRIMARY KEY (model_id, format)
-);
-CREATE TABLE IF NOT EXISTS deployment_targets (
-  organization TEXT NOT NULL,
-  project TEXT NOT NULL,
-  model_id TEXT NOT NULL REFERENCES models(id) ON DELETE CASCADE,
-  PRIMARY KEY (organization, project),
-  FOREIGN KEY (organization, project) REFERENCES projects(organization, project) ON DELETE CASCADE
-);
-CREATE TABLE IF NOT EXISTS detector_statuses (
-  organization TEXT NOT NULL,
-  project TEXT NOT NULL,
-  uuid TEXT NOT NULL,
-  body TEXT NOT NULL,
-  received_at INTEGER NOT NULL,
-  PRIMARY KEY (organization, project, uuid),
-  FOREIGN KEY (organization, project) REFERENCES projects(organization, project) ON DELETE CASCADE
-);
-`
-
 type Row = Record<string, unknown>
 
 const parseJson = <T>(text: unknown, fallback: T): T => (typeof text === 'string' ? (JSON.parse(text) as T) : fallback)
 
-/** Every fifth uploaded image (by a hash of its id, so re-uploads agree) is a test image. */
-export function setForUploadedImage(id: string): 'train' | 'test' {
-  return seedFromText(id) % 5 === 0 ? 'test' : 'train'
-}
-
 export class LoopStore {
-  private constructor(readonly dataFolder: string, private readonly db: Database) {}
+  readonly images: LoopImages
+
+  private constructor(readonly dataFolder: string, private readonly db: Database) {
+    this.images = new LoopImages(db, dataFolder, (organization, project) => this.requireProject(organization, project))
+  }
 
   static async open(dataFolder: string): Promise<LoopStore> {
     await mkdir(dataFolder, { recursive: true })
@@ -230,13 +90,12 @@ export class LoopStore {
     db.exec('PRAGMA synchronous = NORMAL')
     db.exec('PRAGMA foreign_keys = ON')
     db.exec('PRAGMA busy_timeout = 5000')
-    const version = (db.query('PRAGMA user_version').get() as { user_version: number }).user_version
-    if (version > SCHEMA_VERSION) {
+    try {
+      prepareSchema(db, join(dataFolder, 'loop.sqlite'))
+    } catch (error) {
       db.close()
-      throw new Error(`${join(dataFolder, 'loop.sqlite')} has schema version ${version}, newer than this program's ${SCHEMA_VERSION}`)
+      throw error
     }
-    db.exec(SCHEMA)
-    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
     return new LoopStore(dataFolder, db)
   }
 
@@ -311,114 +170,6 @@ export class LoopStore {
   categories(organization: string, project: string): Category[] {
     return (this.db.query('SELECT body FROM categories WHERE organization = $organization AND project = $project ORDER BY position').all({ organization, project }) as Row[])
       .map((r) => parseJson<Category>(r.body, undefined as never))
-  }
-
-  // ---------------------------------------------------------------- images
-
-  hasImage(organization: string, project: string, id: string): boolean {
-    return this.db.query('SELECT 1 FROM images WHERE organization = $organization AND project = $project AND id = $id').get({ organization, project, id }) !== null
-  }
-
-  /**
-   * Stores an image unless one with the same id exists in the project (then nothing is written and
-   * `created` is false): the outbox may send an item again after a crash between upload and delete.
-   */
-  async addImage(organization: string, project: string, image: NewImage, nowMs = Date.now()): Promise<{ created: boolean }> {
-    this.requireProject(organization, project)
-    if (this.hasImage(organization, project, image.id)) return { created: false }
-    const file = join('images', organization, project, `${crypto.randomUUID()}.jpg`)
-    await writeFileAtomic(join(this.dataFolder, file), image.jpeg)
-    const annotations: ImageAnnotations = {
-      box_annotations: image.box_annotations ?? [], point_annotations: image.point_annotations ?? [],
-      segmentation_annotations: image.segmentation_annotations ?? [], classification_annotation: image.classification_annotation ?? null,
-    }
-    const detections: ImageDetections = {
-      box_detections: image.box_detections ?? [], point_detections: image.point_detections ?? [],
-      segmentation_detections: image.segmentation_detections ?? [], classification_detections: image.classification_detections ?? [],
-    }
-    let changes = 0
-    try {
-      changes = this.db.query(`INSERT OR IGNORE INTO images
-        (organization, project, id, state, set_name, width, height, created, uploaded_at, source, tags, annotations, detections, trainer_detections, file)
-        VALUES ($organization, $project, $id, $state, $set, $width, $height, $created, $now, $source, $tags, $annotations, $detections, NULL, $file)`).run({
-        organization, project, id: image.id, state: image.state, set: image.set ?? setForUploadedImage(image.id),
-        width: image.width, height: image.height, created: image.created ?? formatCreated(new Date(nowMs)), now: nowMs,
-        source: image.source ?? null, tags: JSON.stringify(image.tags ?? []), annotations: JSON.stringify(annotations),
-        detections: JSON.stringify(detections), file,
-      }).changes
-    } catch (error) {
-      await rm(join(this.dataFolder, file), { force: true })
-      throw error
-    }
-    // a concurrent upload of the same id won the insert; ours is the duplicate
-    if (changes === 0) await rm(join(this.dataFolder, file), { force: true })
-    return { created: changes > 0 }
-  }
-
-  /** Ids of the project's images, oldest first; without a state every image except the trash. */
-  imageIds(organization: string, project: string, state?: LoopImageState): string[] {
-    const rows = state
-      ? this.db.query('SELECT id FROM images WHERE organization = $organization AND project = $project AND state = $state ORDER BY uploaded_at, id').all({ organization, project, state })
-      : this.db.query(`SELECT id FROM images WHERE organization = $organization AND project = $project AND state != 'trash' ORDER BY uploaded_at, id`).all({ organization, project })
-    return (rows as Row[]).map((r) => String(r.id))
-  }
-
-  image(organization: string, project: string, id: string): StoredImage | undefined {
-    const row = this.db.query('SELECT * FROM images WHERE organization = $organization AND project = $project AND id = $id').get({ organization, project, id }) as Row | null
-    return row ? imageFromRow(row) : undefined
-  }
-
-  /** The images with these ids, in the order asked for; unknown ids are left out. */
-  images(organization: string, project: string, ids: readonly string[]): StoredImage[] {
-    return ids.map((id) => this.image(organization, project, id)).filter((image): image is StoredImage => image !== undefined)
-  }
-
-  /** Every image of the project (optionally of one state), oldest first. */
-  listImages(organization: string, project: string, state?: LoopImageState): StoredImage[] {
-    const rows = state
-      ? this.db.query('SELECT * FROM images WHERE organization = $organization AND project = $project AND state = $state ORDER BY uploaded_at, id').all({ organization, project, state })
-      : this.db.query('SELECT * FROM images WHERE organization = $organization AND project = $project ORDER BY uploaded_at, id').all({ organization, project })
-    return (rows as Row[]).map(imageFromRow)
-  }
-
-  imagePath(image: StoredImage): string {
-    return join(this.dataFolder, image.file)
-  }
-
-  /** Stores trainer detections (§4 #9) on their images; returns the ids that were not found. */
-  setTrainerDetections(organization: string, project: string, detections: readonly Detections[]): { stored: number; unknownImageIds: string[] } {
-    this.requireProject(organization, project)
-    const unknownImageIds: string[] = []
-    let stored = 0
-    this.db.transaction(() => {
-      const update = this.db.query('UPDATE images SET trainer_detections = $body WHERE organization = $organization AND project = $project AND id = $id')
-      for (const entry of detections) {
-        const changes = update.run({ organization, project, id: entry.image_id ?? '', body: JSON.stringify(entry) }).changes
-        if (changes > 0) stored++
-        else unknownImageIds.push(entry.image_id ?? '')
-      }
-    })()
-    return { stored, unknownImageIds }
-  }
-
-  /** Adds or replaces (by annotation id) a segmentation annotation on its image. */
-  upsertSegmentationAnnotation(organization: string, project: string, annotation: SegmentationAnnotation): void {
-    this.requireProject(organization, project)
-    this.db.transaction(() => {
-      const row = this.db.query('SELECT annotations FROM images WHERE organization = $organization AND project = $project AND id = $id')
-        .get({ organization, project, id: annotation.image_id }) as Row | null
-      if (!row) throw notFound(`image ${annotation.image_id} does not exist in ${organization}/${project}`)
-      const annotations = parseJson<ImageAnnotations>(row.annotations, emptyAnnotations())
-      const others = (annotations.segmentation_annotations ?? []).filter((a) => a.id !== annotation.id)
-      annotations.segmentation_annotations = [...others, annotation]
-      this.db.query('UPDATE images SET annotations = $body WHERE organization = $organization AND project = $project AND id = $id')
-        .run({ organization, project, id: annotation.image_id, body: JSON.stringify(annotations) })
-    })()
-  }
-
-  imageCounts(organization: string, project: string): Record<string, number> {
-    const rows = this.db.query('SELECT state, COUNT(*) AS n FROM images WHERE organization = $organization AND project = $project GROUP BY state').all({ organization, project }) as Row[]
-    return Object.fromEntries(rows.map((r) => [String(r.state), Number(r.n)]))
   }
 
   // ---------------------------------------------------------------- trainings
@@ -588,24 +339,6 @@ export class LoopStore {
   detectorStatuses(organization: string, project: string): { uuid: string; status: unknown; receivedAt: number }[] {
     return (this.db.query('SELECT uuid, body, received_at FROM detector_statuses WHERE organization = $organization AND project = $project ORDER BY uuid').all({ organization, project }) as Row[])
       .map((r) => ({ uuid: String(r.uuid), status: parseJson<unknown>(r.body, null), receivedAt: Number(r.received_at) }))
-  }
-}
-
-function emptyAnnotations(): ImageAnnotations {
-  return { box_annotations: [], point_annotations: [], segmentation_annotations: [], classification_annotation: null }
-}
-
-function imageFromRow(row: Row): StoredImage {
-  const annotations = { ...emptyAnnotations(), ...parseJson<Partial<ImageAnnotations>>(row.annotations, {}) }
-  const detections = parseJson<ImageDetections>(row.detections, { box_detections: [], point_detections: [], segmentation_detections: [], classification_detections: [] })
-  return {
-    organization: String(row.organization), project: String(row.project), id: String(row.id),
-    state: String(row.state) as LoopImageState, set: String(row.set_name) === 'test' ? 'test' : 'train',
-    width: Number(row.width), height: Number(row.height), created: String(row.created), uploadedAt: Number(row.uploaded_at),
-    source: row.source === null ? null : String(row.source), tags: parseJson<string[]>(row.tags, []),
-    ...annotations, ...detections,
-    trainer_detections: parseJson<Detections | null>(row.trainer_detections, null),
-    file: String(row.file),
   }
 }
 

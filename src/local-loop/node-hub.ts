@@ -215,7 +215,7 @@ export class NodeHub {
       return socketFailure('update_segmentation_annotation expects (organization: string, project: string, annotation: SegmentationAnnotation)')
     }
     const annotation = decode(SegmentationAnnotation, payload)
-    this.options.store.upsertSegmentationAnnotation(organization, project, annotation)
+    this.options.store.images.upsertSegmentationAnnotation(organization, project, annotation)
     return socketSuccess()
   }
 

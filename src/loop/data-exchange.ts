@@ -1,7 +1,7 @@
 import { mkdir, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  decode, decodeJson, DeploymentTarget, Detections, DetectorStatus, ImageDataResponse, ImageIdsResponse, LoopModelsResponse, ModelUploadResponse,
+  decode, decodeJson, DeploymentTarget, Detections, DetectorStatus, ImageDataResponse, ImageIdsResponse, imageFileName, LoopModelsResponse, ModelUploadResponse,
   type Context, type ImageData, type LoopModel,
 } from '../contract/index.ts'
 import { extractZip, type ZipLimits } from '../inference/zip-archive.ts'
@@ -64,7 +64,7 @@ export class DataExchange {
   }
 
   /**
-   * #6 `GET …/images/{id}/main` → `<folder>/<id>.jpg`, `concurrency` at a time. Each file is streamed to a
+   * #6 `GET …/images/{id}/main` → `<folder>/<imageFileName(id)>` (`<id>.jpg` for the Loop's UUIDs), `concurrency` at a time. Each file is streamed to a
    * temp name and renamed, so a crash never leaves a half image under the final name; files already present
    * with content are skipped. A failing image is logged and reported in `failed`, the rest continue.
    */
@@ -205,11 +205,10 @@ export class DataExchange {
   }
 
   private async downloadImage(id: string, folder: string, timeoutMs?: number): Promise<'downloaded' | 'skipped' | { error: string }> {
-    if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(id)) return { error: `image id ${JSON.stringify(id)} is not a safe file name` }
-    const target = join(folder, `${id}.jpg`)
+    const target = join(folder, imageFileName(id))
     const existing = await stat(target).catch(() => undefined)
     if (existing && existing.size > 0) return 'skipped'
-    const temp = join(folder, `.${id}.jpg.${crypto.randomUUID().slice(0, 8)}.part`)
+    const temp = join(folder, `.${imageFileName(id)}.${crypto.randomUUID().slice(0, 8)}.part`)
     const path = `${this.projectPath}/images/${encodeURIComponent(id)}/main`
     try {
       const response = await this.client.download(path, timeoutMs !== undefined ? { timeoutMs } : {})

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { isAbsolute, join } from 'node:path'
 import {
-  CommandTrainerConfig, decode,
+  CommandTrainerConfig, decode, imageFileName,
   type Detections, type PretrainedModel, type Training, type TrainingStateData,
 } from '../contract/index.ts'
 import { writeFileAtomic } from '../node/atomic-file.ts'
@@ -23,8 +23,8 @@ import { CriticalError, StepCancelledError } from './training-errors.ts'
  *   {training_folder}       the training's folder (also the working directory)
  *   {data_dir}              <training_folder>/data, holding training.json (written before every start)
  *   {training_file}         <training_folder>/data/training.json: id, context, categories, hyperparameters,
- *                           model_variant, training_number, images_folder, image_data (id, set, annotations …)
- *   {images_dir}            the project's shared image folder (<id>.jpg files)
+ *                           model_variant, training_number, images_folder, image_data (id, file, set, annotations …)
+ *   {images_dir}            the project's shared image folder (<id>.jpg files; other ids encoded: use image_data[].file)
  *   {hyperparameters.NAME}  one hyperparameter (strings as is, other values as JSON); missing → CriticalError
  *   {hyperparameters_json}  all hyperparameters as JSON
  *   {resolution}            hyperparameters.resolution
@@ -253,7 +253,8 @@ export class CommandTrainer implements TrainerLogic {
       model_variant: training.model_variant,
       training_number: training.training_number,
       images_folder: training.images_folder,
-      image_data: training.image_data ?? [],
+      // each image's file: `<id>.jpg` for the Loop's UUIDs, an encoded name for any other id
+      image_data: (training.image_data ?? []).map((image) => ({ ...image, file: join(training.images_folder, imageFileName(image.id)) })),
     }
     await writeFileAtomic(join(training.training_folder, TRAINING_DATA_FOLDER, 'training.json'), JSON.stringify(description))
   }

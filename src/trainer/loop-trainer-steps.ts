@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { readFile, rename, rm } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import {
-  decodeJson, IMAGE_STATES, ModelInformation,
+  decodeJson, IMAGE_STATES, imageFileName, imageFileStem, ModelInformation,
   type Detections, type Training, type TrainingOut,
 } from '../contract/index.ts'
 import { writeFileAtomic } from '../node/atomic-file.ts'
@@ -198,18 +198,21 @@ export function createLoopTrainerSteps(options: LoopTrainerStepsOptions): Traine
         ctx.reportProgress(0.1 * (i + 1))
       }
       ctx.reportProgress(0.42)
-      const paths = ids.map((id) => join(training.images_folder, `${id}.jpg`))
-      if (paths.length === 0) {
+      if (ids.length === 0) {
         await ctx.files.saveDetections(0, [])
         return
       }
+      // programs name an image by its file (upstream's convention); a file stem leads back to the Loop's id
+      const idByStem = new Map(ids.map((id) => [imageFileStem(id), id]))
       const batchSize = Math.max(1, Math.floor(options.inferenceBatchSize))
-      const batches = Math.ceil(paths.length / batchSize)
+      const batches = Math.ceil(ids.length / batchSize)
       for (let b = 0; b < batches; b++) {
         throwIfCancelled(ctx.signal)
         ctx.reportProgress(0.5 + (0.5 * b) / batches)
-        const detections = await logic.detect({ training, modelInfo, modelFolder, imagePaths: paths.slice(b * batchSize, (b + 1) * batchSize), signal: ctx.signal })
-        await ctx.files.saveDetections(b, detections)
+        const imageIds = ids.slice(b * batchSize, (b + 1) * batchSize)
+        const imagePaths = imageIds.map((id) => join(training.images_folder, imageFileName(id)))
+        const detections = await logic.detect({ training, modelInfo, modelFolder, imagePaths, imageIds, signal: ctx.signal })
+        await ctx.files.saveDetections(b, detections.map((d) => ({ ...d, image_id: idByStem.get(d.image_id ?? '') ?? d.image_id })))
       }
       ctx.reportProgress(1)
     },

@@ -21,7 +21,10 @@ export interface DetectionRequest {
   modelInfo: ModelInformation
   /** the folder the model was downloaded into */
   modelFolder: string
+  /** the images' files (`<images_folder>/<id>.jpg` for the Loop's UUIDs; other ids are encoded, see imageFileName) */
   imagePaths: readonly string[]
+  /** the Loop's ids of the same images, in the same order; a detection names its image by one of these (or by its file's stem) */
+  imageIds: readonly string[]
   signal: AbortSignal
 }
 

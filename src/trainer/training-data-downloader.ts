@@ -1,6 +1,6 @@
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { ImageData } from '../contract/index.ts'
+import { imageFileName, type ImageData } from '../contract/index.ts'
 import { createLogger, errorMessage, type Logger } from '../node/log.ts'
 import { MetricsRegistry } from '../node/metrics.ts'
 import { checkJpeg, looksLikeJpeg } from './jpeg-check.ts'
@@ -71,7 +71,6 @@ export interface TrainingDataResult extends ImageFilesResult {
 }
 
 export const MAX_IDS_PER_REQUEST = 100
-const SAFE_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/
 
 /** Why a request failed for good on the Loop's side: a client error other than timeout/rate limit. */
 function isPermanent(error: unknown): boolean {
@@ -136,7 +135,7 @@ async function cachedFileIsUsable(path: string): Promise<boolean> {
 }
 
 /**
- * Makes sure `<imagesFolder>/<id>.jpg` exists for each id: cached files are kept, the rest downloaded with
+ * Makes sure `<imagesFolder>/<imageFileName(id)>` exists for each id (any Loop id; see image-file-name.ts): cached files are kept, the rest downloaded with
  * bounded parallelism, checked, and written under a temp name then renamed (a crash never leaves half a file).
  */
 export async function downloadImageFiles(source: Pick<TrainingDataSource, 'downloadImage'>, ids: readonly string[], options: DownloadOptions & {
@@ -149,12 +148,9 @@ export async function downloadImageFiles(source: Pick<TrainingDataSource, 'downl
   await mkdir(options.imagesFolder, { recursive: true })
 
   const result: ImageFilesResult = { present: [], downloaded: 0, alreadyCached: 0, corrupt: 0, missing: 0 }
-  const unsafe = ids.filter((id) => !SAFE_ID.test(id))
-  if (unsafe.length) throw new DownloadError(`image ids that are not safe file names: ${unsafe.slice(0, 3).map((id) => JSON.stringify(id)).join(', ')}`)
-
   const toFetch: string[] = []
   for (const id of ids) {
-    if (await cachedFileIsUsable(join(options.imagesFolder, `${id}.jpg`))) {
+    if (await cachedFileIsUsable(join(options.imagesFolder, imageFileName(id)))) {
       result.present.push(id)
       result.alreadyCached++
     } else {
@@ -173,7 +169,7 @@ export async function downloadImageFiles(source: Pick<TrainingDataSource, 'downl
   const report = () => options.onFilesProgress?.(done, toFetch.length)
 
   const fetchOne = async (id: string) => {
-    const target = join(options.imagesFolder, `${id}.jpg`)
+    const target = join(options.imagesFolder, imageFileName(id))
     let bytes: Uint8Array
     try {
       bytes = await withRetries(`image ${id}`, async () => {
@@ -202,7 +198,7 @@ export async function downloadImageFiles(source: Pick<TrainingDataSource, 'downl
       log.warn('dropping a corrupt image', { id, reason: check.reason, bytes: bytes.length })
       return
     }
-    const temp = join(options.imagesFolder, `.${id}.jpg.${crypto.randomUUID().slice(0, 8)}.part`)
+    const temp = join(options.imagesFolder, `.${imageFileName(id)}.${crypto.randomUUID().slice(0, 8)}.part`)
     try {
       await Bun.write(temp, bytes)
       await rename(temp, target)

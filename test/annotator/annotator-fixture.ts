@@ -18,13 +18,9 @@ export interface AnnotatorFixture {
   cleanup(): Promise<void>
 }
 
-/** Uploads `jpeg` to the loop under `id` (the outbox upload #13: image_<id>.json + image_<id>.jpg). */
+/** Puts `jpeg` into the loop under `id` (as a Loop user's upload would; the outbox route assigns ids of its own). */
 export async function uploadPhoto(loop: LocalLoop, id: string, jpeg: Uint8Array): Promise<void> {
-  const form = new FormData()
-  form.append('files', new File([JSON.stringify({ tags: ['annotator-test'] })], `image_${id}.json`))
-  form.append('files', new File([jpeg as BlobPart], `image_${id}.jpg`))
-  const response = await fetch(`${loop.url}/api/${ORG}/projects/${PROJECT}/images`, { method: 'POST', body: form })
-  if (response.status !== 200) throw new Error(`upload failed: ${response.status} ${await response.text()}`)
+  await loop.addImage(ORG, PROJECT, { id, jpeg, tags: ['annotator-test'] })
 }
 
 export async function startAnnotator(options: { logic?: AnnotatorLogic<any>; sessionIdleTimeoutMs?: number; repeatIntervalMs?: number } = {}): Promise<AnnotatorFixture> {

@@ -9,6 +9,7 @@ import {
   ProjectsResponse, ProjectGeneratorRequest, decode, decodeJson, tryDecode, toSocketResponse, countDetections,
   formatCreated, formatOutboxIdentifier, isOneOf, TRAINER_STATES,
 } from '../../src/contract/index.ts'
+import { imageFileName, imageFileStem } from '../../src/contract/index.ts'
 import type { TSchema } from '@sinclair/typebox'
 
 const category = { id: 'c6b2a3a0-1d2e-4a55-9a5e-000000000001', name: 'purple point', description: null, hotkey: '1', color: '#a0f', point_size: 20, type: 'point' }
@@ -171,5 +172,27 @@ describe('helpers', () => {
     expect(TRAINER_STATES.indexOf('running')).toBeLessThan(TRAINER_STATES.indexOf('train_model_uploading'))
     expect(isOneOf(TRAINER_STATES, 'detecting')).toBe(true)
     expect(isOneOf(TRAINER_STATES, 'dancing')).toBe(false)
+  })
+})
+
+describe('imageFileName: any Loop id names one file inside its folder', () => {
+  test('plain ids (the Loop uuids) keep the upstream layout <id>.jpg', () => {
+    expect(imageFileName('10f7d7d2-4076-7006-af37-fa28a6a848ae')).toBe('10f7d7d2-4076-7006-af37-fa28a6a848ae.jpg')
+    expect(imageFileName('plain_1.x')).toBe('plain_1.x.jpg')
+  })
+
+  test('every other id is encoded: no separator, no hidden or dot name, no collision', () => {
+    const ids = ['2026-12-04_18:04:13.302000', '../../etc/passwd', '..', '.', '.hidden', 'a/b', 'a\\b', 'a%2Fb', 'a%252Fb', '', 'Straße 猫', '\u0000nul', 'x'.repeat(300), 'y'.repeat(300)]
+    const names = ids.map(imageFileName)
+    for (const name of names) {
+      expect(name).not.toContain('/')
+      expect(name).not.toContain('\\')
+      expect(name.startsWith('.')).toBe(false)
+      expect(name.length).toBeLessThanOrEqual(255)
+      expect(name.endsWith('.jpg')).toBe(true)
+    }
+    expect(new Set(names).size).toBe(ids.length)
+    expect(imageFileName('2026-12-04_18:04:13.302000')).toBe('2026-12-04_18%3A04%3A13%2E302000.jpg')
+    expect(imageFileStem('..')).toBe('%2E%2E')
   })
 })

@@ -1,13 +1,14 @@
 import { describe, expect, test } from 'bun:test'
 import jpeg from 'jpeg-js'
-import { checkUploadItem, imageIdProblem, pairUploadParts } from '../../src/local-loop/image-upload.ts'
+import { checkUploadItem, fileNameProblem, pairUploadParts } from '../../src/local-loop/image-upload.ts'
+import { decodePartFileName } from '../../src/local-loop/http-body.ts'
 import { inspectJpeg } from '../../src/local-loop/jpeg-inspection.ts'
 import { makeJpeg } from './loop-test-peer.ts'
 
 const text = (s: string) => new TextEncoder().encode(s)
 
 describe('pairUploadParts', () => {
-  test('pairs json and jpg by their image_<id> stem, in order of appearance', () => {
+  test('pairs json and jpg by their image_<stem> file names, in order of appearance', () => {
     const outcome = pairUploadParts([
       { fileName: 'image_2025-03-05_14:22:01.123456.json', bytes: text('{}') },
       { fileName: 'image_b.jpg', bytes: new Uint8Array([1]) },
@@ -15,7 +16,8 @@ describe('pairUploadParts', () => {
       { fileName: 'image_b.json', bytes: text('{"tags":[]}') },
     ])
     expect(outcome.problems).toEqual([])
-    expect(outcome.items.map((i) => i.id)).toEqual(['2025-03-05_14:22:01.123456', 'b'])
+    expect(outcome.items.map((i) => i.stem)).toEqual(['2025-03-05_14:22:01.123456', 'b'])
+    expect(outcome.items.map((i) => i.jpegFileName)).toEqual(['image_2025-03-05_14:22:01.123456.jpg', 'image_b.jpg'])
     expect(outcome.items[1]!.jpeg).toEqual(new Uint8Array([1]))
   })
 
@@ -28,36 +30,43 @@ describe('pairUploadParts', () => {
       { fileName: 'image_c.json', bytes: text('{}') },
       { fileName: 'image_c.jpeg', bytes: new Uint8Array([1]) },
     ])
-    expect(outcome.items.map((i) => i.id)).toEqual(['c'])
+    expect(outcome.items.map((i) => i.stem)).toEqual(['c'])
     expect(outcome.problems).toEqual([
-      'file "notes.txt" is neither image_<id>.json nor image_<id>.jpg',
+      'file "notes.txt" is neither image_<stem>.json nor image_<stem>.jpg',
       'file "image_c.json" appears twice for image "c"',
       'image_a.json has no matching image_a.jpg',
       'image_b.jpg has no matching image_b.json',
     ])
   })
 
-  test('refuses ids that cannot travel in a URL path', () => {
-    expect(imageIdProblem('a/b')).toContain('not allowed')
-    expect(imageIdProblem('..')).toContain('reserved')
-    expect(imageIdProblem('')).toContain('empty')
-    expect(imageIdProblem('2025-03-05_14:22:01.123456')).toBeUndefined()
-    expect(pairUploadParts([{ fileName: 'image_x%2F.json', bytes: text('{}') }]).problems[0]).toContain('not allowed')
+  test('a file name is only metadata: any characters but control characters, at most 255', () => {
+    for (const name of ['image_a/b.jpg', 'image_%.jpg', 'image_..jpg', 'image_2025-03-05_14:22:01.123456.jpg', 'image_猫.jpg']) expect(fileNameProblem(name)).toBeUndefined()
+    expect(fileNameProblem('image_a\nb.jpg')).toContain('control character')
+    expect(fileNameProblem(`image_${'x'.repeat(300)}.jpg`)).toContain('longer than 255')
+    expect(pairUploadParts([{ fileName: 'image_\u0000.json', bytes: text('{}') }]).problems[0]).toContain('control character')
+  })
+
+  test('multipart file names are percent-decoded as RFC 7578 allows (the Python outbox sends %3A for colons)', () => {
+    expect(decodePartFileName('image_2026-12-04_17%3A04%3A58.477070.jpg')).toBe('image_2026-12-04_17:04:58.477070.jpg')
+    expect(decodePartFileName('image_%E7%8C%AB.json')).toBe('image_猫.json')
+    // not valid percent-encoding: kept as sent
+    expect(decodePartFileName('image_100%.jpg')).toBe('image_100%.jpg')
+    expect(decodePartFileName('image_%E7%8C.jpg')).toBe('image_%E7%8C.jpg')
   })
 })
 
 describe('checkUploadItem', () => {
   test('decodes metadata with defaults and reads the JPEG size', () => {
-    const item = checkUploadItem({ id: 'a', metadataBytes: text('{"tags":["t"],"state":"trash","creation_date":"2025-01-01"}'), jpeg: makeJpeg(40, 30) })
-    expect(item).toMatchObject({ id: 'a', width: 40, height: 30 })
+    const item = checkUploadItem({ stem: 'a', jpegFileName: 'image_a.jpg', metadataBytes: text('{"tags":["t"],"state":"trash","creation_date":"2025-01-01"}'), jpeg: makeJpeg(40, 30) })
+    expect(item).toMatchObject({ stem: 'a', jpegFileName: 'image_a.jpg', width: 40, height: 30 })
     expect(item.metadata).toMatchObject({ tags: ['t'], state: 'trash', creation_date: '2025-01-01', box_detections: [] })
   })
 
   test('names the file and the field of a broken item', () => {
-    expect(() => checkUploadItem({ id: 'a', metadataBytes: text('{oops'), jpeg: makeJpeg() })).toThrow('image_a.json: (root): malformed JSON')
-    expect(() => checkUploadItem({ id: 'a', metadataBytes: text('{"tags":"x"}'), jpeg: makeJpeg() })).toThrow('image_a.json: /tags:')
-    expect(() => checkUploadItem({ id: 'a', metadataBytes: text('{"state":"lost"}'), jpeg: makeJpeg() })).toThrow('image_a.json: /state:')
-    expect(() => checkUploadItem({ id: 'a', metadataBytes: text('{}'), jpeg: text('not a jpeg') })).toThrow('image_a.jpg: not a JPEG')
+    expect(() => checkUploadItem({ stem: 'a', jpegFileName: 'image_a.jpg', metadataBytes: text('{oops'), jpeg: makeJpeg() })).toThrow('image_a.json: (root): malformed JSON')
+    expect(() => checkUploadItem({ stem: 'a', jpegFileName: 'image_a.jpg', metadataBytes: text('{"tags":"x"}'), jpeg: makeJpeg() })).toThrow('image_a.json: /tags:')
+    expect(() => checkUploadItem({ stem: 'a', jpegFileName: 'image_a.jpg', metadataBytes: text('{"state":"lost"}'), jpeg: makeJpeg() })).toThrow('image_a.json: /state:')
+    expect(() => checkUploadItem({ stem: 'a', jpegFileName: 'image_a.jpg', metadataBytes: text('{}'), jpeg: text('not a jpeg') })).toThrow('image_a.jpg: not a JPEG')
   })
 })
 

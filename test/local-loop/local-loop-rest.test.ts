@@ -63,31 +63,62 @@ describe('local loop REST API', () => {
         ...uploadItem('u2', { state: 'trash', creation_date: '2025-01-02T03:04:05' }),
       ])
       expect(response.status).toBe(200)
-      expect(await response.json()).toEqual({ stored: ['2025-03-05_14:22:01.000001', 'u2'], duplicates: [] })
-      const images = (await (await get('/api/local/projects/demo/images?ids=2025-03-05_14:22:01.000001,u2,unknown')).json()) as { images: Record<string, unknown>[] }
+      const outcome = (await response.json()) as { stored: string[]; duplicates: string[]; items: { file_name: string; id: string; created: boolean }[] }
+      // ids are the Loop's own (time-ordered UUIDs), never the uploader's file name, which is kept as metadata
+      expect(outcome.stored).toHaveLength(2)
+      for (const id of outcome.stored) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+      const [first, second] = outcome.stored as [string, string]
+      expect(outcome.items).toEqual([
+        { file_name: 'image_2025-03-05_14:22:01.000001.jpg', id: first, created: true },
+        { file_name: 'image_u2.jpg', id: second, created: true },
+      ])
+      const images = (await (await get(`/api/local/projects/demo/images?ids=${first},${second},unknown`)).json()) as { images: Record<string, unknown>[] }
       expect(images.images).toHaveLength(2)
-      expect(images.images[0]).toMatchObject({ id: '2025-03-05_14:22:01.000001', width: 40, height: 30, state: 'inbox', tags: ['uncertain'], source: 'cam' })
+      expect(images.images[0]).toMatchObject({ id: first, file_name: 'image_2025-03-05_14:22:01.000001.jpg', width: 40, height: 30, state: 'inbox', tags: ['uncertain'], source: 'cam' })
       expect((images.images[0]!.box_detections as unknown[]).length).toBe(1)
-      expect(images.images[1]).toMatchObject({ id: 'u2', state: 'trash', created: '2025-01-02T03:04:05' })
-      const file = await get('/api/local/projects/demo/images/2025-03-05_14:22:01.000001/main')
+      expect(images.images[1]).toMatchObject({ id: second, state: 'trash', created: '2025-01-02T03:04:05' })
+      const file = await get(`/api/local/projects/demo/images/${first}/main`)
       expect(file.headers.get('content-type')).toBe('image/jpeg')
       expect(new Uint8Array(await file.arrayBuffer())).toEqual(new Uint8Array(jpg))
       // #4: trash is only listed when asked for
       const all = (await (await get('/api/local/projects/demo/data')).json()) as { image_ids: string[] }
-      expect(all.image_ids).toContain('2025-03-05_14:22:01.000001')
-      expect(all.image_ids).not.toContain('u2')
-      expect(((await (await get('/api/local/projects/demo/data?state=trash')).json()) as { image_ids: string[] }).image_ids).toEqual(['u2'])
+      expect(all.image_ids).toContain(first)
+      expect(all.image_ids).not.toContain(second)
+      expect(((await (await get('/api/local/projects/demo/data?state=trash')).json()) as { image_ids: string[] }).image_ids).toEqual([second])
     })
 
-    test('a re-upload of the same id is accepted and not duplicated', async () => {
+    test('a re-upload of the same item (file name and bytes) is accepted and not duplicated; other bytes under that name are a new image', async () => {
       const first = await postImages(url, 'local', 'demo', uploadItem('dup-1', { tags: ['first'] }))
-      expect(await first.json()).toEqual({ stored: ['dup-1'], duplicates: [] })
+      const [id] = ((await first.json()) as { stored: string[] }).stored as [string]
       const again = await postImages(url, 'local', 'demo', [...uploadItem('dup-1', { tags: ['second'] }), ...uploadItem('dup-2')])
       expect(again.status).toBe(200)
-      expect(await again.json()).toEqual({ stored: ['dup-2'], duplicates: ['dup-1'] })
-      const ids = ((await (await get('/api/local/projects/demo/data')).json()) as { image_ids: string[] }).image_ids
-      expect(ids.filter((id) => id === 'dup-1')).toHaveLength(1)
-      expect(fixture.loop.listImages('local', 'demo').find((i) => i.id === 'dup-1')!.tags).toEqual(['first'])
+      const answer = (await again.json()) as { stored: string[]; duplicates: string[] }
+      expect(answer.duplicates).toEqual([id])
+      expect(answer.stored).toHaveLength(1)
+      const named = () => fixture.loop.listImages('local', 'demo').filter((i) => i.file_name === 'image_dup-1.jpg')
+      expect(named().map((i) => i.id)).toEqual([id])
+      expect(named()[0]!.tags).toEqual(['first'])
+      // two detectors may name two different images alike (their clocks agree): both are kept
+      const other = await postImages(url, 'local', 'demo', uploadItem('dup-1', {}, makeJpeg(50, 50)))
+      expect(((await other.json()) as { stored: string[] }).stored).toHaveLength(1)
+      expect(named()).toHaveLength(2)
+    })
+
+    test('percent-encoded part file names (RFC 7578, as the Python outbox sends them) are decoded', async () => {
+      const stem = '2026-12-04_17:04:58.477070'
+      const encoded = encodeURIComponent(stem)
+      const boundary = 'lln-boundary'
+      const jpg = makeJpeg(20, 10)
+      const head = (name: string, type: string) => `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="${name}"\r\nContent-Type: ${type}\r\n\r\n`
+      const body = new Uint8Array(await new Blob([
+        head(`image_${encoded}.json`, 'application/json'), '{"tags":["aiohttp"]}', '\r\n',
+        head(`image_${encoded}.jpg`, 'image/jpeg'), jpg as BlobPart, `\r\n--${boundary}--\r\n`,
+      ]).arrayBuffer())
+      const response = await fetch(`${url}/api/local/projects/demo/images`, { method: 'POST', body, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } })
+      expect(response.status).toBe(200)
+      const { items } = (await response.json()) as { items: { file_name: string; id: string; created: boolean }[] }
+      expect(items).toEqual([{ file_name: `image_${stem}.jpg`, id: expect.any(String), created: true }])
+      expect(fixture.loop.listImages('local', 'demo').find((i) => i.id === items[0]!.id)).toMatchObject({ tags: ['aiohttp'], width: 20, height: 10 })
     })
 
     test('a batch with a broken item is 422 naming it, and stores nothing', async () => {
@@ -103,7 +134,7 @@ describe('local loop REST API', () => {
         expect(response.status).toBe(422)
         expect(((await response.json()) as { detail: string }).detail).toContain(detail)
       }
-      expect(fixture.loop.listImages('local', 'demo').map((i) => i.id)).not.toContain('ok-a')
+      expect(fixture.loop.listImages('local', 'demo').map((i) => i.file_name)).not.toContain('image_ok-a.jpg')
     })
 
     test('an empty or non-multipart upload is refused, an unknown project is 404', async () => {
@@ -390,7 +421,8 @@ describe('credentials, rate limit and restarts', () => {
     const first = fixture.loop
     const cookie = await login(first.url)
     await first.createProject('o', { project_name: 'kept', complete: 2, box_categories: 1, trainings: 1 })
-    expect((await postImages(first.url, 'o', 'kept', uploadItem('up-1', { tags: ['t'] }))).status).toBe(200)
+    const upload = await postImages(first.url, 'o', 'kept', uploadItem('up-1', { tags: ['t'] }))
+    const [uploadedId] = ((await upload.json()) as { stored: string[] }).stored as [string]
     await first.deleteProject('local', 'demo')
     const port = first.port
     const modelId = first.store.models('o', 'kept')[0]!.id
@@ -404,9 +436,9 @@ describe('credentials, rate limit and restarts', () => {
       const fresh = await login(second.url)
       const data = (await (await fetch(`${second.url}/api/o/projects/kept/data`, { headers: { cookie: fresh } })).json()) as { image_ids: string[]; categories: unknown[] }
       expect(data.image_ids).toHaveLength(3)
-      expect(data.image_ids).toContain('up-1')
+      expect(data.image_ids).toContain(uploadedId)
       expect(data.categories).toHaveLength(1)
-      expect((await fetch(`${second.url}/api/o/projects/kept/images/up-1/main`, { headers: { cookie: fresh } })).status).toBe(200)
+      expect((await fetch(`${second.url}/api/o/projects/kept/images/${uploadedId}/main`, { headers: { cookie: fresh } })).status).toBe(200)
       expect(await (await fetch(`${second.url}/api/o/projects/kept/deployment/target`, { headers: { cookie: fresh } })).json()).toEqual({ model_uuid: modelId, version: '1.0' })
       const zip = await fetch(`${second.url}/api/o/projects/kept/models/${modelId}/mocked/file`)
       expect(unzip(new Uint8Array(await zip.arrayBuffer()))['file_1.txt']).toBe('content of file one')

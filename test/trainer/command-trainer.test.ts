@@ -200,12 +200,12 @@ describe('CommandTrainer with the testing training script', () => {
       model_format: 'mocked', command: TRAIN,
       detect_command: `{bun} ${SCRIPT} detect --images-list {images_list} --model-folder {model_folder}`,
     })
-    const detections = await trainer.detect({ training, modelInfo, modelFolder, imagePaths: images, signal: new AbortController().signal })
+    const detections = await trainer.detect({ training, modelInfo, modelFolder, imagePaths: images, imageIds: ['a', 'b', 'c'], signal: new AbortController().signal })
     expect(detections.map((d) => d.image_id)).toEqual(['a', 'b', 'c'])
     expect(detections[2]?.box_detections?.[0]).toMatchObject({ x: 2, model_name: 'model_for_auto_detections' })
     expect(existsSync(join(training.training_folder, 'detect.log'))).toBe(true)
     const plain = new CommandTrainer({ model_format: 'mocked', command: TRAIN })
-    expect(await plain.detect({ training, modelInfo, modelFolder, imagePaths: images, signal: new AbortController().signal })).toEqual([])
+    expect(await plain.detect({ training, modelInfo, modelFolder, imagePaths: images, imageIds: ['a', 'b', 'c'], signal: new AbortController().signal })).toEqual([])
   })
 })
 

@@ -193,7 +193,7 @@ describe('bad input', () => {
     const { node } = await trainer()
     const name = await project({ complete: 6 })
     const victim = loop.listImages(ORG, name, 'complete')[0]!
-    const path = loop.store.imagePath(loop.store.image(ORG, name, victim.id)!)
+    const path = loop.store.images.path(loop.store.images.get(ORG, name, victim.id)!)
     const size = (await readFile(path)).length
     await truncate(path, Math.floor(size / 2))
 
