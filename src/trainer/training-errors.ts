@@ -1,3 +1,6 @@
+import { ContractError } from '../contract/index.ts'
+import { LoopError } from '../loop/loop-error.ts'
+
 /**
  * Errors a training step can throw, and what the state machine makes of them (§8.4):
  * a plain Error is retried (bounded), a CriticalError ends the training in cleanup,
@@ -82,4 +85,22 @@ export function sleepUnlessCancelled(ms: number, signal: AbortSignal): Promise<v
     }, ms)
     signal.addEventListener('abort', onAbort, { once: true })
   })
+}
+
+/**
+ * True for a failure that the same step would meet again however often it ran: the Loop refused the request
+ * itself (a 4xx other than 401, 408 and 429: a missing model, a refused shape), answered with a body that is
+ * not the contract shape, or data did not match the contract. Such a step fails the training at once, with that
+ * reason; network faults, timeouts, 5xx and rate limits are retried with backoff. Looks through `cause` chains.
+ */
+export function isPermanentFailure(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 8; current = current.cause, depth++) {
+    if (current instanceof ContractError) return true
+    if (current instanceof LoopError) {
+      if (current.kind === 'invalid_response' || current.kind === 'missing_file') return true
+      const status = current.status
+      return current.kind === 'http' && status !== null && status >= 400 && status < 500 && ![401, 408, 429].includes(status)
+    }
+  }
+  return false
 }

@@ -3,7 +3,7 @@ import { createLogger, errorMessage, type Logger } from '../node/log.ts'
 import { MetricsRegistry } from '../node/metrics.ts'
 import { ActiveTrainingFiles } from './active-training-files.ts'
 import type { LastTrainingFile } from './last-training-file.ts'
-import { CriticalError, NodeNeedsRestartError, StepCancelledError, sleepUnlessCancelled } from './training-errors.ts'
+import { CriticalError, isPermanentFailure, NodeNeedsRestartError, StepCancelledError, sleepUnlessCancelled } from './training-errors.ts'
 import {
   DEFAULT_MACHINE_CONFIG, initialMachine, resumeState, transition,
   type MachineConfig, type RetryPolicy, type StepName, type TrainingAction, type TrainingEvent, type TrainingMachine,
@@ -372,7 +372,7 @@ function pickUpdate(update: TrainingUpdate): TrainingUpdate {
 export function classifyStepError(error: unknown, cancelled: boolean): TrainingEvent {
   if (cancelled || error instanceof StepCancelledError) return { type: 'step_cancelled' }
   const message = errorMessage(error) || String(error)
-  if (error instanceof CriticalError) return { type: 'critical_error', message }
+  if (error instanceof CriticalError || isPermanentFailure(error)) return { type: 'critical_error', message }
   if (error instanceof NodeNeedsRestartError) return { type: 'needs_restart', message }
   return { type: 'step_failed', message }
 }

@@ -225,6 +225,23 @@ describe('bad input', () => {
   })
 })
 
+describe('failures a retry cannot change fail the training at once', () => {
+  test('a base model the Loop does not have (404) fails download_model on its first attempt, with the Loop\'s answer', async () => {
+    const { node } = await trainer()
+    const name = await project({ complete: 1 })
+    const missing = '00000000-0000-4000-8000-00000000dead'
+    await loop.startTraining(ORG, name, { node: node.uuid, modelVariant: 'small', hyperparameters: { epochs: 1 }, baseModelUuid: missing })
+    const result = await node.supervisor.waitUntilIdle()
+    expect(result?.outcome).toBe('failed')
+    expect(result?.errors.download_model).toContain('404')
+    expect(result?.errors.download_model).toContain(missing)
+    expect(result?.errors.download_model).not.toContain('gave up')
+    const metrics = node.runtime.metrics.render()
+    expect(metrics).toContain('trainer_steps_total{result="critical_error",step="download_model"} 1')
+    expect(metrics).not.toContain('trainer_steps_total{result="failed",step="download_model"}')
+  })
+})
+
 describe('node lifecycle', () => {
   test('TRAINER_IDLE_TIMEOUT_SEC: an idle trainer exits with status 0', async () => {
     const { node, exits } = await trainer({ TRAINER_IDLE_TIMEOUT_SEC: '0.3' })

@@ -6,7 +6,9 @@ import type { TrainerState, Training } from '../../src/contract/index.ts'
 import { MetricsRegistry } from '../../src/node/metrics.ts'
 import { LastTrainingFile } from '../../src/trainer/last-training-file.ts'
 import { createTraining } from '../../src/trainer/training-creation.ts'
-import { CriticalError, NodeNeedsRestartError, StepCancelledError } from '../../src/trainer/training-errors.ts'
+import { CriticalError, DownloadError, isPermanentFailure, NodeNeedsRestartError, StepCancelledError } from '../../src/trainer/training-errors.ts'
+import { LoopError } from '../../src/loop/loop-error.ts'
+import { ContractError } from '../../src/contract/index.ts'
 import { TrainingRunner } from '../../src/trainer/training-runner.ts'
 import { TRAINING_STEPS } from '../../src/trainer/training-state-machine.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
@@ -192,6 +194,20 @@ describe('TrainingRunner: errors', () => {
     const result = await runnerFor(await newTraining(), steps).run()
     expect(result).toMatchObject({ outcome: 'failed', errors: { upload_model: 'Could not get latest model files. Training might have failed.' } })
     expect(steps.called()).toEqual(ALL_STEPS.slice(0, 5))
+  })
+
+  test('a failure a retry cannot change (the Loop refused the request, a shape is wrong) is not retried; transient ones are', () => {
+    const http = (status: number) => new LoopError({ kind: 'http', method: 'GET', path: '/api/x', detail: `failed with ${status}`, status })
+    for (const status of [400, 403, 404, 409, 413, 422]) expect(isPermanentFailure(http(status))).toBe(true)
+    for (const status of [401, 408, 429, 500, 502, 503]) expect(isPermanentFailure(http(status))).toBe(false)
+    expect(isPermanentFailure(new LoopError({ kind: 'network', method: 'GET', path: '/api/x', detail: 'ECONNREFUSED' }))).toBe(false)
+    expect(isPermanentFailure(new LoopError({ kind: 'timeout', method: 'GET', path: '/api/x', detail: 'timed out' }))).toBe(false)
+    expect(isPermanentFailure(new LoopError({ kind: 'invalid_response', method: 'GET', path: '/api/x', detail: 'not JSON' }))).toBe(true)
+    expect(isPermanentFailure(new ContractError('Detections', [{ path: '/image_id', message: 'expected string' }]))).toBe(true)
+    // wrapped, as the downloader does
+    expect(isPermanentFailure(new DownloadError('fetching image data failed', { cause: http(422) }))).toBe(true)
+    expect(isPermanentFailure(new DownloadError('fetching image data failed', { cause: http(503) }))).toBe(false)
+    expect(isPermanentFailure(new Error('the training process crashed'))).toBe(false)
   })
 
   test('NodeNeedsRestartError halts, asks for an exit, and leaves the last completed state on disk', async () => {
