@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { readFile, rename, rm } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import {
-  decodeJson, IMAGE_STATES, imageFileName, imageFileStem, ModelInformation,
+  decodeJson, IMAGE_STATES, imageFileName, fileStemOf, ModelInformation,
   type Detections, type Training, type TrainingOut,
 } from '../contract/index.ts'
 import { writeFileAtomic } from '../node/atomic-file.ts'
@@ -203,7 +203,7 @@ export function createLoopTrainerSteps(options: LoopTrainerStepsOptions): Traine
         return
       }
       // programs name an image by its file (upstream's convention); a file stem leads back to the Loop's id
-      const idByStem = new Map(ids.map((id) => [imageFileStem(id), id]))
+      const idByStem = new Map(ids.map((id) => [fileStemOf(id), id]))
       const batchSize = Math.max(1, Math.floor(options.inferenceBatchSize))
       const batches = Math.ceil(ids.length / batchSize)
       for (let b = 0; b < batches; b++) {

@@ -1,6 +1,6 @@
 import { mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BeginTrainingDetails, tryDecode, type Context, type Training } from '../contract/index.ts'
+import { BeginTrainingDetails, fileStemOf, tryDecode, type Context, type Training } from '../contract/index.ts'
 import { BeginTrainingRejected } from './training-errors.ts'
 
 /** Upstream's wording for the required fields (§8.3): "<field> missing or not a <kind>". */
@@ -59,7 +59,7 @@ export function newTraining(input: {
     context: { organization: input.context.organization, project: input.context.project },
     project_folder: projectFolder,
     images_folder: join(projectFolder, 'images'),
-    training_folder: join(projectFolder, 'trainings', id),
+    training_folder: join(projectFolder, 'trainings', fileStemOf(id)),
     categories: input.details.categories,
     hyperparameters: input.details.hyperparameters,
     training_number: input.details.training_number,
@@ -86,7 +86,10 @@ export async function createTraining(input: {
 }): Promise<Training> {
   checkContext(input.context)
   const details = parseBeginTrainingDetails(input.details)
-  const training = newTraining({ dataFolder: input.dataFolder, context: input.context, details, ...(input.nowMs !== undefined ? { nowMs: input.nowMs } : {}) })
+  const id = loopTrainingId(input.details)
+  const training = newTraining({
+    dataFolder: input.dataFolder, context: input.context, details, ...(id ? { id } : {}), ...(input.nowMs !== undefined ? { nowMs: input.nowMs } : {}),
+  })
   const trainingsFolder = join(training.project_folder, 'trainings')
   await mkdir(trainingsFolder, { recursive: true })
   if (!input.keepOldTrainings) {
@@ -97,6 +100,15 @@ export async function createTraining(input: {
   await mkdir(training.training_folder, { recursive: true })
   await mkdir(training.images_folder, { recursive: true })
   return training
+}
+
+/**
+ * The Loop's id of the training, when `begin_training` names one (upstream ignored it and made its own, §5.2), so
+ * logs, the training folder and the persisted state use the id the Loop shows. Without one the node makes a uuid.
+ */
+export function loopTrainingId(details: unknown): string | undefined {
+  const id = (details as { id?: unknown } | null)?.id
+  return typeof id === 'string' && id.trim() !== '' && id.length <= 200 ? id : undefined
 }
 
 /** Upstream accepts any UUID version (§8.5); anything else means "train from scratch". */

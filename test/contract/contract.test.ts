@@ -9,7 +9,7 @@ import {
   ProjectsResponse, ProjectGeneratorRequest, decode, decodeJson, tryDecode, toSocketResponse, countDetections,
   formatCreated, formatOutboxIdentifier, isOneOf, TRAINER_STATES,
 } from '../../src/contract/index.ts'
-import { imageFileName, imageFileStem } from '../../src/contract/index.ts'
+import { imageFileName, fileStemOf } from '../../src/contract/index.ts'
 import type { TSchema } from '@sinclair/typebox'
 
 const category = { id: 'c6b2a3a0-1d2e-4a55-9a5e-000000000001', name: 'purple point', description: null, hotkey: '1', color: '#a0f', point_size: 20, type: 'point' }
@@ -193,6 +193,6 @@ describe('imageFileName: any Loop id names one file inside its folder', () => {
     }
     expect(new Set(names).size).toBe(ids.length)
     expect(imageFileName('2026-12-04_18:04:13.302000')).toBe('2026-12-04_18%3A04%3A13%2E302000.jpg')
-    expect(imageFileStem('..')).toBe('%2E%2E')
+    expect(fileStemOf('..')).toBe('%2E%2E')
   })
 })

@@ -57,7 +57,10 @@ describe('a training end to end against a local loop (testing trainer)', () => {
     const name = await project({ inbox: 3, annotate: 2, review: 2, complete: 8 })
     const { training, ack } = await startTraining(name, node, { epochs: 2, epoch_ms: 50, formats: 'mocked,mocked_2' })
     expect(ack).toEqual({ success: true, error_msg: null, payload: null })
+    // the trainer knows the training by the Loop's id (logs, folder, persisted state)
+    expect(node.supervisor.runner!.training.id).toBe(training.id)
     const folder = node.supervisor.runner!.training.training_folder
+    expect(folder.endsWith(`/trainings/${training.id}`)).toBe(true)
     const result = await node.supervisor.waitUntilIdle()
     expect(result).toMatchObject({ outcome: 'completed', errors: {} })
     await waitFor(() => reportedStates(loop, node.uuid).join() === ALL_STATES_IN_ORDER.join(), 5_000, 'every state reported')

@@ -15,10 +15,10 @@ afterEach(async () => {
 })
 
 const context = { organization: 'zauberzeug', project: 'demo' }
-const details = { categories: [], hyperparameters: { resolution: 832 }, training_number: 0, model_variant: 'small', id: 'ignored' }
+const details = { categories: [], hyperparameters: { resolution: 832 }, training_number: 0, model_variant: 'small' }
 
 describe('training creation (§8.3)', () => {
-  test('a new training has the upstream shape, its own uuid (the sent id is ignored) and state initialized', () => {
+  test('a new training has the upstream shape, the given id (else a new uuid) and state initialized', () => {
     const training = newTraining({ dataFolder: '/data', context, details: parseBeginTrainingDetails(details), id: 't-1', nowMs: 1_500 })
     expect(decode(Training, training)).toEqual(training)
     expect(training).toEqual({
@@ -42,6 +42,18 @@ describe('training creation (§8.3)', () => {
     expect(existsSync(kept.training_folder)).toBe(false)
     expect(existsSync(fresh.training_folder)).toBe(true)
     expect(existsSync(fresh.images_folder)).toBe(true)
+  })
+
+  test('the Loop\'s training id (begin_training details.id) names the training, so logs and folders match the Loop; any id stays inside trainings/', async () => {
+    const fromLoop = await createTraining({ dataFolder: temp.path, context, details: { ...details, id: '7d1c53c2-6a43-4b1e-9d55-58bd8d3a6f10' }, keepOldTrainings: true })
+    expect(fromLoop.id).toBe('7d1c53c2-6a43-4b1e-9d55-58bd8d3a6f10')
+    expect(fromLoop.training_folder).toBe(join(temp.path, 'zauberzeug', 'demo', 'trainings', '7d1c53c2-6a43-4b1e-9d55-58bd8d3a6f10'))
+    const odd = await createTraining({ dataFolder: temp.path, context, details: { ...details, id: '../../escape' }, keepOldTrainings: true })
+    expect(odd.id).toBe('../../escape')
+    expect(odd.training_folder).toBe(join(temp.path, 'zauberzeug', 'demo', 'trainings', '%2E%2E%2F%2E%2E%2Fescape'))
+    for (const id of [undefined, '', 42, 'x'.repeat(201)]) {
+      expect((await createTraining({ dataFolder: temp.path, context, details: { ...details, id }, keepOldTrainings: true })).id).toMatch(/^[0-9a-f-]{36}$/)
+    }
   })
 
   test('details that are not an object are refused; any UUID version counts as a base model', () => {

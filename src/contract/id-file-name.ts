@@ -1,17 +1,17 @@
 import { createHash } from 'node:crypto'
 
 /**
- * Where a Loop image lives in an images folder (§2 disk layout `<org>/<project>/images/<id>.jpg`). A Loop id is
- * an opaque string: ids that are plain names (the Loop's UUIDs) keep upstream's `<id>.jpg`, so folders shared
- * with the Python node stay valid; any other id is percent-encoded byte by byte (`/`, `.`, `:` … become `%2F`,
- * `%2E`, `%3A`), so it cannot leave the folder or name a hidden file, and two ids never share a file. An encoding
- * too long for a file name is replaced by the id's SHA-256.
+ * File names for ids that come from a Loop (images: §2 disk layout `<org>/<project>/images/<id>.jpg`; trainings:
+ * `<org>/<project>/trainings/<id>/`). A Loop id is an opaque string: ids that are plain names (the Loop's UUIDs)
+ * are used as they are, so folders shared with the Python node stay valid; any other id is percent-encoded byte by
+ * byte (`/`, `.`, `:` … become `%2F`, `%2E`, `%3A`), so it cannot leave its folder or name a hidden file, and two
+ * ids never share a name. An encoding too long for a file name is replaced by the id's SHA-256.
  */
 const PLAIN_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/
 const MAX_STEM_LENGTH = 200
 const UNRESERVED = /[A-Za-z0-9_-]/
 
-export function imageFileStem(id: string): string {
+export function fileStemOf(id: string): string {
   if (PLAIN_ID.test(id) && id.length <= MAX_STEM_LENGTH) return id
   let encoded = ''
   for (const byte of new TextEncoder().encode(id)) {
@@ -24,5 +24,5 @@ export function imageFileStem(id: string): string {
 }
 
 export function imageFileName(id: string): string {
-  return `${imageFileStem(id)}.jpg`
+  return `${fileStemOf(id)}.jpg`
 }
