@@ -337,7 +337,8 @@ export class LoopOperations {
 
   trainingView(training: StoredTraining, models: StoredModel[] = this.store.models(training.organization, training.project)): Record<string, unknown> {
     return {
-      number: training.number, id: training.id, state: training.state, created_at: new Date(training.createdAt).toISOString(),
+      number: training.number, id: training.id, state: training.state, outcome: training.outcome, error: training.error,
+      created_at: new Date(training.createdAt).toISOString(),
       trainer_id: training.trainerId, model_variant: training.modelVariant, hyperparameters: training.hyperparameters,
       base_model_uuid: training.baseModelUuid, last_update: training.lastUpdate,
       models: models.filter((m) => m.trainingNumber === training.number).map((m) => ({ id: m.id, version: m.version, formats: m.formats })),

@@ -62,7 +62,13 @@ export interface StoredTraining extends ProjectRef {
   baseModelUuid: string | null
   /** the latest `update_training` payload (confusion matrix, image counts, best epoch) */
   lastUpdate: TrainingOut | null
+  /** how it ended, once the trainer reached ready_for_cleanup: completed, stopped, aborted or failed */
+  outcome: TrainingOutcome | null
+  /** why it failed: the trainer's errors, `step: message; …` */
+  error: string | null
 }
+
+export type TrainingOutcome = 'completed' | 'stopped' | 'aborted' | 'failed'
 
 export interface NewModelFiles {
   format: string
@@ -202,12 +208,16 @@ export class LoopStore {
     return (this.db.query('SELECT * FROM trainings WHERE organization = $organization AND project = $project ORDER BY number DESC').all({ organization, project }) as Row[]).map(trainingFromRow)
   }
 
-  updateTraining(organization: string, project: string, number: number, fields: { state?: string; lastUpdate?: TrainingOut; trainerId?: string }): void {
+  updateTraining(organization: string, project: string, number: number, fields: {
+    state?: string; lastUpdate?: TrainingOut; trainerId?: string; outcome?: TrainingOutcome; error?: string | null
+  }): void {
     const current = this.training(organization, project, number)
     if (!current) throw notFound(`training ${number} does not exist in ${organization}/${project}`)
-    this.db.query('UPDATE trainings SET state = $state, last_update = $update, trainer_id = $trainer WHERE organization = $organization AND project = $project AND number = $number').run({
+    this.db.query(`UPDATE trainings SET state = $state, last_update = $update, trainer_id = $trainer, outcome = $outcome, error = $error
+      WHERE organization = $organization AND project = $project AND number = $number`).run({
       organization, project, number, state: fields.state ?? current.state,
       update: JSON.stringify(fields.lastUpdate ?? current.lastUpdate), trainer: fields.trainerId ?? current.trainerId,
+      outcome: fields.outcome ?? current.outcome, error: fields.error !== undefined ? fields.error : current.error,
     })
   }
 
@@ -349,5 +359,7 @@ function trainingFromRow(row: Row): StoredTraining {
     modelVariant: String(row.model_variant), hyperparameters: parseJson<Record<string, unknown>>(row.hyperparameters, {}),
     baseModelUuid: row.base_model_uuid === null ? null : String(row.base_model_uuid),
     lastUpdate: parseJson<TrainingOut | null>(row.last_update, null),
+    outcome: row.outcome === null || row.outcome === undefined ? null : (String(row.outcome) as TrainingOutcome),
+    error: row.error === null || row.error === undefined ? null : String(row.error),
   }
 }

@@ -88,6 +88,8 @@ export class NodeAckTimeoutError extends LoopRequestError {
 export class NodeHub {
   private readonly nodes = new Map<string, { node: ConnectedNode; socket: Socket }>()
   private readonly history = new Map<string, ReceivedStatus[]>()
+  /** node uuid → the last stop_training or abort_training this Loop sent it, until its training ends */
+  private readonly stopRequests = new Map<string, 'stop_training' | 'abort_training'>()
   private readonly trainingUpdates: ReceivedTrainingUpdate[] = []
   private readonly counters: SocketCounters = { handshakes: 0, accepted: 0, rejected: 0, disconnects: 0, eventsReceived: {} }
   private readonly handlers: Record<string, Handler>
@@ -174,14 +176,30 @@ export class NodeHub {
     return socketSuccess()
   }
 
-  /** Mirrors a trainer's state onto the training it was given (if this Loop started it). */
+  /**
+   * Mirrors a trainer's state onto the newest training it was given (if this Loop started it), and records how
+   * the training ended when the trainer reaches ready_for_cleanup: `aborted` or `stopped` when this Loop asked for
+   * it, `failed` with the trainer's errors, `completed` when a model was uploaded, else `failed`.
+   */
   private followTrainerState(status: TrainingStatus): void {
     const context = status.context
-    if (!context || !status.state || !this.options.store.hasProject(context.organization, context.project)) return
-    const training = this.options.store.trainings(context.organization, context.project).find((t) => t.trainerId === status.id)
-    if (training && training.state !== status.state) {
-      this.options.store.updateTraining(context.organization, context.project, training.number, { state: status.state })
-    }
+    const store = this.options.store
+    if (!context || !status.state || !store.hasProject(context.organization, context.project)) return
+    const training = store.trainings(context.organization, context.project).find((t) => t.trainerId === status.id)
+    if (!training) return
+    if (training.state !== status.state) store.updateTraining(context.organization, context.project, training.number, { state: status.state })
+    if (status.state !== 'ready_for_cleanup' || training.outcome !== null) return
+    const errors = Object.entries(status.errors ?? {}).map(([step, message]) => `${step}: ${message}`).join('; ')
+    const requested = this.stopRequests.get(status.id)
+    this.stopRequests.delete(status.id)
+    const hasModel = store.models(context.organization, context.project).some((m) => m.trainingNumber === training.number)
+    const ended = requested === 'abort_training' ? { outcome: 'aborted' as const, error: null }
+      : errors ? { outcome: 'failed' as const, error: errors }
+      : requested === 'stop_training' ? { outcome: 'stopped' as const, error: null }
+      : hasModel ? { outcome: 'completed' as const, error: null }
+      : { outcome: 'failed' as const, error: 'the trainer finished without uploading a model' }
+    store.updateTraining(context.organization, context.project, training.number, ended)
+    this.options.log.info('training ended', { organization: context.organization, project: context.project, training: training.number, ...ended })
   }
 
   private remember(entry: ReceivedStatus): void {
@@ -267,6 +285,9 @@ export class NodeHub {
    */
   async emit(selector: NodeSelector, event: string, args: unknown[], options: { timeoutMs?: number; expectAck?: boolean } = {}): Promise<unknown> {
     const { node, socket } = this.findEntry(selector)
+    // remembered to tell a stopped or aborted training from one that completed or failed (followTrainerState)
+    if (node.nodeId && (event === 'stop_training' || event === 'abort_training')) this.stopRequests.set(node.nodeId, event)
+    if (node.nodeId && event === 'begin_training') this.stopRequests.delete(node.nodeId)
     if (options.expectAck === false) {
       socket.emit(event, ...args)
       return undefined

@@ -137,7 +137,7 @@ export class TrainingRunner {
     this.metrics = {
       steps: metrics.counter('trainer_steps_total', 'Training steps run, by step and result'),
       stepSeconds: metrics.histogram('trainer_step_duration_seconds', 'Duration of training steps', [0.1, 1, 10, 60, 600, 3600, 36000]),
-      trainings: metrics.counter('trainer_trainings_total', 'Trainings that ended, by outcome'),
+      trainings: metrics.counter('trainer_trainings_total', 'Trainings that ended, by outcome: completed, stopped (stop_training; the model is kept), aborted (abort_training) or failed'),
       persistFailures: metrics.counter('trainer_persist_failures_total', 'Failed writes of the last-training file'),
     }
   }

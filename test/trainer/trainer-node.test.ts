@@ -84,6 +84,7 @@ describe('a training end to end against a local loop (testing trainer)', () => {
     const metrics = await (await fetch(`${node.url}/metrics`)).text()
     expect(metrics).toContain('trainer_trainings_total{outcome="completed"} 1')
     expect(metrics).toMatch(/trainer_status_updates_total\{result="ok"\} \d+/)
+    expect(loop.trainings(ORG, name)[0]).toMatchObject({ state: 'ready_for_cleanup', outcome: 'completed', error: null })
   })
 
   test('KEEP_OLD_TRAININGS keeps the training folder after the training and when the next one begins', async () => {
@@ -122,6 +123,8 @@ describe('stop vs abort', () => {
     expect(isProcessAlive(groupLeader)).toBe(false)
     expect(loopModels(name)).toHaveLength(1)
     expect(trainerDetectionCoverage(loop, ORG, name)).toEqual({ with: 4, without: 0 })
+    await waitFor(() => loop.trainings(ORG, name)[0]!.outcome !== null, 5_000, 'the outcome in the Loop')
+    expect(loop.trainings(ORG, name)[0]).toMatchObject({ outcome: 'stopped', error: null })
   })
 
   test('abort_training: nothing is uploaded, the group is killed even when a grandchild ignores SIGTERM, the training is gone', async () => {
@@ -144,6 +147,7 @@ describe('stop vs abort', () => {
     const states = reportedStates(loop, node.uuid)
     expect(states).not.toContain('train_model_uploading')
     expect(states.slice(-3)).toEqual(['running', 'ready_for_cleanup', 'idle'])
+    expect(loop.trainings(ORG, name)[0]).toMatchObject({ outcome: 'aborted', error: null })
   })
 })
 
@@ -225,6 +229,7 @@ describe('bad input', () => {
     expect(loopModels(name)).toEqual([])
     const metrics = await (await fetch(`${node.url}/metrics`)).text()
     expect(metrics).toContain('trainer_trainings_total{outcome="failed"} 1')
+    expect(loop.trainings(ORG, name)[0]).toMatchObject({ outcome: 'failed', error: 'run_training: simulated training failure at epoch 1 (gave up after 2 attempts)' })
   })
 })
 
@@ -242,6 +247,9 @@ describe('failures a retry cannot change fail the training at once', () => {
     const metrics = node.runtime.metrics.render()
     expect(metrics).toContain('trainer_steps_total{result="critical_error",step="download_model"} 1')
     expect(metrics).not.toContain('trainer_steps_total{result="failed",step="download_model"}')
+    await waitFor(() => loop.trainings(ORG, name)[0]!.outcome !== null, 5_000, 'the outcome in the Loop')
+    expect(loop.trainings(ORG, name)[0]!.outcome).toBe('failed')
+    expect(loop.trainings(ORG, name)[0]!.error).toContain(`download_model: GET /api/${ORG}/projects/${name}/models/${missing}`)
   })
 })
 
