@@ -8,6 +8,7 @@ import {
 import { runDetectCommand } from '../../src/cli/detect-command.ts'
 import { decode, ImageMetadata } from '../../src/contract/index.ts'
 import { builtinModelDir } from '../../src/inference/builtin-model.ts'
+import { createInferenceEngine } from '../../src/inference/inference-engine.ts'
 import { ModelPackageError } from '../../src/inference/inference-errors.ts'
 import { makeTempDir } from '../support/temp.ts'
 
@@ -55,6 +56,27 @@ describe('detect with the built-in model', () => {
       expect(p.x).toBeLessThanOrEqual(face.x + face.width + 10)
     }
     for (const other of others) expect([other.box_detections, other.point_detections]).toEqual([[], []])
+  })
+})
+
+describe('reduced-scale decoding with the built-in model', () => {
+  test('the 512×512 astronaut decodes at 1/2 for the 128×128 network; the face box stays in original pixels, as with a full decode', async () => {
+    const bytes = await Bun.file(fixture('astronaut.jpg')).bytes()
+    const reduced = await createInferenceEngine({ modelDir: builtinModelDir(), backend: 'cpu', threads: 1 })
+    const full = await createInferenceEngine({ modelDir: builtinModelDir(), backend: 'cpu', threads: 1, imageDecoder: 'portable' })
+    try {
+      const [a, b] = [await reduced.detect({ kind: 'encoded', bytes }), await full.detect({ kind: 'encoded', bytes })]
+      expect([a.decodeScale, b.decodeScale]).toEqual([2, 1])
+      expect([a.width, a.height]).toEqual([512, 512])
+      expect(a.box_detections).toHaveLength(1)
+      expect(b.box_detections).toHaveLength(1)
+      const [boxA, boxB] = [a.box_detections[0]!, b.box_detections[0]!]
+      for (const key of ['x', 'y', 'width', 'height'] as const) expect(Math.abs(boxA[key] - boxB[key])).toBeLessThanOrEqual(2)
+      expect(iou(boxA, HAND_DRAWN_FACE)).toBeGreaterThan(0.6)
+    } finally {
+      await reduced.dispose()
+      await full.dispose()
+    }
   })
 })
 
