@@ -5,7 +5,7 @@ import { errorMessage } from '../node/log.ts'
 import { DetectorUnavailableError } from './active-detector.ts'
 import type { DetectorNode } from './detector-node.ts'
 import { VersionModeError } from './model-updater.ts'
-import { RequestOptionError, detectOptionsFrom, requestValue, uploadPriorityFrom } from './request-options.ts'
+import { RequestOptionError, creationDateFrom, detectOptionsFrom, requestValue, uploadPriorityFrom } from './request-options.ts'
 
 /** A bad request answered with `{detail}` and a 4xx status. */
 class HttpError extends Error {
@@ -68,7 +68,7 @@ export function registerDetectorRoutes(app: Elysia<any, any, any, any, any, any,
         const url = new URL(request.url)
         const files = await filesOf(request, 'files')
         const source = requestValue('source', request.headers, url.searchParams) ?? null
-        const created = requestValue('creation_date', request.headers, url.searchParams) ?? null
+        const created = creationDateFrom(request.headers, url.searchParams)
         const priority = uploadPriorityFrom(request.headers, url.searchParams)
         const items = await Promise.all(files.map(async (file) => ({ name: file.name, image: await encoded(file) })))
         // all or none: every file is checked before the first is queued

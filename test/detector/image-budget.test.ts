@@ -1,9 +1,11 @@
 /**
  * Issue 11: images that decode into far more memory than they take on the wire are refused from their header,
- * on every route; /upload validates every file before it queues any. A real detector (built-in model) and a real local loop on free ports.
+ * on every route; /upload validates every file before it queues any; header values are read as UTF-8 and a
+ * creation date must be one. A real detector (built-in model) and a real local loop on free ports.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { readdir, readFile } from 'node:fs/promises'
+import { connect as connectTcp } from 'node:net'
 import { join } from 'node:path'
 import { io as connect, type Socket } from 'socket.io-client'
 import { loadNodeConfig } from '../../src/config/node-config.ts'
@@ -70,6 +72,39 @@ async function queued(): Promise<{ onDisk: string[]; metric: number }> {
   const metric = metrics.split('\n').filter((l) => l.startsWith('lln_outbox_items{')).reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0)
   return { onDisk, metric }
 }
+
+/**
+ * A multipart POST written byte for byte on a TCP socket: `fetch` will not send header values that are not
+ * ASCII, but cameras and scripts do.
+ */
+async function rawPost(path: string, headerLines: Uint8Array[], bytes: Uint8Array): Promise<{ status: number; body: string }> {
+  const encoder = new TextEncoder()
+  const boundary = `b${crypto.randomUUID().replaceAll('-', '')}`
+  const body = Buffer.concat([
+    encoder.encode(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`),
+    bytes, encoder.encode(`\r\n--${boundary}--\r\n`),
+  ])
+  const head = Buffer.concat([
+    encoder.encode(`POST ${path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${body.length}\r\n`),
+    ...headerLines.flatMap((line) => [line, encoder.encode('\r\n')]), encoder.encode('\r\n'),
+  ])
+  const { hostname, port } = new URL(detector.url)
+  const answer = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = []
+    // written, not ended: Bun answers a half-closed connection with nothing
+    const socket = connectTcp(Number(port), hostname, () => socket.write(Buffer.concat([head, body])))
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+    socket.on('error', reject)
+    socket.on('close', () => resolve(Buffer.concat(chunks)))
+  })
+  const text = answer.toString('utf8')
+  const status = Number(text.slice(9, 12))
+  const rest = text.slice(text.indexOf('\r\n\r\n') + 4)
+  // chunked or not: the JSON object is all the body holds
+  return { status, body: rest.slice(rest.indexOf('{'), rest.lastIndexOf('}') + 1) }
+}
+
+const utf8 = (text: string) => new TextEncoder().encode(text)
 
 describe('the pixel budget is checked from the header, before decoding', () => {
   test('/detect: JPEGs claiming 9999×9999 and 40000×40000 and a PNG bomb → 422 naming size and budget; the node keeps serving', async () => {
@@ -147,5 +182,37 @@ describe('/upload checks every file as /detect does, and queues all or none', ()
     const after = await queued()
     expect(after.onDisk.length).toBe(before.onDisk.length + 2)
     expect(after.metric).toBe(before.metric + 2)
+  })
+})
+
+describe('header values', () => {
+  test('UTF-8 tags arrive intact; a header that is not UTF-8 is refused naming it', async () => {
+    const ok = await rawPost('/detect', [utf8('autoupload: disabled'), utf8('tags: Straße,猫'), utf8('source: Köln')], astronautJpeg)
+    expect(ok.status).toBe(200)
+    const metadata = JSON.parse(ok.body)
+    expect(metadata.tags).toEqual(['Straße', '猫'])
+    expect(metadata.source).toBe('Köln')
+    // "Straße" in latin-1: the lone 0xDF byte is not UTF-8
+    const latin1 = await rawPost('/detect', [utf8('autoupload: disabled'), Uint8Array.from([...utf8('tags: Stra'), 0xdf, ...utf8('e')])], astronautJpeg)
+    expect(latin1.status).toBe(422)
+    expect(JSON.parse(latin1.body).detail).toMatch(/tags.*UTF-8/)
+  })
+
+  test('creation-date: ISO 8601 and the Loop\'s own form are kept; garbage → 422 on /detect and /upload', async () => {
+    for (const date of ['2026-11-28T10:00:00', '2026-11-28T10:00:00.123456+02:00', '2026-11-28 10:00:00Z', '2026-11-28_10:00:00.123456', '2026-11-28']) {
+      const response = await postDetect(coffeeJpeg, { autoupload: 'disabled', 'creation-date': date })
+      expect(response.status).toBe(200)
+      expect((await response.json()).created).toBe(date)
+    }
+    for (const date of ['garbage', '2026-13-01T00:00:00', '2026-02-30', '2026-11-28T25:00:00', '28.11.2026']) {
+      const response = await postDetect(coffeeJpeg, { autoupload: 'disabled', 'creation-date': date })
+      expect(response.status).toBe(422)
+      expect((await response.json()).detail).toContain('creation')
+    }
+    const before = await queued()
+    const upload = await postUpload([file(coffeeJpeg, 'a.jpg')], '?creation_date=garbage')
+    expect(upload.status).toBe(422)
+    expect((await upload.json()).detail).toContain('creation_date')
+    expect(await queued()).toEqual(before)
   })
 })
