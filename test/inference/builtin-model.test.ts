@@ -91,7 +91,8 @@ describe('preparing the built-in model', () => {
 
   test('a tampered model is detected and replaced from the cached tarball', async () => {
     const copy = join(temp.path, 'builtin')
-    await cp(DEFAULT_TARGET_DIR, copy, { recursive: true })
+    // dereference: in a worktree assets/builtin-model may be a link to a shared folder, which must stay untouched
+    await cp(DEFAULT_TARGET_DIR, copy, { recursive: true, dereference: true })
     await writeFile(join(copy, 'model.onnx'), 'tampered')
     expect(await builtinModelReady(copy)).toBe(false)
     await prepareBuiltinModel(copy)
