@@ -1,5 +1,5 @@
 /**
- * `learning-loop-node detect FILE... [--model ZIP|DIR] [--backend B] [--threads N] [--ort-lib-dir D] [--json]`:
+ * `learning-loop-node detect FILE... [--model ZIP|DIR] [--backend B] [--threads N] [--ort-lib-dir D] [--max-image-pixels N] [--json]`:
  * runs a model on image files offline (no Loop) and prints one ImageMetadata (§6.5) per file.
  * The built-in face detector is used unless --model names a model package.
  */
@@ -11,7 +11,7 @@ import { SETTINGS } from '../config/settings.ts'
 import { decode, formatCreated, ImageMetadata } from '../contract/index.ts'
 import { errorMessage } from '../node/log.ts'
 import {
-  builtinModelDir, createInferenceEngine, installModelPackage, parseBackendChoice,
+  builtinModelDir, createInferenceEngine, DEFAULT_MAX_IMAGE_PIXELS, installModelPackage, parseBackendChoice,
   type DetectionOutput, type InferenceEngine,
 } from '../inference/index.ts'
 import { parseArguments, UsageError } from './arguments.ts'
@@ -26,6 +26,7 @@ flags:
   --backend B          auto | fastest | webgpu | webgpu-native | cuda | cpu | wasm (env INFERENCE_BACKEND; default auto)
   --threads N          inference threads (env INFERENCE_THREADS; default: all cores)
   --ort-lib-dir DIR    folder with the onnxruntime CUDA provider libraries (env ORT_LIB_DIR)
+  --max-image-pixels N larger images (width × height, from the header) are refused undecoded (env MAX_IMAGE_PIXELS; default ${DEFAULT_MAX_IMAGE_PIXELS})
   --json               one compact JSON object per line and nothing else on stdout
   --help               this text
 
@@ -53,11 +54,11 @@ export function toImageMetadata(output: DetectionOutput, created: Date): ImageMe
   })
 }
 
-function parseThreads(text: string | undefined): number | undefined {
+function parsePositive(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined
-  const threads = Number(text)
-  if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`--threads ${JSON.stringify(text)} is not a positive integer`)
-  return threads
+  const value = Number(text)
+  if (!Number.isInteger(value) || value < 1) throw new UsageError(`--${flag} ${JSON.stringify(text)} is not a positive integer`)
+  return value
 }
 
 async function openModel(model: string | undefined): Promise<{ dir: string; cleanup(): Promise<void> }> {
@@ -89,7 +90,8 @@ export async function runDetectCommand(args: string[], io: DetectCommandIo = def
   } catch (error) {
     throw new UsageError(errorMessage(error))
   }
-  const threads = parseThreads(flags.threads ?? readEnvSetting(SETTINGS.inferenceThreads, process.env))
+  const threads = parsePositive('threads', flags.threads ?? readEnvSetting(SETTINGS.inferenceThreads, process.env))
+  const maxImagePixels = parsePositive('max-image-pixels', flags['max-image-pixels'] ?? readEnvSetting(SETTINGS.maxImagePixels, process.env))
   const ortLibDir = flags['ort-lib-dir'] ?? readEnvSetting(SETTINGS.ortLibDir, process.env)
   const json = flags.json === 'true'
 
@@ -103,7 +105,7 @@ export async function runDetectCommand(args: string[], io: DetectCommandIo = def
     return 1
   }
   try {
-    engine = await createInferenceEngine({ modelDir: model.dir, backend, threads, ortLibDir })
+    engine = await createInferenceEngine({ modelDir: model.dir, backend, threads, ortLibDir, maxImagePixels })
   } catch (error) {
     io.err(`learning-loop-node detect: ${errorMessage(error)}`)
     await model.cleanup()

@@ -1,6 +1,7 @@
 import { ConfigError, readSettings, type RawSettings } from './read-settings.ts'
 import { resolveLoopUrls, type LoopUrls } from './loop-url.ts'
 import { BACKEND_CHOICES } from '../inference/backend-choice.ts'
+import { DEFAULT_MAX_IMAGE_PIXELS } from '../inference/image-header.ts'
 
 export interface LoopConnectionConfig {
   /** undefined: no LOOP_HOST; the CLI starts an embedded local loop */
@@ -43,6 +44,8 @@ export interface NodeConfig {
     threads: number | undefined
     ortLibDir: string | undefined
     spinWait: boolean
+    /** MAX_IMAGE_PIXELS: most pixels per image, checked from the header before decoding */
+    maxImagePixels: number
   }
 }
 
@@ -98,6 +101,7 @@ export function buildNodeConfig(raw: RawSettings): NodeConfig {
       threads: raw.inferenceThreads,
       ortLibDir: raw.ortLibDir,
       spinWait: raw.inferenceSpinWait ?? false,
+      maxImagePixels: positive('MAX_IMAGE_PIXELS', raw.maxImagePixels, DEFAULT_MAX_IMAGE_PIXELS),
     },
   }
 }

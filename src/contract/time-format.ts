@@ -14,3 +14,19 @@ export function formatCreated(date = new Date()): string {
 export function formatOutboxIdentifier(date = new Date(), subMillisecond = 0): string {
   return formatCreated(date) + pad(subMillisecond, 3)
 }
+
+const CREATION_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:[T _](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d{1,9})?)?(?:Z|[+-](\d{2}):?(\d{2}))?)?$/
+
+/**
+ * Whether `text` is a date a client may give as `creation_date`: ISO 8601 in its extended form (`2026-11-28`,
+ * `2026-11-28T10:00:00.123456+02:00`, a space for the T as Python prints it) or the Loop's own
+ * `YYYY-MM-DD_HH:MM:SS.ffffff` that formatCreated writes. Calendar and clock ranges are checked too.
+ */
+export function isCreationDate(text: string): boolean {
+  const match = CREATION_DATE.exec(text)
+  if (!match) return false
+  const [, year, month, day, hour = '0', minute = '0', second = '0', offsetHours = '0', offsetMinutes = '0'] = match
+  const date = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)))
+  const realDay = date.getUTCFullYear() === Number(year) && date.getUTCMonth() === Number(month) - 1 && date.getUTCDate() === Number(day)
+  return realDay && Number(hour) < 24 && Number(minute) < 60 && Number(second) < 60 && Number(offsetHours) < 24 && Number(offsetMinutes) < 60
+}

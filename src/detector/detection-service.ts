@@ -1,6 +1,5 @@
 import { formatCreated, type ImageMetadata, type SegmentationDetection } from '../contract/index.ts'
 import { encodeJpeg, ImageInputError, type ImageInput } from '../inference/index.ts'
-import { findJpegStructureProblem, sniffImageFormat } from '../inference/image-decoding.ts'
 import { errorMessage, type Logger } from '../node/log.ts'
 import type { MetricsRegistry } from '../node/metrics.ts'
 import type { ActiveDetector } from './active-detector.ts'
@@ -18,6 +17,12 @@ export interface DetectOptions {
 }
 
 export const PICKED_BY_SYSTEM_TAG = 'picked_by_system'
+
+/** One image for `upload`; `name` (a multipart file name) is what a refusal names. */
+export interface UploadItem {
+  image: ImageInput
+  name?: string
+}
 
 /** The last detection, for the status page: the image as JPEG and its metadata. */
 export interface LastDetection {
@@ -68,6 +73,8 @@ export class DetectionService {
     /** keeps fire-and-forget uploads visible to graceful shutdown */
     track: <T>(work: Promise<T>) => Promise<T>
     now?: () => number
+    /** MAX_IMAGE_PIXELS for uploads (default 50 MP) */
+    maxImagePixels?: number
   }) {
     this.detections = deps.metrics.counter('detector_images_total', 'images detected, by route (rest, socket) and autoupload mode')
     this.autouploads = deps.metrics.counter('detector_autouploads_total', 'images handed to the outbox by the detection flow, by reason')
@@ -85,10 +92,14 @@ export class DetectionService {
   }
 
   /**
-   * `/upload` and the socket `upload` event: the image goes to the outbox tagged `picked_by_system`, with
-   * category ids taken from the active model by category name (§5.5). Resolves when it is saved.
+   * `/upload` (named files) and the socket `upload` event (one image): the images go to the outbox tagged
+   * `picked_by_system`, with category ids taken from the active model by category name (§5.5). Every image is
+   * checked as /detect checks it (header, completeness, pixel budget) and encoded before the first is saved, so
+   * a bad one, named in the ImageInputError, leaves nothing queued and a client can retry the whole request.
+   * Resolves when all are saved.
    */
-  async upload(image: ImageInput, metadata: ImageMetadata, priority: boolean): Promise<void> {
+  async upload(images: ImageInput | UploadItem[], metadata: ImageMetadata, priority: boolean): Promise<void> {
+    const items = Array.isArray(images) ? images : [{ image: images }]
     const categories = this.deps.active.logic?.modelInfo.categories ?? []
     const idOf = (name: string) => categories.find((c) => c.name === name)?.id ?? ''
     const withIds: ImageMetadata = {
@@ -100,17 +111,25 @@ export class DetectionService {
       tags: [...new Set([...(metadata.tags ?? []), PICKED_BY_SYSTEM_TAG])],
       created: metadata.created ?? formatCreated(),
     }
-    if (image.kind === 'encoded' && sniffImageFormat(image.bytes) === 'jpeg') {
-      // a JPEG goes to the outbox as it is; refuse a broken one here rather than have the Loop refuse it later
-      const problem = findJpegStructureProblem(image.bytes)
-      if (problem) throw new ImageInputError(`the JPEG image is damaged: ${problem}`)
+    const jpegs: Uint8Array[] = []
+    for (const { image, name } of items) {
+      try {
+        // a JPEG goes to the outbox as it is: what the Loop would refuse later is refused here
+        jpegs.push(await encodeJpeg(image, undefined, this.deps.maxImagePixels))
+      } catch (error) {
+        if (error instanceof ImageInputError && name !== undefined) throw new ImageInputError(`file ${JSON.stringify(name)}: ${error.message}`)
+        throw error
+      }
     }
-    const result = await this.deps.outbox.save(await encodeJpeg(image), withIds, priority)
-    if (!result.saved) {
-      this.failures.inc({ kind: 'upload' })
-      throw new Error(`the image could not be queued for upload: ${result.reason} (${result.detail})`)
+    for (const [index, jpeg] of jpegs.entries()) {
+      const result = await this.deps.outbox.save(jpeg, withIds, priority)
+      if (!result.saved) {
+        this.failures.inc({ kind: 'upload' })
+        const before = index > 0 ? `; the ${index} image(s) before it were queued` : ''
+        throw new Error(`the image could not be queued for upload: ${result.reason} (${result.detail})${before}`)
+      }
+      this.autouploads.inc({ reason: PICKED_BY_SYSTEM_TAG })
     }
-    this.autouploads.inc({ reason: PICKED_BY_SYSTEM_TAG })
   }
 
   private finish(image: ImageInput, output: LogicOutput, options: DetectOptions, route: string): ImageMetadata {

@@ -33,6 +33,7 @@ export interface OnnxDetectorOptions {
   threads?: number
   ortLibDir?: string
   spinWait?: boolean
+  maxImagePixels?: number
   metrics?: MetricsRegistry
 }
 
@@ -50,6 +51,7 @@ export class OnnxDetectorFactory implements DetectorLogicFactory {
       threads: this.options.threads,
       ortLibDir: this.options.ortLibDir,
       spinWait: this.options.spinWait,
+      maxImagePixels: this.options.maxImagePixels,
       metrics: this.options.metrics,
     })
     return engineLogic(engine)

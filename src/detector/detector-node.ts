@@ -74,14 +74,16 @@ export class DetectorNode {
     const exchange = new DataExchange(loop.rest, loop.context)
     const factory = options.factory ?? new OnnxDetectorFactory({
       backend: config.inference.backend as never, threads: config.inference.threads, ortLibDir: config.inference.ortLibDir,
-      spinWait: config.inference.spinWait,
+      spinWait: config.inference.spinWait, maxImagePixels: config.inference.maxImagePixels,
       metrics: runtime.metrics, modelFormat: config.detector.modelFormat,
     })
     const store = new ModelStore(dataFolder)
     const active = new ActiveDetector()
     const outbox = await Outbox.open({ ...options.outbox, dataFolder, upload: loopUpload(loop), metrics: runtime.metrics, logger: log.child('outbox') })
     const filter = new RelevanceFilter({ minUncertain: config.detector.minUncertainThreshold, maxUncertain: config.detector.maxUncertainThreshold })
-    const detections = new DetectionService({ active, filter, outbox, log, metrics: runtime.metrics, track: (w) => runtime.track(w) })
+    const detections = new DetectionService({
+      active, filter, outbox, log, metrics: runtime.metrics, track: (w) => runtime.track(w), maxImagePixels: config.inference.maxImagePixels,
+    })
     let node: DetectorNode | undefined
     const updater = new ModelUpdater({
       store, active, factory, exchange, log, metrics: runtime.metrics,

@@ -1,4 +1,4 @@
-import { AUTOUPLOAD_MODES, isOneOf } from '../contract/index.ts'
+import { AUTOUPLOAD_MODES, isCreationDate, isOneOf } from '../contract/index.ts'
 import type { DetectOptions } from './detection-service.ts'
 
 /** A request option that is present but invalid; answered with 422 naming the option. */
@@ -9,6 +9,23 @@ export class RequestOptionError extends Error {
   }
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * A header value as the client wrote it. Header bytes arrive one character per byte (latin-1), so `Straße` sent
+ * as UTF-8 reads `StraÃ\x9Fe`; the bytes are decoded again as UTF-8, and a value that is not UTF-8 is refused.
+ */
+function headerText(key: string, value: string): string {
+  if (!/[^\x00-\x7f]/.test(value)) return value
+  const bytes = Uint8Array.from(value, (c) => c.charCodeAt(0))
+  if (bytes.some((b, i) => b !== value.charCodeAt(i))) return value // already decoded beyond latin-1
+  try {
+    return strictUtf8.decode(bytes)
+  } catch {
+    throw new RequestOptionError(`header ${JSON.stringify(key)} is not valid UTF-8; send header values as UTF-8 (or use the query string)`)
+  }
+}
+
 /**
  * Reads `name` from the query or the headers, accepting hyphen and underscore spellings: upstream's FastAPI
  * only honoured `camera-id` while its README showed `camera_id` (§15.5), so both work here.
@@ -16,10 +33,22 @@ export class RequestOptionError extends Error {
 export function requestValue(name: string, headers: Headers, query: URLSearchParams): string | undefined {
   const spellings = [...new Set([name, name.replace(/_/g, '-'), name.replace(/-/g, '_')])]
   for (const key of spellings) {
-    const value = query.get(key) ?? headers.get(key)
-    if (value !== null && value !== '') return value
+    const fromQuery = query.get(key)
+    if (fromQuery !== null && fromQuery !== '') return fromQuery
+    const fromHeader = headers.get(key)
+    if (fromHeader !== null && fromHeader !== '') return headerText(key, fromHeader)
   }
   return undefined
+}
+
+/** `creation_date` (either spelling, query or header): ISO 8601 or the Loop's `YYYY-MM-DD_HH:MM:SS.ffffff`. */
+export function creationDateFrom(headers: Headers, query: URLSearchParams): string | null {
+  const value = requestValue('creation_date', headers, query)
+  if (value === undefined) return null
+  if (!isCreationDate(value)) {
+    throw new RequestOptionError(`creation_date must be an ISO 8601 date such as 2026-11-28T10:00:00.123456 or the Loop's 2026-11-28_10:00:00.123456, got ${JSON.stringify(value)}`)
+  }
+  return value
 }
 
 /** The detect options of a REST request (§7.3): camera id, comma-separated tags, source, autoupload, creation date. */
@@ -34,7 +63,7 @@ export function detectOptionsFrom(headers: Headers, query: URLSearchParams): Det
     tags: tags ? tags.split(',').map((t) => t.trim()).filter(Boolean) : [],
     source: requestValue('source', headers, query) ?? null,
     autoupload,
-    creationDate: requestValue('creation_date', headers, query) ?? null,
+    creationDate: creationDateFrom(headers, query),
   }
 }
 

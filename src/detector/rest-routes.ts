@@ -5,7 +5,7 @@ import { errorMessage } from '../node/log.ts'
 import { DetectorUnavailableError } from './active-detector.ts'
 import type { DetectorNode } from './detector-node.ts'
 import { VersionModeError } from './model-updater.ts'
-import { RequestOptionError, detectOptionsFrom, requestValue, uploadPriorityFrom } from './request-options.ts'
+import { RequestOptionError, creationDateFrom, detectOptionsFrom, requestValue, uploadPriorityFrom } from './request-options.ts'
 
 /** A bad request answered with `{detail}` and a 4xx status. */
 class HttpError extends Error {
@@ -68,16 +68,16 @@ export function registerDetectorRoutes(app: Elysia<any, any, any, any, any, any,
         const url = new URL(request.url)
         const files = await filesOf(request, 'files')
         const source = requestValue('source', request.headers, url.searchParams) ?? null
-        const created = requestValue('creation_date', request.headers, url.searchParams) ?? null
+        const created = creationDateFrom(request.headers, url.searchParams)
         const priority = uploadPriorityFrom(request.headers, url.searchParams)
-        for (const file of files) {
-          await node.detections.upload(await encoded(file), decode(ImageMetadata, { source, created: created ?? formatCreated() }), priority)
-        }
+        const items = await Promise.all(files.map(async (file) => ({ name: file.name, image: await encoded(file) })))
+        // all or none: every file is checked before the first is queued
+        await node.detections.upload(items, decode(ImageMetadata, { source, created: created ?? formatCreated() }), priority)
         return [200, 'OK']
       } catch (error) {
         return fail(error, set, 'POST /upload')
       }
-    }), { parse: 'none', detail: { summary: 'Queue images for upload to the Loop (multipart "files"); query/headers: source, creation_date, upload_priority', tags: ['detector'] } })
+    }), { parse: 'none', detail: { summary: 'Queue images for upload to the Loop (multipart "files"; all or none: a bad file → 422 naming it, nothing queued); query/headers: source, creation_date, upload_priority', tags: ['detector'] } })
     .get('/about', () => node.about(), { detail: { summary: 'Model, version control and operation mode', tags: ['detector'] } })
     .get('/model_version', async () => node.updater.versionResponse(await node.store.localVersions()), { detail: { summary: 'Current, target, Loop and local model versions', tags: ['detector'] } })
     .put('/model_version', async ({ request, set }) => {

@@ -48,6 +48,12 @@ export function computeGeometry(sourceWidth: number, sourceHeight: number, spec:
   }
 }
 
+/** The size the source is resampled to inside the network input: a reduced-scale decode must not go below it. */
+export function resampledSize(sourceWidth: number, sourceHeight: number, spec: Pick<PreprocessingSpec, 'width' | 'height' | 'resize'>): { width: number; height: number } {
+  const geometry = computeGeometry(sourceWidth, sourceHeight, spec)
+  return { width: Math.round(sourceWidth * geometry.scaleX), height: Math.round(sourceHeight * geometry.scaleY) }
+}
+
 interface SamplingTable { first: Int32Array; second: Int32Array; weight: Float32Array }
 
 /** For each destination index: the two source indices and the weight of the second (half-pixel centres, clamped). */
@@ -84,12 +90,16 @@ export class TensorPreprocessor {
     this.channelTarget = Int32Array.from(spec.channelOrder === 'bgr' ? [2, 1, 0] : [0, 1, 2])
   }
 
-  /** Fills `this.tensor` from `image` and returns it with the geometry that maps detections back. */
+  /**
+   * Fills `this.tensor` from `image` and returns it with the geometry that maps detections back. An image
+   * decoded at reduced scale is placed by its original size, so detections come back in original pixels.
+   */
   prepare(image: RgbImage): { tensor: Float32Array; geometry: ImageGeometry } {
     const { width: netWidth, height: netHeight, layout } = this.spec
-    const geometry = computeGeometry(image.width, image.height, this.spec)
-    const resizedWidth = Math.round(image.width * geometry.scaleX)
-    const resizedHeight = Math.round(image.height * geometry.scaleY)
+    const source = image.original ?? image
+    const geometry = computeGeometry(source.width, source.height, this.spec)
+    const resizedWidth = Math.round(source.width * geometry.scaleX)
+    const resizedHeight = Math.round(source.height * geometry.scaleY)
     const columnKey = `${image.width}>${resizedWidth}`
     if (this.columns?.key !== columnKey) this.columns = { key: columnKey, table: buildSamplingTable(image.width, resizedWidth, 3) }
     const rowKey = `${image.height}>${resizedHeight}`

@@ -31,6 +31,8 @@ export interface InferenceEngineOptions {
   iouThreshold?: number
   /** `portable` decodes JPEG with jpeg-js instead of @napi-rs/image (default native) */
   imageDecoder?: ImageDecoderChoice
+  /** most pixels (width × height) per image, checked from the header before decoding (default 50 MP) */
+  maxImagePixels?: number
   /** images accepted but not yet answered before `detect` refuses more (default 64) */
   maxPendingImages?: number
   metrics?: MetricsRegistry
@@ -103,7 +105,7 @@ class WorkerInferenceEngine implements InferenceEngine {
       options: {
         modelDir: this.options.modelDir, backend, threads: this.options.threads, ortLibDir: this.options.ortLibDir, spinWait: this.options.spinWait,
         verify: this.options.verify ?? true, confidenceThreshold: this.options.confidenceThreshold,
-        iouThreshold: this.options.iouThreshold, imageDecoder: this.options.imageDecoder ?? 'native',
+        iouThreshold: this.options.iouThreshold, imageDecoder: this.options.imageDecoder ?? 'native', maxImagePixels: this.options.maxImagePixels,
       },
     })
     try {

@@ -1,11 +1,12 @@
 /**
- * Images → JPEG bytes for the outbox. Encoded JPEG passes through unchanged (no re-encoding loss);
- * raw arrays and other encodings are encoded with @napi-rs/image, whose async encoder runs on the
- * libuv thread pool, so the main thread only does the cheap RGB → RGBA copy. jpeg-js is the
- * portable fallback when the native module cannot load.
+ * Images → JPEG bytes for the outbox. Encoded JPEG passes through unchanged (no re-encoding loss) once its
+ * header shows a complete stream within the pixel budget; raw arrays and other encodings are decoded (within
+ * the budget) and encoded with @napi-rs/image, whose async encoder runs on the libuv thread pool, so the main
+ * thread only does the cheap RGB → RGBA copy. jpeg-js is the portable fallback when the native module cannot load.
  */
 import jpeg from 'jpeg-js'
-import { decodeImage, loadNapiImage, sniffImageFormat, type ImageInput, type RgbImage } from './image-decoding.ts'
+import { decodeImage, loadNapiImage, type ImageInput, type RgbImage } from './image-decoding.ts'
+import { checkPixelBudget, DEFAULT_MAX_IMAGE_PIXELS, readImageHeader } from './image-header.ts'
 
 function toRgba(image: RgbImage): Uint8Array {
   const rgba = new Uint8Array(image.width * image.height * 4)
@@ -15,10 +16,19 @@ function toRgba(image: RgbImage): Uint8Array {
   return rgba
 }
 
-/** JPEG bytes for `image`; `quality` 1–100 (default 85) applies when encoding is needed. */
-export async function encodeJpeg(image: ImageInput, quality = 85): Promise<Uint8Array> {
-  if (image.kind === 'encoded' && sniffImageFormat(image.bytes) === 'jpeg') return image.bytes
-  const rgb = await decodeImage(image)
+/**
+ * JPEG bytes for `image`; `quality` 1–100 (default 85) applies when encoding is needed. Throws ImageInputError
+ * for a damaged JPEG or an image of more than `maxPixels` pixels, so the Loop never gets what a detector refuses.
+ */
+export async function encodeJpeg(image: ImageInput, quality = 85, maxPixels = DEFAULT_MAX_IMAGE_PIXELS): Promise<Uint8Array> {
+  if (image.kind === 'encoded' && image.bytes instanceof Uint8Array) {
+    const header = readImageHeader(image.bytes)
+    if (header.format === 'jpeg') {
+      checkPixelBudget(header, maxPixels)
+      return image.bytes
+    }
+  }
+  const rgb = await decodeImage(image, { maxPixels })
   const rgba = toRgba(rgb)
   const level = Math.min(100, Math.max(1, Math.round(quality)))
   const napi = await loadNapiImage()

@@ -8,8 +8,9 @@ import { basename } from 'node:path'
 import { backendCandidates, GPU_BACKENDS, type BackendName } from './backend-choice.ts'
 import { createBackendSession, type BackendSession } from './backend-sessions.ts'
 import { verifyAgainstCpu } from './backend-verification.ts'
-import { decodeImage, type ImageInput } from './image-decoding.ts'
-import { TensorPreprocessor } from './image-preprocessing.ts'
+import { decodeImage, type DecodeOptions, type ImageInput } from './image-decoding.ts'
+import { DEFAULT_MAX_IMAGE_PIXELS } from './image-header.ts'
+import { resampledSize, TensorPreprocessor } from './image-preprocessing.ts'
 import { encodeJpeg } from './jpeg-encoding.ts'
 import { NoBackendError, type BackendRejection } from './inference-errors.ts'
 import { readModelPackage, type ModelInformationWithFormat } from './model-package.ts'
@@ -35,10 +36,19 @@ async function warmUpInput(preprocessor: TensorPreprocessor, options: WorkerLoad
     const pixels = new Uint8Array(width * height * 3).fill(128)
     const frame: ImageInput = { kind: 'encoded', bytes: await encodeJpeg({ kind: 'raw', bytes: pixels, dtype: 'uint8', shape: [height, width, 3] }) }
     let prepared!: ReturnType<TensorPreprocessor['prepare']>
-    for (let pass = 0; pass < WARM_UP_PASSES; pass++) prepared = preprocessor.prepare(await decodeImage(frame, options.imageDecoder))
+    for (let pass = 0; pass < WARM_UP_PASSES; pass++) prepared = preprocessor.prepare(await decodeImage(frame, decodeOptionsFor(preprocessor, options)))
     return prepared
   } catch {
     return { tensor: preprocessor.tensor, geometry: { sourceWidth: 1, sourceHeight: 1, scaleX: 1, scaleY: 1, padX: 0, padY: 0 } }
+  }
+}
+
+/** How the worker decodes for this network: within the pixel budget, large JPEGs at reduced scale. */
+function decodeOptionsFor(preprocessor: TensorPreprocessor, options: WorkerLoadOptions): DecodeOptions {
+  return {
+    decoder: options.imageDecoder,
+    maxPixels: options.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS,
+    targetSize: (size) => resampledSize(size.width, size.height, preprocessor.spec),
   }
 }
 
@@ -63,7 +73,7 @@ export class ModelRunner {
     readonly spec: ModelSpec,
     private readonly session: BackendSession,
     private readonly preprocessor: TensorPreprocessor,
-    private readonly options: WorkerLoadOptions,
+    private readonly decodeOptions: DecodeOptions,
   ) {}
 
   static async load(options: WorkerLoadOptions): Promise<ModelRunner> {
@@ -87,7 +97,7 @@ export class ModelRunner {
           for (let pass = 0; pass < WARM_UP_PASSES; pass++) decodeDetections(spec, outputs, warmUp.geometry)
           if (options.verify && GPU_BACKENDS.includes(backend)) await verifyAgainstCpu(backend, options)
         }
-        if (!fastest) return new ModelRunner(backend, rejected, pkg.information, spec, session, preprocessor, options)
+        if (!fastest) return new ModelRunner(backend, rejected, pkg.information, spec, session, preprocessor, decodeOptionsFor(preprocessor, options))
         const runMs = await medianRunMs(session, spec, warmUp!.tensor)
         const [kept, dropped] = !best || runMs < best.runMs ? [{ backend, session, runMs }, best] : [best, { backend, session, runMs }]
         best = kept
@@ -100,13 +110,13 @@ export class ModelRunner {
         await session?.release().catch(() => undefined)
       }
     }
-    if (best) return new ModelRunner(best.backend, rejected, pkg.information, spec, best.session, preprocessor, options)
+    if (best) return new ModelRunner(best.backend, rejected, pkg.information, spec, best.session, preprocessor, decodeOptionsFor(preprocessor, options))
     throw new NoBackendError(rejected)
   }
 
   async detect(image: ImageInput): Promise<DetectionOutput> {
     const started = performance.now()
-    const rgb = await decodeImage(image, this.options.imageDecoder)
+    const rgb = await decodeImage(image, this.decodeOptions)
     const decoded = performance.now()
     const { tensor, geometry } = this.preprocessor.prepare(rgb)
     const prepared = performance.now()
@@ -117,8 +127,9 @@ export class ModelRunner {
     return {
       ...detections,
       segmentation_detections: [],
-      width: rgb.width,
-      height: rgb.height,
+      width: rgb.original?.width ?? rgb.width,
+      height: rgb.original?.height ?? rgb.height,
+      decodeScale: rgb.original ? Math.round(rgb.original.width / rgb.width) : 1,
       timings: { decodeMs: decoded - started, preprocessMs: prepared - decoded, inferenceMs: inferred - prepared, postprocessMs: finished - inferred },
     }
   }

@@ -20,6 +20,8 @@ export interface DetectionOutput {
   /** size of the source image in pixels */
   width: number
   height: number
+  /** 1 when decoded at full size; 2, 4 or 8 when a large JPEG was decoded at reduced scale for a small network */
+  decodeScale?: number
   timings: StageTimings
 }
 
@@ -33,6 +35,8 @@ export interface WorkerLoadOptions {
   confidenceThreshold?: number
   iouThreshold?: number
   imageDecoder: ImageDecoderChoice
+  /** most pixels per image, checked from the header before decoding (default DEFAULT_MAX_IMAGE_PIXELS) */
+  maxImagePixels?: number
 }
 
 export type WorkerRequest =

@@ -44,6 +44,13 @@ describe('typed settings', () => {
     expect(config.loop.organization).toBe('zauberzeug')
     expect(config.loop.project).toBe('demo')
   })
+  test('MAX_IMAGE_PIXELS: 50 MP by default, set by env or flag, and it must be positive', () => {
+    expect(loadNodeConfig({}).inference.maxImagePixels).toBe(50_000_000)
+    expect(loadNodeConfig({ MAX_IMAGE_PIXELS: '20e6' }).inference.maxImagePixels).toBe(20_000_000)
+    expect(loadNodeConfig({ MAX_IMAGE_PIXELS: '1000' }, { 'max-image-pixels': '2000' }).inference.maxImagePixels).toBe(2000)
+    expect(() => loadNodeConfig({ MAX_IMAGE_PIXELS: '0' })).toThrow('MAX_IMAGE_PIXELS must be greater than 0')
+    expect(() => loadNodeConfig({ MAX_IMAGE_PIXELS: 'lots' })).toThrow('MAX_IMAGE_PIXELS="lots" is not an integer')
+  })
   test('inconsistent thresholds and unknown backends are rejected', () => {
     expect(() => loadNodeConfig({ MIN_UNCERTAIN_THRESHOLD: '0.7' })).toThrow('greater than MAX_UNCERTAIN_THRESHOLD')
     expect(() => loadNodeConfig({ INFERENCE_BACKEND: 'tpu' })).toThrow('INFERENCE_BACKEND="tpu"')

@@ -8,6 +8,7 @@ import { DetectorNode } from '../../src/detector/detector-node.ts'
 import { decodeImage } from '../../src/inference/index.ts'
 import { createZip } from '../../src/inference/zip-archive.ts'
 import { makeTinyYoloModel, tinyModelJson } from '../../scripts/make-test-models.ts'
+import { jpegClaimingSize } from '../support/image-bombs.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
 
 setDefaultTimeout(60_000)
@@ -180,6 +181,10 @@ describe('bad input: 4xx or {error}, and the node keeps serving', () => {
     const badMode = await postDetect(astronautJpeg, { autoupload: 'sometimes' })
     expect(badMode.status).toBe(422)
     expect((await badMode.json()).detail).toContain('autoupload')
+    // the default pixel budget (50 MP), checked from the header of a 618-byte file
+    const bomb = await postDetect(jpegClaimingSize(9999, 9999))
+    expect(bomb.status).toBe(422)
+    expect((await bomb.json()).detail).toContain('9999×9999 pixels (100.0 MP), more than the pixel budget of 50000000')
     expect((await postDetect(astronautJpeg, { autoupload: 'disabled' })).status).toBe(200)
   })
 })

@@ -8,6 +8,7 @@ import {
 import { runDetectCommand } from '../../src/cli/detect-command.ts'
 import { decode, ImageMetadata } from '../../src/contract/index.ts'
 import { builtinModelDir } from '../../src/inference/builtin-model.ts'
+import { createInferenceEngine } from '../../src/inference/inference-engine.ts'
 import { ModelPackageError } from '../../src/inference/inference-errors.ts'
 import { makeTempDir } from '../support/temp.ts'
 
@@ -58,6 +59,27 @@ describe('detect with the built-in model', () => {
   })
 })
 
+describe('reduced-scale decoding with the built-in model', () => {
+  test('the 512×512 astronaut decodes at 1/2 for the 128×128 network; the face box stays in original pixels, as with a full decode', async () => {
+    const bytes = await Bun.file(fixture('astronaut.jpg')).bytes()
+    const reduced = await createInferenceEngine({ modelDir: builtinModelDir(), backend: 'cpu', threads: 1 })
+    const full = await createInferenceEngine({ modelDir: builtinModelDir(), backend: 'cpu', threads: 1, imageDecoder: 'portable' })
+    try {
+      const [a, b] = [await reduced.detect({ kind: 'encoded', bytes }), await full.detect({ kind: 'encoded', bytes })]
+      expect([a.decodeScale, b.decodeScale]).toEqual([2, 1])
+      expect([a.width, a.height]).toEqual([512, 512])
+      expect(a.box_detections).toHaveLength(1)
+      expect(b.box_detections).toHaveLength(1)
+      const [boxA, boxB] = [a.box_detections[0]!, b.box_detections[0]!]
+      for (const key of ['x', 'y', 'width', 'height'] as const) expect(Math.abs(boxA[key] - boxB[key])).toBeLessThanOrEqual(2)
+      expect(iou(boxA, HAND_DRAWN_FACE)).toBeGreaterThan(0.6)
+    } finally {
+      await reduced.dispose()
+      await full.dispose()
+    }
+  })
+})
+
 describe('preparing the built-in model', () => {
   test('the prepared folder is verified by sha256 and re-preparing is a no-op', async () => {
     expect(await builtinModelReady()).toBe(true)
@@ -69,7 +91,8 @@ describe('preparing the built-in model', () => {
 
   test('a tampered model is detected and replaced from the cached tarball', async () => {
     const copy = join(temp.path, 'builtin')
-    await cp(DEFAULT_TARGET_DIR, copy, { recursive: true })
+    // dereference: in a worktree assets/builtin-model may be a link to a shared folder, which must stay untouched
+    await cp(DEFAULT_TARGET_DIR, copy, { recursive: true, dereference: true })
     await writeFile(join(copy, 'model.onnx'), 'tampered')
     expect(await builtinModelReady(copy)).toBe(false)
     await prepareBuiltinModel(copy)

@@ -7,6 +7,7 @@ import { UsageError } from '../../src/cli/arguments.ts'
 import { runDetectCommand } from '../../src/cli/detect-command.ts'
 import { decode, ImageMetadata } from '../../src/contract/index.ts'
 import { createZip } from '../../src/inference/zip-archive.ts'
+import { jpegClaimingSize } from '../support/image-bombs.ts'
 import { makeTempDir } from '../support/temp.ts'
 
 const fixture = (name: string) => join(import.meta.dir, '..', 'fixtures', name)
@@ -67,6 +68,20 @@ describe('learning-loop-node detect', () => {
     expect(code).toBe(1)
     expect(out).toHaveLength(1)
     expect(err).toEqual([expect.stringContaining('missing.jpg: file not found'), expect.stringContaining('broken.jpg: the JPEG image is damaged')])
+  })
+
+  test('an image over the pixel budget fails that file naming size and budget; --max-image-pixels sets the budget', async () => {
+    const bomb = join(temp.path, 'bomb.jpg')
+    await writeFile(bomb, jpegClaimingSize(9999, 9999))
+    const { code, out, err } = await run([bomb, fixture('rocket.jpg'), '--model', zipPath, '--json', '--backend', 'cpu', '--threads', '1'])
+    expect(code).toBe(1)
+    expect(out).toHaveLength(1)
+    expect(err).toEqual([expect.stringMatching(/bomb\.jpg: .*9999×9999.*pixel budget of 50000000/)])
+    // rocket.jpg is 640×427 = 273280 pixels
+    const small = await run([fixture('rocket.jpg'), '--model', zipPath, '--json', '--backend', 'cpu', '--threads', '1', '--max-image-pixels', '273279'])
+    expect(small.code).toBe(1)
+    expect(small.err).toEqual([expect.stringContaining('pixel budget of 273279')])
+    await expect(run([fixture('rocket.jpg'), '--max-image-pixels', '0'])).rejects.toThrow('--max-image-pixels')
   })
 
   test('a bad model or backend is reported with exit 1', async () => {

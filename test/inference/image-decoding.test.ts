@@ -1,7 +1,9 @@
 import { describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import { decodeImage, findJpegStructureProblem } from '../../src/inference/image-decoding.ts'
+import { decodeImage } from '../../src/inference/image-decoding.ts'
+import { readImageHeader } from '../../src/inference/image-header.ts'
 import { ImageInputError } from '../../src/inference/inference-errors.ts'
+import { jpegClaimingSize, pngBomb } from '../support/image-bombs.ts'
 import { encodePng } from './png-writer.ts'
 
 const fixture = (name: string) => Bun.file(join(import.meta.dir, '..', 'fixtures', name)).bytes()
@@ -59,7 +61,7 @@ describe('encoded images', () => {
     const bytes = await fixture('chelsea.jpg')
     const padded = new Uint8Array(bytes.length + 64)
     padded.set(bytes)
-    expect(findJpegStructureProblem(padded)).toBeUndefined()
+    expect(readImageHeader(padded)).toEqual({ format: 'jpeg', width: 451, height: 300 })
     expect((await decodeImage({ kind: 'encoded', bytes: padded })).width).toBe(451)
   })
 
@@ -104,5 +106,64 @@ describe('raw arrays', () => {
     await expectImageError(decodeImage({ kind: 'raw', bytes, dtype: 'uint8', shape: [0, 4, 3] }), 'is not [height, width]')
     await expectImageError(decodeImage({ kind: 'raw', bytes, dtype: 'int16', shape: [2, 2, 3] }), 'unsupported dtype "int16"')
     await expectImageError(decodeImage({ kind: 'other', bytes } as never), 'unknown image kind')
+  })
+})
+
+describe('pixel budget: refused from the header, before any pixel is allocated', () => {
+  test('a 618-byte JPEG claiming 9999×9999 is refused by both decoders under the default budget (50 MP)', async () => {
+    const bomb = jpegClaimingSize(9999, 9999)
+    for (const decoder of ['native', 'portable'] as const) {
+      await expectImageError(decodeImage({ kind: 'encoded', bytes: bomb }, decoder), '9999×9999')
+      await expectImageError(decodeImage({ kind: 'encoded', bytes: bomb }, decoder), 'pixel budget of 50000000')
+    }
+  })
+
+  test('PNG decompression bombs (20000×20000 in ~50 KB, 8000×8000 in ~8 KB) are refused before inflating', async () => {
+    await expectImageError(decodeImage({ kind: 'encoded', bytes: pngBomb(20000, 20000) }), '20000×20000 pixels (400.0 MP), more than the pixel budget of 50000000')
+    await expectImageError(decodeImage({ kind: 'encoded', bytes: pngBomb(8000, 8000) }), '8000×8000 pixels (64.0 MP), more than the pixel budget')
+  })
+
+  test('maxPixels sets the budget: the 512×512 astronaut passes at 262144 and is refused at 262143', async () => {
+    const bytes = await fixture('astronaut.jpg')
+    expect((await decodeImage({ kind: 'encoded', bytes }, { maxPixels: 512 * 512 })).width).toBe(512)
+    await expectImageError(decodeImage({ kind: 'encoded', bytes }, { maxPixels: 512 * 512 - 1 }), 'pixel budget of 262143')
+  })
+
+  test('a raw array is judged by its shape, before its bytes are counted', async () => {
+    await expectImageError(decodeImage({ kind: 'raw', bytes: new Uint8Array(12), dtype: 'uint8', shape: [8000, 7000, 3] }), '7000×8000')
+    await expectImageError(decodeImage({ kind: 'raw', bytes: new Uint8Array(600), dtype: 'uint8', shape: [10, 20, 3] }, { maxPixels: 199 }), 'pixel budget of 199')
+  })
+})
+
+describe('reduced-scale decoding (JPEG DCT scaling) when the model input is much smaller', () => {
+  const boxAverage = (image: { width: number; data: Uint8Array }, x: number, y: number, c: number, s: number) => {
+    let sum = 0
+    for (let dy = 0; dy < s; dy++) for (let dx = 0; dx < s; dx++) sum += image.data[((y * s + dy) * image.width + x * s + dx) * 3 + c]!
+    return sum / (s * s)
+  }
+
+  test('a 1600×1200 JPEG resampled to 200×150 decodes at 1/4 and keeps its original size; pixels match the full decode averaged', async () => {
+    const { Transformer, ResizeFilterType, ResizeFit } = await import('@napi-rs/image')
+    const bytes = new Uint8Array(await new Transformer(await fixture('astronaut.jpg')).resize({ width: 1600, height: 1200, filter: ResizeFilterType.Triangle, fit: ResizeFit.Fill }).jpeg(90))
+    const full = await decodeImage({ kind: 'encoded', bytes })
+    const reduced = await decodeImage({ kind: 'encoded', bytes }, { targetSize: () => ({ width: 200, height: 150 }) })
+    expect([full.width, full.height, full.original]).toEqual([1600, 1200, undefined])
+    expect([reduced.width, reduced.height, reduced.original]).toEqual([400, 300, { width: 1600, height: 1200 }])
+    expect(reduced.data.length).toBe(400 * 300 * 3)
+    let total = 0
+    for (let y = 0; y < 300; y++) for (let x = 0; x < 400; x++) for (let c = 0; c < 3; c++) total += Math.abs(reduced.data[(y * 400 + x) * 3 + c]! - boxAverage(full, x, y, c, 4))
+    expect(total / reduced.data.length).toBeLessThan(2)
+  })
+
+  test('at 1/2 when 4× larger; full size when less, for PNG, and with the portable decoder', async () => {
+    const bytes = await fixture('astronaut.jpg')
+    const half = await decodeImage({ kind: 'encoded', bytes }, { targetSize: () => ({ width: 128, height: 128 }) })
+    expect([half.width, half.height, half.original]).toEqual([256, 256, { width: 512, height: 512 }])
+    for (const image of [
+      await decodeImage({ kind: 'encoded', bytes }, { targetSize: () => ({ width: 129, height: 129 }) }),
+      await decodeImage({ kind: 'encoded', bytes }, { decoder: 'portable', targetSize: () => ({ width: 64, height: 64 }) }),
+    ]) expect([image.width, image.original]).toEqual([512, undefined])
+    const png = await decodeImage({ kind: 'encoded', bytes: encodePng(64, 64, 3, new Uint8Array(64 * 64 * 3)) }, { targetSize: () => ({ width: 8, height: 8 }) })
+    expect([png.width, png.original]).toEqual([64, undefined])
   })
 })

@@ -3,6 +3,7 @@ import jpeg from 'jpeg-js'
 import { checkUploadItem, fileNameProblem, pairUploadParts } from '../../src/local-loop/image-upload.ts'
 import { decodePartFileName } from '../../src/local-loop/http-body.ts'
 import { inspectJpeg } from '../../src/local-loop/jpeg-inspection.ts'
+import { jpegClaimingSize } from '../support/image-bombs.ts'
 import { makeJpeg } from './loop-test-peer.ts'
 
 const text = (s: string) => new TextEncoder().encode(s)
@@ -90,5 +91,9 @@ describe('inspectJpeg', () => {
     garbled.fill(0x12, 2, 200)
     expect(() => inspectJpeg(garbled)).toThrow('does not decode')
     expect(() => inspectJpeg(new Uint8Array())).toThrow('not a JPEG')
+  })
+
+  test('refuses a small file whose header claims a huge image, naming the size', () => {
+    expect(() => inspectJpeg(jpegClaimingSize(9999, 9999))).toThrow('9999×9999 pixels')
   })
 })
