@@ -21,7 +21,7 @@ describe('node runtime in a child process', () => {
   test('SIGTERM during a slow request lets it finish, persists state and exits 0', async () => {
     const temp = await makeTempDir()
     const marker = join(temp.path, 'shutdown-marker')
-    const child = Bun.spawn(['bun', join(import.meta.dir, 'fixtures/slow-node.ts'), marker], { stdout: 'pipe', stderr: 'inherit', env: process.env })
+    const child = Bun.spawn([process.execPath, join(import.meta.dir, 'fixtures/slow-node.ts'), marker], { stdout: 'pipe', stderr: 'inherit', env: process.env })
     try {
       const { port } = JSON.parse(await readFirstLine(child.stdout))
       const slow = fetch(`http://127.0.0.1:${port}/slow`)
