@@ -16,6 +16,8 @@ const SHUTDOWN_PERSIST_RESERVE_MS = 3_000
 const SHUTDOWN_MIN_DRAIN_MS = 2_000
 /** After a signal the process exits this long after the grace period even if a shutdown step hangs. */
 const SHUTDOWN_HARD_EXIT_AFTER_GRACE_MS = 1_500
+/** A signal this soon after the first is the same request delivered twice (process group + forwarding parent). */
+const SIGNAL_ECHO_MS = 1_000
 
 /** Waits for `work` at most `ms`; true when it settled in time (either way). */
 export async function settledWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
@@ -188,12 +190,18 @@ export class NodeRuntime {
     return this.shuttingDown
   }
 
-  /** SIGTERM/SIGINT → graceful shutdown → exit 0. A second signal exits at once. */
+  /**
+   * SIGTERM/SIGINT → graceful shutdown → exit 0. A second signal exits at once, unless it comes within
+   * SIGNAL_ECHO_MS of the first: Ctrl-C on `npm start` reaches the node from the terminal and from npm.
+   */
   installSignalHandlers(exit: (code: number) => never = process.exit): void {
-    let signalled = false
+    let signalledAt: number | undefined
     const onSignal = (signal: string) => {
-      if (signalled) exit(130)
-      signalled = true
+      if (signalledAt !== undefined) {
+        if (performance.now() - signalledAt < SIGNAL_ECHO_MS) return
+        exit(130)
+      }
+      signalledAt = performance.now()
       // the last resort if something in the shutdown ignores its deadline
       const hardExitMs = this.shutdownBudget.graceMs + SHUTDOWN_HARD_EXIT_AFTER_GRACE_MS
       setTimeout(() => {

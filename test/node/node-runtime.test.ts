@@ -41,6 +41,43 @@ describe('node runtime in a child process', () => {
   })
 })
 
+describe('repeated signals', () => {
+  async function startSlowNode(slowMs: number) {
+    const temp = await makeTempDir()
+    const child = Bun.spawn([process.execPath, join(import.meta.dir, 'fixtures/slow-node.ts'), join(temp.path, 'marker'), String(slowMs)], { stdout: 'pipe', stderr: 'inherit', env: process.env })
+    const { port } = JSON.parse(await readFirstLine(child.stdout))
+    const slow = fetch(`http://127.0.0.1:${port}/slow`).then((r) => r.status, () => 'cut off')
+    await Bun.sleep(300) // the request is in flight
+    return { child, slow, cleanup: async () => (child.kill('SIGKILL'), await temp.cleanup()) }
+  }
+
+  test('the same signal twice at once (terminal and npm both deliver Ctrl-C) is one graceful shutdown', async () => {
+    const { child, slow, cleanup } = await startSlowNode(1500)
+    try {
+      child.kill('SIGINT')
+      await Bun.sleep(100) // a pending signal is not queued twice: let the first one be handled
+      child.kill('SIGINT')
+      expect(await slow).toBe(200)
+      expect(await child.exited).toBe(0)
+    } finally {
+      await cleanup()
+    }
+  })
+
+  test('a second signal a while later exits at once', async () => {
+    const { child, slow, cleanup } = await startSlowNode(30_000)
+    try {
+      child.kill('SIGTERM')
+      await Bun.sleep(1_500)
+      child.kill('SIGTERM')
+      expect(await child.exited).toBe(130)
+      expect(await slow).toBe('cut off')
+    } finally {
+      await cleanup()
+    }
+  })
+})
+
 describe('generic routes', () => {
   const node = new NodeRuntime({ name: 'routes node', uuid: 'u-1', nodeType: 'node', port: 0, hostname: '127.0.0.1', repeatIntervalMs: 60_000 })
   let notReady: string | undefined = 'model not loaded'
