@@ -3,6 +3,7 @@ import type { NodeStatus } from '../contract/index.ts'
 import { createLogger, errorMessage, getLogLevel, setLogLevel, type Logger } from './log.ts'
 import { MetricsRegistry } from './metrics.ts'
 import { RepeatLoop, REPEAT_INTERVAL_MS } from './repeat-loop.ts'
+import { listenAddress, reachableFrom } from './listen-address.ts'
 import { createSocketIo, serve, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer, type SocketIoBinding } from './http-server.ts'
 
 /**
@@ -140,8 +141,12 @@ export class NodeRuntime {
   async start(): Promise<RunningServer> {
     if (this.started) throw new Error('node already started')
     this.started = true
-    this.server = serve(this.app, { port: this.options.port, hostname: this.options.hostname ?? '0.0.0.0', socketIo: this.socketIo })
-    this.log.info('listening', { url: this.server.url, node: this.options.name, uuid: this.options.uuid })
+    const hostname = this.options.hostname ?? '0.0.0.0'
+    this.server = serve(this.app, { port: this.options.port, hostname, socketIo: this.socketIo })
+    this.log.info('listening', {
+      address: listenAddress(hostname, this.server.port), url: this.server.url, reachableFrom: reachableFrom(hostname),
+      node: this.options.name, uuid: this.options.uuid, pid: process.pid,
+    })
     try {
       await this.hooks.onStartup?.()
     } catch (error) {

@@ -2,7 +2,8 @@ import { describe, expect, test, afterAll } from 'bun:test'
 import { join } from 'node:path'
 import { readFile } from 'node:fs/promises'
 import { NodeRuntime } from '../../src/node/node-runtime.ts'
-import { getLogLevel, setLogLevel } from '../../src/node/log.ts'
+import { getLogLevel, setLogLevel, type Logger } from '../../src/node/log.ts'
+import { reachableFrom } from '../../src/node/listen-address.ts'
 import { makeTempDir } from '../support/temp.ts'
 
 async function readFirstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
@@ -75,6 +76,32 @@ describe('repeated signals', () => {
     } finally {
       await cleanup()
     }
+  })
+})
+
+describe('the listening log line', () => {
+  test('names the address actually bound, a URL to reach it and who can reach it', async () => {
+    const lines: Record<string, unknown>[] = []
+    const log: Logger = {
+      debug() {}, warn() {}, error() {},
+      info: (msg, fields) => void lines.push({ msg, ...fields }),
+      child: () => log,
+    }
+    const node = new NodeRuntime({ name: 'bind node', uuid: 'u-2', nodeType: 'node', port: 0, hostname: '127.0.0.1', repeatIntervalMs: 60_000, log })
+    const { port } = await node.start()
+    await node.shutdown()
+    expect(lines.find((line) => line.msg === 'listening')).toMatchObject({
+      address: `127.0.0.1:${port}`, url: `http://127.0.0.1:${port}`, reachableFrom: 'this machine only',
+    })
+  })
+
+  test('a wildcard or network address is reported as exposed, without authentication', () => {
+    // decided without binding: tests listen on 127.0.0.1 only
+    expect(reachableFrom('0.0.0.0')).toStartWith('every network interface of this machine, without authentication')
+    expect(reachableFrom('::')).toStartWith('every network interface of this machine, without authentication')
+    expect(reachableFrom('192.168.1.5')).toStartWith('the network of 192.168.1.5, without authentication')
+    expect(reachableFrom('0.0.0.0')).toContain('--bind 127.0.0.1')
+    for (const loopback of ['127.0.0.1', '127.0.1.1', '::1', 'localhost']) expect(reachableFrom(loopback)).toBe('this machine only')
   })
 })
 
