@@ -69,7 +69,8 @@ describe('preparing the built-in model', () => {
 
   test('a tampered model is detected and replaced from the cached tarball', async () => {
     const copy = join(temp.path, 'builtin')
-    await cp(DEFAULT_TARGET_DIR, copy, { recursive: true })
+    // dereference: in a worktree whose assets/builtin-model links to another checkout, the copy must not write through
+    await cp(DEFAULT_TARGET_DIR, copy, { recursive: true, dereference: true })
     await writeFile(join(copy, 'model.onnx'), 'tampered')
     expect(await builtinModelReady(copy)).toBe(false)
     await prepareBuiltinModel(copy)
