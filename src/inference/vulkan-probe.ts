@@ -8,6 +8,7 @@
  * dlopen would fall back to a file of that name in the working directory).
  */
 import { CFunction, dlopen, FFIType, ptr, type Pointer } from 'bun:ffi'
+import { existsSync } from 'node:fs'
 
 const VULKAN_LOADER = 'libvulkan.so.1'
 const RTLD_NOW = 2
@@ -29,6 +30,8 @@ interface DynamicLinker {
 /** glibc ≥ 2.34 has dlopen in libc.so.6, older ones (Jetson, Ubuntu 20.04) in libdl.so.2. */
 function openDynamicLinker(): DynamicLinker | undefined {
   for (const library of ['libc.so.6', 'libdl.so.2']) {
+    // bun:ffi falls back to a file of that name in the working directory when the system has none (musl)
+    if (existsSync(library)) continue
     try {
       const { symbols } = dlopen(library, {
         dlopen: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.ptr },
