@@ -6,6 +6,7 @@
 import type { BackendName } from './backend-choice.ts'
 import { cudaProviderProblem, loadOnnxruntimeNode } from './ort-library.ts'
 import { ORT_WEB_WASM_PATHS, ORT_WEB_WEBGPU_WASM_PATHS } from './ort-web-assets.ts'
+import { webGpuUnavailableReason } from './vulkan-probe.ts'
 
 export interface OutputTensor {
   data: Float32Array
@@ -119,6 +120,11 @@ async function createWebSession(backend: 'webgpu' | 'wasm', model: Uint8Array, o
 
 /** Creates a session for `model` on exactly `backend`; throws (with the runtime's reason) when it cannot. */
 export async function createBackendSession(backend: BackendName, model: Uint8Array, options: BackendSessionOptions = {}): Promise<BackendSession> {
+  if (backend === 'webgpu' || backend === 'webgpu-native') {
+    // asked before Dawn loads: without Vulkan, Dawn would print raw warnings into the JSON log
+    const unavailable = webGpuUnavailableReason()
+    if (unavailable) throw new Error(unavailable)
+  }
   switch (backend) {
     case 'cpu':
     case 'cuda':

@@ -114,7 +114,10 @@ class WorkerInferenceEngine implements InferenceEngine {
       this.loadWaiter = undefined
     }
     this.releaseWhenIdle()
-    for (const { backend: name, reason } of this.rejected) log.info('inference backend rejected', { backend: name, reason })
+    // one line per reason: both WebGPU backends fail for the same one when there is no Vulkan
+    const byReason = new Map<string, string[]>()
+    for (const { backend: name, reason } of this.rejected) byReason.set(reason, [...(byReason.get(reason) ?? []), name])
+    for (const [reason, backends] of byReason) log.info('inference backend rejected', { backends, reason })
     log.info('inference backend chosen', { backend: this.backend, model: this.model.version, rejected: this.rejected.map((r) => r.backend) })
   }
 

@@ -3,6 +3,7 @@ import type { NodeStatus } from '../contract/index.ts'
 import { createLogger, errorMessage, getLogLevel, setLogLevel, type Logger } from './log.ts'
 import { MetricsRegistry } from './metrics.ts'
 import { RepeatLoop, REPEAT_INTERVAL_MS } from './repeat-loop.ts'
+import { listenAddress, reachableFrom } from './listen-address.ts'
 import { createSocketIo, serve, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer, type SocketIoBinding } from './http-server.ts'
 
 /**
@@ -16,6 +17,8 @@ const SHUTDOWN_PERSIST_RESERVE_MS = 3_000
 const SHUTDOWN_MIN_DRAIN_MS = 2_000
 /** After a signal the process exits this long after the grace period even if a shutdown step hangs. */
 const SHUTDOWN_HARD_EXIT_AFTER_GRACE_MS = 1_500
+/** A signal this soon after the first is the same request delivered twice (process group + forwarding parent). */
+const SIGNAL_ECHO_MS = 1_000
 
 /** Waits for `work` at most `ms`; true when it settled in time (either way). */
 export async function settledWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
@@ -138,8 +141,12 @@ export class NodeRuntime {
   async start(): Promise<RunningServer> {
     if (this.started) throw new Error('node already started')
     this.started = true
-    this.server = serve(this.app, { port: this.options.port, hostname: this.options.hostname ?? '0.0.0.0', socketIo: this.socketIo })
-    this.log.info('listening', { url: this.server.url, node: this.options.name, uuid: this.options.uuid })
+    const hostname = this.options.hostname ?? '0.0.0.0'
+    this.server = serve(this.app, { port: this.options.port, hostname, socketIo: this.socketIo })
+    this.log.info('listening', {
+      address: listenAddress(hostname, this.server.port), url: this.server.url, reachableFrom: reachableFrom(hostname),
+      node: this.options.name, uuid: this.options.uuid, pid: process.pid,
+    })
     try {
       await this.hooks.onStartup?.()
     } catch (error) {
@@ -188,12 +195,18 @@ export class NodeRuntime {
     return this.shuttingDown
   }
 
-  /** SIGTERM/SIGINT → graceful shutdown → exit 0. A second signal exits at once. */
+  /**
+   * SIGTERM/SIGINT → graceful shutdown → exit 0. A second signal exits at once, unless it comes within
+   * SIGNAL_ECHO_MS of the first: Ctrl-C on `npm start` reaches the node from the terminal and from npm.
+   */
   installSignalHandlers(exit: (code: number) => never = process.exit): void {
-    let signalled = false
+    let signalledAt: number | undefined
     const onSignal = (signal: string) => {
-      if (signalled) exit(130)
-      signalled = true
+      if (signalledAt !== undefined) {
+        if (performance.now() - signalledAt < SIGNAL_ECHO_MS) return
+        exit(130)
+      }
+      signalledAt = performance.now()
       // the last resort if something in the shutdown ignores its deadline
       const hardExitMs = this.shutdownBudget.graceMs + SHUTDOWN_HARD_EXIT_AFTER_GRACE_MS
       setTimeout(() => {

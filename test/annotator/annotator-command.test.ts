@@ -27,7 +27,7 @@ afterAll(async () => {
 })
 
 test('runs against the Loop, segments in its worker, and exits 0 on SIGTERM', async () => {
-  const child = spawnChild(['bun', CLI, '--port', '0', '--bind', '127.0.0.1', '--data', join(temp.path, 'node'), '--loop-host', loop.url,
+  const child = spawnChild([process.execPath, CLI, '--port', '0', '--bind', '127.0.0.1', '--data', join(temp.path, 'node'), '--loop-host', loop.url,
     '--username', 'u', '--password', 'p', '--organization', ORG, '--project', PROJECT, '--name', 'cli annotator'], { env: { LOG_LEVEL: 'warn' } })
   try {
     const line = await child.waitForLine((l) => l.startsWith('annotator listening on '), 20_000)

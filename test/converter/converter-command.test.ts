@@ -24,7 +24,7 @@ afterAll(async () => {
 test('converts a model uploaded under the --from format and exits 0 on SIGTERM', async () => {
   const onnx = makeTinyYoloModel({ layout: 'yolov5', metadata: { names: "{0: 'bolt', 1: 'nut'}", imgsz: '[64, 64]' } })
   const model = await loop.uploadModel('acme', 'parts', { format: 'ultralytics', files: { 'best.onnx': onnx } })
-  const child = spawnChild(['bun', CLI, '--from', 'ultralytics', '--to', 'onnx', '--interval', '0.3', '--port', '0', '--bind', '127.0.0.1',
+  const child = spawnChild([process.execPath, CLI, '--from', 'ultralytics', '--to', 'onnx', '--interval', '0.3', '--port', '0', '--bind', '127.0.0.1',
     '--data', join(temp.path, 'node'), '--loop-host', loop.url, '--username', 'any', '--password', 'any'], { env: { LOG_LEVEL: 'warn' } })
   try {
     const line = await child.waitForLine((l) => l.startsWith('converter (ultralytics → onnx) listening on '), 20_000)

@@ -14,7 +14,7 @@ describe('graceful shutdown with a model that never answers', () => {
   for (const mode of ['detect hangs', 'detect and dispose hang']) {
     test(`${mode}: SIGTERM exits 0 within 10 s`, async () => {
       const temp = await makeTempDir()
-      const child = spawnChild(['bun', join(import.meta.dir, 'fixtures/stuck-detector.ts'), join(temp.path, 'data'), ...(mode === 'detect and dispose hang' ? ['--stuck-dispose'] : [])])
+      const child = spawnChild([process.execPath, join(import.meta.dir, 'fixtures/stuck-detector.ts'), join(temp.path, 'data'), ...(mode === 'detect and dispose hang' ? ['--stuck-dispose'] : [])])
       try {
         const { port } = JSON.parse(await child.waitForLine((line) => line.startsWith('{"port"'), 30_000))
         const url = `http://127.0.0.1:${port}`

@@ -9,6 +9,7 @@ import { createBackendSession } from '../../src/inference/backend-sessions.ts'
 import { verifyAgainstCpu } from '../../src/inference/backend-verification.ts'
 import { createInferenceEngine } from '../../src/inference/inference-engine.ts'
 import { cudaProviderProblem, prepareOrtLibrary } from '../../src/inference/ort-library.ts'
+import { webGpuUnavailableReason } from '../../src/inference/vulkan-probe.ts'
 
 interface Request {
   /** run the tiny model on these backends and return the raw outputs */
@@ -19,12 +20,15 @@ interface Request {
   engineDir?: string
   /** run the GPU verification step against these backends */
   verify?: BackendName[]
+  /** report why WebGPU cannot run in this environment (null when it may) */
+  webGpuCheck?: boolean
 }
 
 const request = JSON.parse(process.argv[2] ?? '{}') as Request
 const result: Record<string, unknown> = {}
 const input = Float32Array.from({ length: 3 * 64 * 64 }, (_, i) => ((i * 7919) % 1000) / 1000)
 
+if (request.webGpuCheck) result.webGpuUnavailable = webGpuUnavailableReason() ?? null
 if (request.ortLibDir !== undefined) {
   const library = await prepareOrtLibrary(request.ortLibDir ?? undefined)
   result.library = library

@@ -177,7 +177,7 @@ describe('failures are typed, logged, counted, and leave the engine usable', () 
       await auto.dispose()
       expect(auto.backend).toBe('cpu')
       const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>)
-      expect(records.filter((r) => r.msg === 'inference backend rejected').map((r) => r.backend)).toEqual(['cuda', 'webgpu-native', 'webgpu'])
+      expect(records.filter((r) => r.msg === 'inference backend rejected').flatMap((r) => r.backends)).toEqual(['cuda', 'webgpu-native', 'webgpu'])
       expect(records.find((r) => r.msg === 'inference backend chosen')).toMatchObject({ backend: 'cpu', model: '1.0' })
     } finally {
       setLogSink(previousSink)

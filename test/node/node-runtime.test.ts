@@ -2,7 +2,8 @@ import { describe, expect, test, afterAll } from 'bun:test'
 import { join } from 'node:path'
 import { readFile } from 'node:fs/promises'
 import { NodeRuntime } from '../../src/node/node-runtime.ts'
-import { getLogLevel, setLogLevel } from '../../src/node/log.ts'
+import { getLogLevel, setLogLevel, type Logger } from '../../src/node/log.ts'
+import { reachableFrom } from '../../src/node/listen-address.ts'
 import { makeTempDir } from '../support/temp.ts'
 
 async function readFirstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
@@ -21,7 +22,7 @@ describe('node runtime in a child process', () => {
   test('SIGTERM during a slow request lets it finish, persists state and exits 0', async () => {
     const temp = await makeTempDir()
     const marker = join(temp.path, 'shutdown-marker')
-    const child = Bun.spawn(['bun', join(import.meta.dir, 'fixtures/slow-node.ts'), marker], { stdout: 'pipe', stderr: 'inherit', env: process.env })
+    const child = Bun.spawn([process.execPath, join(import.meta.dir, 'fixtures/slow-node.ts'), marker], { stdout: 'pipe', stderr: 'inherit', env: process.env })
     try {
       const { port } = JSON.parse(await readFirstLine(child.stdout))
       const slow = fetch(`http://127.0.0.1:${port}/slow`)
@@ -38,6 +39,69 @@ describe('node runtime in a child process', () => {
       child.kill('SIGKILL')
       await temp.cleanup()
     }
+  })
+})
+
+describe('repeated signals', () => {
+  async function startSlowNode(slowMs: number) {
+    const temp = await makeTempDir()
+    const child = Bun.spawn([process.execPath, join(import.meta.dir, 'fixtures/slow-node.ts'), join(temp.path, 'marker'), String(slowMs)], { stdout: 'pipe', stderr: 'inherit', env: process.env })
+    const { port } = JSON.parse(await readFirstLine(child.stdout))
+    const slow = fetch(`http://127.0.0.1:${port}/slow`).then((r) => r.status, () => 'cut off')
+    await Bun.sleep(300) // the request is in flight
+    return { child, slow, cleanup: async () => (child.kill('SIGKILL'), await temp.cleanup()) }
+  }
+
+  test('the same signal twice at once (terminal and npm both deliver Ctrl-C) is one graceful shutdown', async () => {
+    const { child, slow, cleanup } = await startSlowNode(1500)
+    try {
+      child.kill('SIGINT')
+      await Bun.sleep(100) // a pending signal is not queued twice: let the first one be handled
+      child.kill('SIGINT')
+      expect(await slow).toBe(200)
+      expect(await child.exited).toBe(0)
+    } finally {
+      await cleanup()
+    }
+  })
+
+  test('a second signal a while later exits at once', async () => {
+    const { child, slow, cleanup } = await startSlowNode(30_000)
+    try {
+      child.kill('SIGTERM')
+      await Bun.sleep(1_500)
+      child.kill('SIGTERM')
+      expect(await child.exited).toBe(130)
+      expect(await slow).toBe('cut off')
+    } finally {
+      await cleanup()
+    }
+  })
+})
+
+describe('the listening log line', () => {
+  test('names the address actually bound, a URL to reach it and who can reach it', async () => {
+    const lines: Record<string, unknown>[] = []
+    const log: Logger = {
+      debug() {}, warn() {}, error() {},
+      info: (msg, fields) => void lines.push({ msg, ...fields }),
+      child: () => log,
+    }
+    const node = new NodeRuntime({ name: 'bind node', uuid: 'u-2', nodeType: 'node', port: 0, hostname: '127.0.0.1', repeatIntervalMs: 60_000, log })
+    const { port } = await node.start()
+    await node.shutdown()
+    expect(lines.find((line) => line.msg === 'listening')).toMatchObject({
+      address: `127.0.0.1:${port}`, url: `http://127.0.0.1:${port}`, reachableFrom: 'this machine only',
+    })
+  })
+
+  test('a wildcard or network address is reported as exposed, without authentication', () => {
+    // decided without binding: tests listen on 127.0.0.1 only
+    expect(reachableFrom('0.0.0.0')).toStartWith('every network interface of this machine, without authentication')
+    expect(reachableFrom('::')).toStartWith('every network interface of this machine, without authentication')
+    expect(reachableFrom('192.168.1.5')).toStartWith('the network of 192.168.1.5, without authentication')
+    expect(reachableFrom('0.0.0.0')).toContain('--bind 127.0.0.1')
+    for (const loopback of ['127.0.0.1', '127.0.1.1', '::1', 'localhost']) expect(reachableFrom(loopback)).toBe('this machine only')
   })
 })
 
