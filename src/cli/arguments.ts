@@ -67,3 +67,25 @@ export function describeSettings(names: (keyof typeof SETTINGS)[]): string {
     return `  --${s.flag}${value}\n      ${s.help}${defaults}\n      env: ${s.env.join(', ')}`
   }).join('\n')
 }
+
+export function integerFlag(name: string, text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined
+  if (!/^\d+$/.test(text.trim()) || Number(text) < min || Number(text) > max) throw new UsageError(`--${name} ${JSON.stringify(text)} is not an integer from ${min} to ${max}`)
+  return Number(text)
+}
+
+export function numberFlag(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined
+  const value = Number(text)
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new UsageError(`--${name} ${JSON.stringify(text)} is not a positive number`)
+  return value
+}
+
+export function jsonFlag(name: string, text: string | undefined): unknown {
+  if (text === undefined) return undefined
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    throw new UsageError(`--${name} is not valid JSON: ${(error as Error).message}`)
+  }
+}

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import { ConfigError } from '../config/read-settings.ts'
 import type { SettingName } from '../config/settings.ts'
 import { CommandTrainer } from '../trainer/command-trainer.ts'
@@ -147,7 +148,8 @@ async function trainerLogicFrom(own: Record<string, string>, env: Record<string,
     }
   }
   try {
-    return new CommandTrainer(trainerConfig, { executor })
+    const configDir = own['trainer-config'] ? dirname(resolve(own['trainer-config'])) : undefined
+    return new CommandTrainer(trainerConfig, { executor, ...(configDir ? { configDir } : {}) })
   } catch (error) {
     throw new UsageError(`invalid trainer configuration: ${(error as Error).message}`)
   }

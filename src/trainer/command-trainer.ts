@@ -34,6 +34,8 @@ import { CriticalError, StepCancelledError } from './training-errors.ts'
  *   {checkpoint}            the last reported checkpoint (resume command only)
  *   {model_folder} {images_list}   detection command only: the model's folder, a file listing image paths
  *   {bun}                   the executable running this node (process.execPath), handy for Bun scripts
+ *   {config_dir}            the folder of --trainer-config FILE (else the node's working directory): programs
+ *                           kept beside the configuration, e.g. `{bun} {config_dir}/train.ts`
  *
  * The program reports through JSON lines (protocol in trainer-output-protocol.ts): {"progress":0.4},
  * {"epoch":3,"confusion_matrix":{…}}, {"model_files":{"onnx":["best.onnx"]}}, {"checkpoint":"last.pt"},
@@ -42,7 +44,7 @@ import { CriticalError, StepCancelledError } from './training-errors.ts'
 
 const TRAINING_PLACEHOLDERS = [
   'training_folder', 'data_dir', 'training_file', 'images_dir', 'hyperparameters.', 'hyperparameters_json', 'resolution',
-  'model_variant', 'model_format', 'training_number', 'training_id', 'base_model_dir', 'base_model_path', 'bun',
+  'model_variant', 'model_format', 'training_number', 'training_id', 'base_model_dir', 'base_model_path', 'bun', 'config_dir',
 ]
 const RESUME_PLACEHOLDERS = [...TRAINING_PLACEHOLDERS, 'checkpoint']
 const DETECT_PLACEHOLDERS = [...TRAINING_PLACEHOLDERS, 'model_folder', 'images_list']
@@ -55,6 +57,8 @@ export interface CommandTrainerOptions {
   log?: Logger
   /** passed to every Executor the trainer creates (detection), e.g. shorter grace periods in tests */
   executor?: Partial<Omit<ExecutorOptions, 'cwd' | 'logPath'>>
+  /** `{config_dir}`: the folder of the configuration file (default: the working directory) */
+  configDir?: string
 }
 
 export class CommandTrainer implements TrainerLogic {
@@ -278,6 +282,7 @@ export class CommandTrainer implements TrainerLogic {
       base_model_dir: hasBaseModel ? baseModelDir : '',
       base_model_path: baseModelPath,
       bun: process.execPath,
+      config_dir: this.options.configDir ?? process.cwd(),
       ...extra,
     }
     return (name) => (name.startsWith('hyperparameters.') ? hyperparameterText(training.hyperparameters[name.slice('hyperparameters.'.length)]) : fixed[name])

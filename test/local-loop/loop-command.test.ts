@@ -104,6 +104,22 @@ describe('learning-loop-node loop (child process)', () => {
     expect(help.stdout).toContain('--rate-limit')
     const adminHelp = await runCli(['admin', '--help'])
     expect(adminHelp.stdout).toContain('start-training')
+    expect(adminHelp.stdout).toContain('--user U --password PW  needed when the loop was started with --user/--password')
+    // names that are JavaScript object members are unknown subcommands like any other
+    for (const name of ['constructor', 'toString', '__proto__']) expect((await runCli(['admin', name, '--url', url])).code).toBe(2)
+  })
+
+  test('every admin subcommand has its own --help: usage, defaults and what it prints', async () => {
+    const own = await runCli(['admin', 'create-project', '--help'])
+    expect(own.code).toBe(0)
+    expect(own.stdout).toStartWith('usage: learning-loop-node loop admin create-project --project P')
+    expect(own.stdout).toContain('(default local)')
+    expect(own.stdout).not.toContain('subcommands:')
+    const training = await runCli(['admin', 'start-training', '--help'])
+    expect(training.stdout).toContain('--wait')
+    expect(training.stdout).toContain('--org and --project default to local and demo')
+    const trainings = await runCli(['admin', 'trainings', '--help'])
+    expect(trainings.stdout).toContain('outcome (completed')
   })
 
   test('SIGTERM stops it gracefully with exit code 0', async () => {
