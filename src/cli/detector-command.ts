@@ -18,11 +18,16 @@ uncertain or novel images. Without LOOP_HOST it starts an embedded local loop in
 detections, uploads and model versions all work offline. Stops gracefully on SIGTERM/SIGINT.
 
 flags (each also an environment variable):
+  --name <value>
+      node name: sent in its status, keys its uuid in <data>/uuids.json, and the \`source\` of the images it
+      uploads when a client names none (default: detector)
+      env: NODE_NAME
 ${describeSettings(DETECTOR_SETTINGS)}`
 
 /** `learning-loop-node detector`: runs until SIGTERM/SIGINT, then exits 0. */
-export async function runDetectorCommand(args: string[]): Promise<number> {
-  const { flags, positionals } = parseArguments(args)
+export async function runDetectorCommand(args: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
+  const { flags: allFlags, positionals } = parseArguments(args, { extraFlags: ['name'] })
+  const { name: nameFlag, ...flags } = allFlags
   if (flags.help) {
     console.log(HELP)
     return 0
@@ -31,7 +36,8 @@ export async function runDetectorCommand(args: string[]): Promise<number> {
     console.error(`learning-loop-node detector: unexpected argument ${JSON.stringify(positionals[0])} (see --help)`)
     return 2
   }
-  const node = await DetectorNode.create({ config: loadCommandConfig(process.env, flags) })
+  const name = nameFlag ?? env.NODE_NAME ?? 'detector'
+  const node = await DetectorNode.create({ config: loadCommandConfig(env, flags), name })
   return serveUntilSignalled(node.runtime, () => node.runtime.start(), () => `detector listening on ${node.url}`)
 }
 

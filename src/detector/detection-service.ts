@@ -75,6 +75,8 @@ export class DetectionService {
     now?: () => number
     /** MAX_IMAGE_PIXELS for uploads (default 50 MP) */
     maxImagePixels?: number
+    /** `source` of the images this detector sends to the Loop when the client names none: the node's name */
+    defaultSource?: string
   }) {
     this.detections = deps.metrics.counter('detector_images_total', 'images detected, by route (rest, socket) and autoupload mode')
     this.autouploads = deps.metrics.counter('detector_autouploads_total', 'images handed to the outbox by the detection flow, by reason')
@@ -110,6 +112,7 @@ export class DetectionService {
       classification_detections: (metadata.classification_detections ?? []).map((d) => ({ ...d, category_id: idOf(d.category_name) })),
       tags: [...new Set([...(metadata.tags ?? []), PICKED_BY_SYSTEM_TAG])],
       created: metadata.created ?? formatCreated(),
+      source: metadata.source ?? this.deps.defaultSource ?? null,
     }
     const jpegs: Uint8Array[] = []
     for (const { image, name } of items) {
@@ -140,7 +143,8 @@ export class DetectionService {
       // decided now (the filter's history must see detections in order); saved in the background
       const causes = autoupload === 'filtered' ? this.deps.filter.causes(metadata, options.cameraId, (this.deps.now ?? Date.now)()) : []
       if (autoupload === 'all' || causes.length > 0) {
-        const toSave: ImageMetadata = { ...metadata, tags: [...(metadata.tags ?? []), ...causes] }
+        // the answer keeps the client's source (null when none); what the Loop gets names this detector then
+        const toSave: ImageMetadata = { ...metadata, tags: [...(metadata.tags ?? []), ...causes], source: metadata.source ?? this.deps.defaultSource ?? null }
         void this.deps.track(this.saveInBackground(image, toSave, autoupload === 'all' ? ['all'] : causes))
       }
     }

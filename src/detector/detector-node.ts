@@ -83,6 +83,7 @@ export class DetectorNode {
     const filter = new RelevanceFilter({ minUncertain: config.detector.minUncertainThreshold, maxUncertain: config.detector.maxUncertainThreshold })
     const detections = new DetectionService({
       active, filter, outbox, log, metrics: runtime.metrics, track: (w) => runtime.track(w), maxImagePixels: config.inference.maxImagePixels,
+      defaultSource: name,
     })
     let node: DetectorNode | undefined
     const updater = new ModelUpdater({

@@ -117,6 +117,18 @@ describe('REST against a local loop', () => {
     for (const image of imagesInLoop().filter((i) => i.source === 'upload-test')) expect(image.tags).toContain('picked_by_system')
   })
 
+  test('without a source from the client, what reaches the Loop names this detector (its node name); the answer keeps null', async () => {
+    const response = await postDetect(coffeeJpeg, { autoupload: 'all', tags: 'no-source' })
+    expect((await response.json()).source).toBeNull()
+    const form = new FormData()
+    form.append('files', new File([coffeeJpeg as Uint8Array<ArrayBuffer>], 'c.jpg', { type: 'image/jpeg' }))
+    form.append('files', new File([astronautJpeg as Uint8Array<ArrayBuffer>], 'd.jpg', { type: 'image/jpeg' }))
+    expect((await fetch(`${detector.url}/upload`, { method: 'POST', body: form })).status).toBe(200)
+    const unnamed = () => imagesInLoop().filter((i) => i.tags.includes('no-source') || (i.tags.includes('picked_by_system') && i.source !== 'upload-test'))
+    await waitFor(() => unnamed().length === 3, 20_000, 'the three images without a client source')
+    expect(unnamed().map((i) => i.source)).toEqual(['detector', 'detector', 'detector'])
+  })
+
   test('modes: outbox, operation, version; about', async () => {
     const put = (path: string, body: string) => fetch(`${detector.url}${path}`, { method: 'PUT', body })
     expect((await put('/outbox_mode', 'stopped')).status).toBe(200)
