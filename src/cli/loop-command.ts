@@ -1,5 +1,6 @@
 import { resolve } from 'node:path'
 import { LocalLoop } from '../local-loop/index.ts'
+import { watchNpmLauncher } from '../node/launcher-watch.ts'
 import { createLogger, errorMessage, parseLevel, setLogLevel } from '../node/log.ts'
 import { integerFlag, numberFlag, parseArguments, UsageError } from './arguments.ts'
 import { DEFAULT_LOOP_PORT, runAdminCommand } from './loop-admin-command.ts'
@@ -63,6 +64,7 @@ export async function runLoopCommand(args: string[]): Promise<number> {
     }
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
+    watchNpmLauncher(() => onSignal('SIGTERM'))
   })
   return 0
 }

@@ -1,5 +1,6 @@
 import { Elysia } from 'elysia'
 import type { NodeStatus } from '../contract/index.ts'
+import { watchNpmLauncher } from './launcher-watch.ts'
 import { createLogger, errorMessage, getLogLevel, setLogLevel, type Logger } from './log.ts'
 import { MetricsRegistry } from './metrics.ts'
 import { RepeatLoop, REPEAT_INTERVAL_MS } from './repeat-loop.ts'
@@ -198,14 +199,12 @@ export class NodeRuntime {
   /**
    * SIGTERM/SIGINT → graceful shutdown → exit 0. A second signal exits at once, unless it comes within
    * SIGNAL_ECHO_MS of the first: Ctrl-C on `npm start` reaches the node from the terminal and from npm.
+   * Started by npm (`npx learning-loop-node`), the exit of its parent is a stop request too (launcher-watch.ts).
    */
   installSignalHandlers(exit: (code: number) => never = process.exit): void {
     let signalledAt: number | undefined
-    const onSignal = (signal: string) => {
-      if (signalledAt !== undefined) {
-        if (performance.now() - signalledAt < SIGNAL_ECHO_MS) return
-        exit(130)
-      }
+    const stop = (reason: string) => {
+      if (signalledAt !== undefined) return
       signalledAt = performance.now()
       // the last resort if something in the shutdown ignores its deadline
       const hardExitMs = this.shutdownBudget.graceMs + SHUTDOWN_HARD_EXIT_AFTER_GRACE_MS
@@ -213,10 +212,16 @@ export class NodeRuntime {
         this.log.error('shutdown still running; exiting', { afterMs: hardExitMs })
         exit(1)
       }, hardExitMs).unref()
-      void this.shutdown(`received ${signal}`).then(() => exit(0))
+      void this.shutdown(reason).then(() => exit(0))
+    }
+    const onSignal = (signal: string) => {
+      // a second signal (not the echo of the first, see SIGNAL_ECHO_MS) exits at once
+      if (signalledAt !== undefined && performance.now() - signalledAt >= SIGNAL_ECHO_MS) exit(130)
+      stop(`received ${signal}`)
     }
     process.on('SIGTERM', () => onSignal('SIGTERM'))
     process.on('SIGINT', () => onSignal('SIGINT'))
+    watchNpmLauncher(() => stop('the npm process that started this node exited'))
   }
 
   private async repeat(): Promise<void> {

@@ -73,10 +73,10 @@ afterEach(async () => {
   cleanups = []
 })
 
-/** Runs `npm start` (below `prefix`), waits until the detector listens; returns npm, its URL and the node's pid. */
-async function startNpm(prefix: string[]): Promise<{ child: Child; url: string; nodePid: number }> {
+/** Runs `npm start` (or other npm arguments, below `prefix`), waits until the detector listens; returns npm, its URL and the node's pid. */
+async function startNpm(prefix: string[], npmArgs: string[] = ['start']): Promise<{ child: Child; url: string; nodePid: number }> {
   const temp = await makeTempDir('lln-npm-start-')
-  const child = spawnChild([...prefix, npm!, 'start'], {
+  const child = spawnChild([...prefix, npm!, ...npmArgs], {
     cwd: root,
     env: { PORT: '0', BIND_HOST: '127.0.0.1', DATA_FOLDER: join(temp.path, 'data'), LOG_LEVEL: 'info', npm_config_update_notifier: 'false' },
   })
@@ -101,7 +101,8 @@ async function startNpm(prefix: string[]): Promise<{ child: Child; url: string; 
 /** The Bun processes running the detector below `pid` (not a shell that started one). */
 const nodePidsUnder = (pid: number) => descendants(pid).filter((p) => {
   const [program, script, command] = commandLine(p)
-  return /(^|\/)bun$/.test(program ?? '') && script === 'src/cli/main.ts' && command === 'detector'
+  // npm start runs src/cli/main.ts; npx the package's bin (a link to it)
+  return /(^|\/)bun$/.test(program ?? '') && /(^src\/cli\/main\.ts|\/learning-loop-node)$/.test(script ?? '') && command === 'detector'
 })
 
 describe.skipIf(!npm || !hasProc)('npm start', () => {
@@ -115,6 +116,18 @@ describe.skipIf(!npm || !hasProc)('npm start', () => {
       throw new Error(`${error.message}\nnpm: ${npmExit}\n${child.output()}`)
     })
     expect({ npmExit, stopped: child.output().includes('"msg":"stopped"') }).toEqual({ npmExit: 0, stopped: true })
+    await expect(fetch(`${url}/health`)).rejects.toThrow()
+  })
+
+  test('npx learning-loop-node detector: SIGTERM to npm alone stops the node too (npm exec starts it through a shell that does not pass signals on)', async () => {
+    const { child, url, nodePid } = await startNpm([], ['exec', '--', 'learning-loop-node', 'detector'])
+    expect((await fetch(`${url}/health`)).status).toBe(200)
+    process.kill(child.proc.pid, 'SIGTERM')
+    await waitFor(() => !alive(nodePid), 15_000, `the node (pid ${nodePid}) to exit after npm got SIGTERM`).catch((error) => {
+      throw new Error(`${error.message}\n${child.output()}`)
+    })
+    expect(child.output()).toContain('"msg":"stopped"')
+    expect(child.output()).toContain('the npm process that started this node exited')
     await expect(fetch(`${url}/health`)).rejects.toThrow()
   })
 
