@@ -19,11 +19,12 @@ const say = (message: Record<string, unknown>) => console.log(JSON.stringify(mes
 
 interface TrainingFile {
   categories: { id: string; name: string }[]
-  hyperparameters: { epochs?: number }
+  /** epochs (default 1) and epoch_ms, a pause per epoch that stands in for the work (default 0) */
+  hyperparameters: { epochs?: number; epoch_ms?: number }
   image_data: { id: string; file: string; box_annotations?: { category_id?: string }[] }[]
 }
 
-function train(trainingFile: string, baseModelDir: string | undefined): void {
+async function train(trainingFile: string, baseModelDir: string | undefined): Promise<void> {
   const training = JSON.parse(readFileSync(trainingFile, 'utf8')) as TrainingFile
   // the base model's model.json: beside the training folder as base_model.json (see the command trainer), or the
   // built-in model's own
@@ -31,7 +32,9 @@ function train(trainingFile: string, baseModelDir: string | undefined): void {
   const modelDir = fromLoop ? baseModelDir : builtinModelDir()
   const description = JSON.parse(readFileSync(fromLoop ? join(baseModelDir, '..', 'base_model.json') : join(modelDir, 'model.json'), 'utf8')) as Record<string, unknown>
   const epochs = Math.max(1, Number(training.hyperparameters.epochs ?? 1))
+  const epochMs = Math.max(0, Number(training.hyperparameters.epoch_ms ?? 0))
   for (let epoch = 1; epoch <= epochs; epoch++) {
+    await Bun.sleep(epochMs)
     say({ progress: epoch / epochs })
     // a real program reports what it measured on the test set; every annotated box counts as found here
     const confusion = Object.fromEntries(training.categories.map((category) => {
@@ -70,7 +73,7 @@ async function detect(modelFolder: string, imagesList: string): Promise<void> {
 }
 
 const [mode, ...rest] = process.argv.slice(2)
-if (mode === 'train' && rest[0]) train(rest[0], rest[1] || undefined)
+if (mode === 'train' && rest[0]) await train(rest[0], rest[1] || undefined)
 else if (mode === 'detect' && rest[0] && rest[1]) await detect(rest[0], rest[1])
 else {
   say({ error: `usage: face-trainer.ts train TRAINING_FILE [BASE_MODEL_DIR] | detect MODEL_FOLDER IMAGES_LIST (got ${JSON.stringify(process.argv.slice(2))})` })

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { resolveLoopUrls } from '../config/loop-url.ts'
 import { errorMessage } from '../node/log.ts'
 import { integerFlag, jsonFlag, numberFlag, parseArguments, UsageError } from './arguments.ts'
 
@@ -194,7 +195,7 @@ the deployment target. ${PROJECT_NOTE}`,
 ])
 
 const COMMON = `common flags:
-  --url URL               the local loop (default ${DEFAULT_URL})
+  --url URL               the local loop (default: $LOOP_HOST when set, else ${DEFAULT_URL})
   --user U --password PW  needed when the loop was started with --user/--password (HTTP Basic)`
 
 export const ADMIN_HELP = `usage: learning-loop-node loop admin <subcommand> [flags]     (loop admin <subcommand> --help)
@@ -226,8 +227,8 @@ class AdminClient {
   private readonly headers: Record<string, string> = {}
   readonly base: string
 
-  constructor(flags: Flags) {
-    this.base = (flags.url ?? DEFAULT_URL).replace(/\/+$/, '')
+  constructor(flags: Flags, env: Record<string, string | undefined>) {
+    this.base = (flags.url ?? (env.LOOP_HOST ? resolveLoopUrls(env.LOOP_HOST).base : DEFAULT_URL)).replace(/\/+$/, '')
     const username = flags.user ?? flags.username
     if (username !== undefined || flags.password !== undefined) this.headers.authorization = `Basic ${btoa(`${username ?? ''}:${flags.password ?? ''}`)}`
   }
@@ -298,7 +299,7 @@ async function waitForTraining(client: AdminClient, flags: Flags, started: Train
   }
 }
 
-export async function runAdminCommand(args: string[]): Promise<number> {
+export async function runAdminCommand(args: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
   const { positionals, flags } = parseArguments(args, { extraFlags: ADMIN_FLAGS, booleanFlags: ADMIN_BOOLEANS })
   const [name, ...rest] = positionals
   if (name === undefined || name === 'help') {
@@ -314,7 +315,7 @@ export async function runAdminCommand(args: string[]): Promise<number> {
   if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`)
   if ((flags.wait || flags.deploy) && name !== 'start-training') throw new UsageError('--wait and --deploy belong to start-training')
   if (flags.deploy && !flags.wait) throw new UsageError('--deploy needs --wait (the model exists once the training has completed)')
-  const client = new AdminClient(flags)
+  const client = new AdminClient(flags, env)
   try {
     const answer = await client.send(await subcommand.call(flags))
     if (flags.wait === 'true') {

@@ -36,7 +36,15 @@ function promisedFace(): Record<string, number | string> {
   return Object.fromEntries([...comment.matchAll(/"(category_name|x|y|width|height)":("?)([^",]+)\2/g)].map(([, key, quoted, value]) => [key!, quoted ? value! : Number(value)]))
 }
 
+/** The README's "whole loop in five commands": test/e2e/whole-loop.test.ts runs them as written. */
+const walkthrough: Check = { skip: 'run as written by test/e2e/whole-loop.test.ts', instead: file('test/e2e/whole-loop.test.ts') }
+
 const COMMANDS: Record<string, Check> = {
+  'npx learning-loop-node loop --port 8580 --data ./data/loop &': walkthrough,
+  'LOOP_HOST=http://127.0.0.1:8580 LOOP_ORGANIZATION=local LOOP_PROJECT=demo npx learning-loop-node detector --bind 127.0.0.1 --port 8004 --data ./data/detector &': walkthrough,
+  'LOOP_HOST=http://127.0.0.1:8580 LOOP_ORGANIZATION=local LOOP_PROJECT=demo npx learning-loop-node trainer --bind 127.0.0.1 --port 8003 --data ./data/trainer --trainer-config examples/face-trainer/trainer.json &': walkthrough,
+  "curl -F file=@test/fixtures/astronaut.jpg -H 'autoupload: all' localhost:8004/detect && curl -F files=@test/fixtures/coffee.jpg localhost:8004/upload": walkthrough,
+  'npx learning-loop-node loop admin start-training --node trainer --wait --deploy': walkthrough,
   'npm install && npm start': {
     skip: 'npm install needs the registry and rewrites node_modules; npm start is run by test/cli/npm-start.test.ts',
     instead: () => expect(packageJson.scripts.start).toContain('src/cli/main.ts detector'),
@@ -97,7 +105,7 @@ describe('README commands', () => {
 
   test('every file and folder the README names in code exists in the repository', () => {
     const named = [...readme.matchAll(/`([^`\s]+)`|@([^\s']+)|\s(\.ci\/\S+|scripts\/\S+\.ts)/g)].map((match) => match[1] ?? match[2] ?? match[3]!)
-    const paths = named.filter((text) => /^(src|test|scripts|\.ci)\/|^[A-Z_]+\.md$|^LICENSE$/.test(text))
+    const paths = named.filter((text) => /^(src|test|scripts|examples|\.ci)\/|^[A-Z_]+\.md$|^LICENSE$/.test(text))
     expect(paths.length).toBeGreaterThan(10)
     expect(paths.filter((path) => !existsSync(join(root, path)))).toEqual([])
   })
