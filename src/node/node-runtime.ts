@@ -3,7 +3,8 @@ import type { NodeStatus } from '../contract/index.ts'
 import { createLogger, errorMessage, getLogLevel, setLogLevel, type Logger } from './log.ts'
 import { MetricsRegistry } from './metrics.ts'
 import { RepeatLoop, REPEAT_INTERVAL_MS } from './repeat-loop.ts'
-import { createSocketIo, serve, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer, type SocketIoBinding } from './http-server.ts'
+import { createSocketIo, serve, type RunningServer, type SocketIoBinding } from './http-server.ts'
+import { MAX_SETTING_BODY_BYTES, readBodyText, refusalResponse, RequestTooLargeError } from './request-limits.ts'
 
 /**
  * How long a graceful shutdown may take by default: with the hard exit below, the process is gone within 10 s
@@ -39,6 +40,8 @@ export interface NodeRuntimeOptions {
   /** serve a socket.io server on the node's own port (the detector does) */
   socketIo?: boolean
   maxMessageBytes?: number
+  /** the largest request body the server reads (default 128 MiB); larger ones get 413 */
+  maxRequestBodyBytes?: number
   repeatIntervalMs?: number
   skipRepeatOnStart?: boolean
   capabilities?: string[]
@@ -94,7 +97,7 @@ export class NodeRuntime {
   constructor(readonly options: NodeRuntimeOptions) {
     this.log = options.log ?? createLogger(options.nodeType)
     this.status = { id: options.uuid, name: options.name, state: 'online', uptime: 0, errors: {}, capabilities: options.capabilities ?? [] }
-    this.socketIo = options.socketIo ? createSocketIo(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES) : undefined
+    this.socketIo = options.socketIo ? createSocketIo({ maxMessageBytes: options.maxMessageBytes, log: this.log.child('socket.io'), metrics: this.metrics }) : undefined
     this.repeatLoop = new RepeatLoop(() => this.repeat(), options.repeatIntervalMs ?? REPEAT_INTERVAL_MS, this.log.child('repeat'))
     this.repeatLoop.muted = options.skipRepeatOnStart ?? false
     this.registerMetrics()
@@ -138,7 +141,9 @@ export class NodeRuntime {
   async start(): Promise<RunningServer> {
     if (this.started) throw new Error('node already started')
     this.started = true
-    this.server = serve(this.app, { port: this.options.port, hostname: this.options.hostname ?? '0.0.0.0', socketIo: this.socketIo })
+    this.server = serve(this.app, {
+      port: this.options.port, hostname: this.options.hostname ?? '0.0.0.0', socketIo: this.socketIo, maxRequestBodyBytes: this.options.maxRequestBodyBytes,
+    })
     this.log.info('listening', { url: this.server.url, node: this.options.name, uuid: this.options.uuid })
     try {
       await this.hooks.onStartup?.()
@@ -254,18 +259,25 @@ export class NodeRuntime {
       .put('/debug_logging', onOffRoute(async (on) => {
         setLogLevel(on ? 'debug' : 'info')
         this.log.info('log level changed', { level: getLogLevel() })
-      }), { detail: { summary: 'Body "on"/"off": debug logging', tags: ['node'] } })
+      }), { parse: 'none', detail: { summary: 'Body "on"/"off": debug logging', tags: ['node'] } })
       .put('/socketio', onOffRoute(async (on) => {
         this.repeatLoop.muted = !on
         await this.hooks.onLoopConnectionToggle?.(on)
-      }), { detail: { summary: 'Body "on"/"off": connect to / disconnect from the Loop and (un)mute the repeat loop', tags: ['node'] } })
+      }), { parse: 'none', detail: { summary: 'Body "on"/"off": connect to / disconnect from the Loop and (un)mute the repeat loop', tags: ['node'] } })
   }
 }
 
 /** A `PUT` route whose raw body is `on` or `off` (§3.4): answers the JSON string, or 400 `Invalid state`. */
 function onOffRoute(apply: (on: boolean) => Promise<void>) {
   return async ({ request, set }: { request: Request; set: { status?: number | string } }) => {
-    const state = (await request.text()).trim().replace(/^"|"$/g, '')
+    let body: string
+    try {
+      body = await readBodyText(request, MAX_SETTING_BODY_BYTES)
+    } catch (error) {
+      if (error instanceof RequestTooLargeError) return refusalResponse(error)
+      throw error
+    }
+    const state = body.trim().replace(/^"|"$/g, '')
     if (state !== 'on' && state !== 'off') {
       set.status = 400
       return { detail: 'Invalid state' }
