@@ -1,22 +1,22 @@
+import { bodyTooLarge, readBodyBytes } from '../node/request-limits.ts'
+import { quoteInput } from '../node/log.ts'
 import { badRequest, LoopRequestError } from './loop-errors.ts'
 import type { UploadPart } from './image-upload.ts'
 
 /** Reading request bodies with a size cap; malformed bodies are 400, oversized ones 413. */
-export function tooLarge(bytes: number, limit: number): LoopRequestError {
-  return new LoopRequestError(413, `request body of ${bytes} bytes exceeds the limit of ${limit} bytes`)
+function tooLarge(limit: number): LoopRequestError {
+  return new LoopRequestError(413, bodyTooLarge(limit).message)
 }
 
 /** Refuses a body whose declared length is over the cap before reading it. */
 export function checkDeclaredLength(request: Request, limit: number): void {
   const declared = Number(request.headers.get('content-length') ?? '')
-  if (Number.isFinite(declared) && declared > limit) throw tooLarge(declared, limit)
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit)
 }
 
+/** The body, never more than `limit` bytes of it held (a chunked body is cut off where it passes the limit). */
 export async function readBytes(request: Request, limit: number): Promise<Uint8Array> {
-  checkDeclaredLength(request, limit)
-  const bytes = new Uint8Array(await request.arrayBuffer())
-  if (bytes.length > limit) throw tooLarge(bytes.length, limit)
-  return bytes
+  return readBodyBytes(request, limit)
 }
 
 /** The JSON body; an empty body is `undefined` so the schema can say which field is missing. */
@@ -51,7 +51,7 @@ export async function readFormFields(request: Request, limit: number): Promise<R
 /** The file parts named `files` of a multipart body (§4 #8, #13); other fields are ignored. */
 export async function readFileParts(request: Request, limit: number): Promise<UploadPart[]> {
   const type = request.headers.get('content-type') ?? ''
-  if (!type.includes('multipart/form-data')) throw new LoopRequestError(415, `expected a multipart/form-data body with parts named "files", got ${JSON.stringify(type || 'no content type')}`)
+  if (!type.includes('multipart/form-data')) throw new LoopRequestError(415, `expected a multipart/form-data body with parts named "files", got ${type ? quoteInput(type) : 'no content type'}`)
   checkDeclaredLength(request, limit)
   let form: FormData
   try {
@@ -65,7 +65,7 @@ export async function readFileParts(request: Request, limit: number): Promise<Up
     if (typeof value === 'string') throw new LoopRequestError(422, 'a part named "files" is a text field, not a file')
     const bytes = new Uint8Array(await value.arrayBuffer())
     total += bytes.length
-    if (total > limit) throw tooLarge(total, limit)
+    if (total > limit) throw tooLarge(limit)
     parts.push({ fileName: value.name, bytes })
   }
   return parts
