@@ -5,7 +5,7 @@ import {
   type Context, type ImageData, type LoopModel,
 } from '../contract/index.ts'
 import { extractZip, type ZipLimits } from '../inference/zip-archive.ts'
-import { createLogger, errorMessage } from '../node/log.ts'
+import { createLogger, errorMessage, quoteInput } from '../node/log.ts'
 import { LoopError } from './loop-error.ts'
 import { API_PREFIX, toLoopError, type LoopRestClient } from './loop-rest-client.ts'
 
@@ -205,7 +205,7 @@ export class DataExchange {
   }
 
   private async downloadImage(id: string, folder: string, timeoutMs?: number): Promise<'downloaded' | 'skipped' | { error: string }> {
-    if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(id)) return { error: `image id ${JSON.stringify(id)} is not a safe file name` }
+    if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(id)) return { error: `image id ${quoteInput(id)} is not a safe file name` }
     const target = join(folder, `${id}.jpg`)
     const existing = await stat(target).catch(() => undefined)
     if (existing && existing.size > 0) return 'skipped'

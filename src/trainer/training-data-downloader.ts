@@ -1,7 +1,7 @@
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ImageData } from '../contract/index.ts'
-import { createLogger, errorMessage, type Logger } from '../node/log.ts'
+import { createLogger, errorMessage, quoteInput, type Logger } from '../node/log.ts'
 import { MetricsRegistry } from '../node/metrics.ts'
 import { checkJpeg, looksLikeJpeg } from './jpeg-check.ts'
 import { DownloadError, sleepUnlessCancelled, throwIfCancelled } from './training-errors.ts'
@@ -150,7 +150,7 @@ export async function downloadImageFiles(source: Pick<TrainingDataSource, 'downl
 
   const result: ImageFilesResult = { present: [], downloaded: 0, alreadyCached: 0, corrupt: 0, missing: 0 }
   const unsafe = ids.filter((id) => !SAFE_ID.test(id))
-  if (unsafe.length) throw new DownloadError(`image ids that are not safe file names: ${unsafe.slice(0, 3).map((id) => JSON.stringify(id)).join(', ')}`)
+  if (unsafe.length) throw new DownloadError(`image ids that are not safe file names: ${unsafe.slice(0, 3).map((id) => quoteInput(id)).join(', ')}`)
 
   const toFetch: string[] = []
   for (const id of ids) {
