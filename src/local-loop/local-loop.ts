@@ -173,7 +173,10 @@ export class LocalLoop {
         LocalLoop.buildApp(requestCounter, {
           getInstance: () => instance!, operations, store, sessions, log, maxUploadBytes, version: options.version ?? '0.0.0',
         }),
-        { port: options.port ?? 0, hostname: options.hostname ?? '127.0.0.1', socketIo, maxRequestBodyBytes: maxUploadBytes + 1024 * 1024 },
+        { port: options.port ?? 0, hostname: options.hostname ?? '127.0.0.1', socketIo, maxRequestBodyBytes: maxUploadBytes + 1024 * 1024, onRefusal: (request, refusal) => {
+          instance?.countRequest(refusal.status === 431 ? '(headers too large)' : '(too large)', refusal.status, requestCounter)
+          log.warn('request refused', { method: request.method, path: new URL(request.url).pathname, status: refusal.status, detail: refusal.message })
+        } },
       )
       instance = new LocalLoop(store, sessions, hub, running, operations, metrics, rateLimiter, log)
       const loopback = ['127.0.0.1', 'localhost', '::1'].includes(options.hostname ?? '127.0.0.1')

@@ -98,6 +98,8 @@ export function serve(app: Elysia<any, any, any, any, any, any, any>, options: {
   /** the largest request body (default 128 MiB, at least the socket.io message cap) */
   maxRequestBodyBytes?: number
   maxHeaderBytes?: number
+  /** a request answered here with 413/431 (no route ran): for the owner's log line and counter */
+  onRefusal?(request: Request, refusal: RequestTooLargeError): void
 }): RunningServer {
   const { socketIo } = options
   const limits = {
@@ -105,17 +107,21 @@ export function serve(app: Elysia<any, any, any, any, any, any, any>, options: {
     maxHeaderBytes: options.maxHeaderBytes ?? MAX_HEADER_BYTES,
   }
   raiseNativeHeaderLimit()
+  const refuse = (request: Request, refusal: RequestTooLargeError) => {
+    options.onRefusal?.(request, refusal)
+    return refusalResponse(refusal)
+  }
   app.onRequest(async (context) => {
     const { request } = context
     const refusal = requestRefusal(request, limits)
-    if (refusal) return refusalResponse(refusal)
+    if (refusal) return refuse(request, refusal)
     if (!hasChunkedBody(request)) return
     // a body of unknown length is read here, up to the limit, so that no reader downstream holds more
     let body: Uint8Array
     try {
       body = await readBodyBytes(request, limits.maxBodyBytes)
     } catch (error) {
-      if (error instanceof RequestTooLargeError) return refusalResponse(error)
+      if (error instanceof RequestTooLargeError) return refuse(request, error)
       throw error
     }
     const headers = new Headers(request.headers)

@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import type { NodeStatus } from '../contract/index.ts'
-import { createLogger, errorMessage, getLogLevel, setLogLevel, type Logger } from './log.ts'
+import { createLogger, errorMessage, getLogLevel, quoteInput, setLogLevel, type Logger } from './log.ts'
 import { MetricsRegistry } from './metrics.ts'
 import { RepeatLoop, REPEAT_INTERVAL_MS } from './repeat-loop.ts'
 import { createSocketIo, serve, type RunningServer, type SocketIoBinding } from './http-server.ts'
@@ -141,8 +141,13 @@ export class NodeRuntime {
   async start(): Promise<RunningServer> {
     if (this.started) throw new Error('node already started')
     this.started = true
+    const requests = this.metrics.counter('http_requests_total', 'HTTP requests by route and status')
     this.server = serve(this.app, {
       port: this.options.port, hostname: this.options.hostname ?? '0.0.0.0', socketIo: this.socketIo, maxRequestBodyBytes: this.options.maxRequestBodyBytes,
+      onRefusal: (request, refusal) => {
+        requests.inc({ route: '(refused)', method: request.method, status: String(refusal.status) })
+        this.log.warn('request refused', { method: request.method, path: quoteInput(new URL(request.url).pathname), status: refusal.status, detail: refusal.message })
+      },
     })
     this.log.info('listening', { url: this.server.url, node: this.options.name, uuid: this.options.uuid })
     try {
@@ -235,10 +240,11 @@ export class NodeRuntime {
       .onRequest(({ request }) => {
         startTimes.set(request, performance.now())
       })
-      .onAfterResponse(({ request, route, set }) => {
+      .onAfterResponse(({ request, route, set, response }) => {
         const started = startTimes.get(request)
         const labels = { route: route || 'unknown', method: request.method }
-        requests.inc({ ...labels, status: String(set.status ?? 200) })
+        // a handler that returns a Response (a 413 of a setting route) sets its status there, not in `set`
+        requests.inc({ ...labels, status: String(response instanceof Response ? response.status : set.status ?? 200) })
         if (started !== undefined) latency.observe((performance.now() - started) / 1000, labels)
       })
       .get('/health', () => ({ status: 'ok', uptime_seconds: this.uptimeSeconds }), {
@@ -256,11 +262,11 @@ export class NodeRuntime {
         set.headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8'
         return this.metrics.render()
       }, { detail: { summary: 'Prometheus metrics', tags: ['node'] } })
-      .put('/debug_logging', onOffRoute(async (on) => {
+      .put('/debug_logging', onOffRoute(this.log, async (on) => {
         setLogLevel(on ? 'debug' : 'info')
         this.log.info('log level changed', { level: getLogLevel() })
       }), { parse: 'none', detail: { summary: 'Body "on"/"off": debug logging', tags: ['node'] } })
-      .put('/socketio', onOffRoute(async (on) => {
+      .put('/socketio', onOffRoute(this.log, async (on) => {
         this.repeatLoop.muted = !on
         await this.hooks.onLoopConnectionToggle?.(on)
       }), { parse: 'none', detail: { summary: 'Body "on"/"off": connect to / disconnect from the Loop and (un)mute the repeat loop', tags: ['node'] } })
@@ -268,14 +274,15 @@ export class NodeRuntime {
 }
 
 /** A `PUT` route whose raw body is `on` or `off` (§3.4): answers the JSON string, or 400 `Invalid state`. */
-function onOffRoute(apply: (on: boolean) => Promise<void>) {
+function onOffRoute(log: Logger, apply: (on: boolean) => Promise<void>) {
   return async ({ request, set }: { request: Request; set: { status?: number | string } }) => {
     let body: string
     try {
       body = await readBodyText(request, MAX_SETTING_BODY_BYTES)
     } catch (error) {
-      if (error instanceof RequestTooLargeError) return refusalResponse(error)
-      throw error
+      if (!(error instanceof RequestTooLargeError)) throw error
+      log.warn('request refused', { method: request.method, path: new URL(request.url).pathname, status: error.status, detail: error.message })
+      return refusalResponse(error)
     }
     const state = body.trim().replace(/^"|"$/g, '')
     if (state !== 'on' && state !== 'off') {

@@ -53,6 +53,8 @@ describe('413 and 431 carry a detail (8)', () => {
     const response = await fetch(`${url}/api/status`, { headers: { 'x-padding': 'p'.repeat(20_000) } })
     expect(response.status).toBe(431)
     expect(((await response.json()) as { detail: string }).detail).toContain('request headers larger than 16384 bytes')
+    expect(fixture.loop.stats().requests.by_route['(headers too large)']).toBe(1)
+    expect(logLines.some((line) => line.includes('request refused') && line.includes('431'))).toBe(true)
   })
 })
 

@@ -68,6 +68,20 @@ describe('request limits of a node', () => {
     expect((await fetch(`${url}/health`)).status).toBe(200)
   })
 
+  test('refusals are counted in http_requests_total with their status and logged as one line each', async () => {
+    const { url } = await started
+    const from = logLines.length
+    expect((await fetch(`${url}/health`, { headers: { 'x-padding': 'p'.repeat(20_000) } })).status).toBe(431)
+    expect((await fetch(`${url}/echo`, { method: 'POST', body: new Uint8Array(100_000) })).status).toBe(413)
+    expect((await fetch(`${url}/socketio`, { method: 'PUT', body: 'o'.repeat(2_000) })).status).toBe(413)
+    const metrics = node.metrics.render()
+    expect(metrics).toMatch(/http_requests_total\{method="GET",route="\(refused\)",status="431"\} [1-9]/)
+    expect(metrics).toMatch(/http_requests_total\{method="POST",route="\(refused\)",status="413"\} [1-9]/)
+    expect(metrics).toMatch(/http_requests_total\{method="PUT",route="\/socketio",status="413"\} 1/)
+    const refusals = logLines.slice(from).map((line) => JSON.parse(line)).filter((record) => record.msg === 'request refused')
+    expect(refusals.map((record) => record.status)).toEqual([431, 413, 413])
+  })
+
   test('PUT /debug_logging and /socketio take at most 1 KiB (413 beyond); a long wrong body is a short 400', async () => {
     const { url } = await started
     for (const path of ['/debug_logging', '/socketio']) {
