@@ -12,7 +12,8 @@ let sink: Sink = (line) => process.stderr.write(line + '\n')
 
 export function parseLevel(text: string | undefined): LogLevel | undefined {
   const word = text?.trim().toLowerCase()
-  return word && word in LEVELS ? (word as LogLevel) : undefined
+  // own keys only: `constructor` is `in` every object
+  return word && Object.hasOwn(LEVELS, word) ? (word as LogLevel) : undefined
 }
 
 export function setLogLevel(level: LogLevel): void {
