@@ -8,14 +8,15 @@
 import { join } from 'node:path'
 import { stat } from 'node:fs/promises'
 import {
-  ContractError, UserInput, decode, imageFileName, socketFailure, type AnnotationNodeStatus, type SocketResponse, type UserInput as UserInputType,
+  ANNOTATION_EVENT_TYPES, ContractError, UserInput, decode, imageFileName, isOneOf, socketFailure, type AnnotationNodeStatus, type SocketResponse,
+  type UserInput as UserInputType,
 } from '../contract/index.ts'
 import type { NodeConfig } from '../config/node-config.ts'
 import { DataExchange } from '../loop/data-exchange.ts'
 import { LoopSocketError } from '../loop/loop-error.ts'
 import { ImageInputError } from '../inference/inference-errors.ts'
 import { LoopConnection } from '../node/loop-connection.ts'
-import { createLogger, errorMessage, type Logger } from '../node/log.ts'
+import { createLogger, errorMessage, quoteInput, type Logger } from '../node/log.ts'
 import { NodeRuntime } from '../node/node-runtime.ts'
 import { AnnotationSessions, DEFAULT_SESSION_OPTIONS } from './annotation-sessions.ts'
 import { AnnotationToolError, type AnnotatorLogic } from './annotator-logic.ts'
@@ -173,7 +174,8 @@ export class AnnotatorNode extends LoopNode {
     let input: UserInputType | undefined
     try {
       input = decode(UserInput, raw)
-      eventType = String(input.data.event_type)
+      // a metric label: only the known types, or the label set would grow with every string a client sends
+      eventType = isOneOf(ANNOTATION_EVENT_TYPES, input.data.event_type) ? input.data.event_type : 'unknown'
       if (!this.connection.connected) throw new Error('not connected to the Loop')
       const frontendId = input.frontend_id
       if (input.data.key_up === 'Escape') {
@@ -220,7 +222,7 @@ export class AnnotatorNode extends LoopNode {
   async ensureImage(organization: string, project: string, imageUuid: string): Promise<string> {
     for (const [what, value] of [['organization', organization], ['project', project]] as const) {
       if (!SAFE_NAME.test(value) || value === '.' || value === '..') {
-        throw new AnnotatorRequestError(`${what} ${JSON.stringify(value)} is not a plain name (letters, digits, '_', '-', '.')`)
+        throw new AnnotatorRequestError(`${what} ${quoteInput(value)} is not a plain name (letters, digits, '_', '-', '.')`)
       }
     }
     const folder = join(this.options.dataFolder, organization, project, 'images')

@@ -10,6 +10,7 @@
  */
 import { AnnotationToolError } from './annotator-logic.ts'
 import { isOneOf, ANNOTATION_EVENT_TYPES, type AnnotationData, type Point } from '../contract/index.ts'
+import { quoteInput } from '../node/log.ts'
 
 export type InteractionPhase = 'idle' | 'drawing_box' | 'segmented' | 'stroking'
 
@@ -88,7 +89,7 @@ export function draggedBox(history: SegmentationHistory): { x0: number; y0: numb
 export function applyAnnotationEvent(history: SegmentationHistory, data: AnnotationData, imageSize: { width: number; height: number }): InteractionStep {
   const type = data.event_type
   if (!isOneOf(ANNOTATION_EVENT_TYPES, type)) {
-    throw new AnnotationInputError(`unknown event_type ${JSON.stringify(type)}; expected one of ${ANNOTATION_EVENT_TYPES.join(', ')}`)
+    throw new AnnotationInputError(`unknown event_type ${quoteInput(type)}; expected one of ${ANNOTATION_EVENT_TYPES.join(', ')}`)
   }
   switch (type) {
     case 'key_up':

@@ -1,6 +1,7 @@
 #!/usr/bin/env bun
 import packageJson from '../../package.json' with { type: 'json' }
 import { ConfigError } from '../config/read-settings.ts'
+import { quoteInput } from '../node/log.ts'
 import { UsageError } from './arguments.ts'
 
 type Command = { summary: string; run: (args: string[]) => Promise<number> }
@@ -58,9 +59,9 @@ export async function main(argv: string[]): Promise<number> {
     console.log(usage())
     return name === undefined ? 2 : 0
   }
-  const command = commands[name]
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined
   if (!command) {
-    console.error(`unknown command ${JSON.stringify(name)}\n\n${usage()}`)
+    console.error(`unknown command ${quoteInput(name)}\n\n${usage()}`)
     return 2
   }
   try {

@@ -10,10 +10,13 @@ export class ContractError extends Error {
 }
 
 const MAX_REPORTED_ISSUES = 5
+/** A path can hold keys from the input (a record's keys); an error message repeats at most this much of one. */
+const MAX_PATH_CHARACTERS = 100
 
 function describeIssue(error: { path: string; message: string; value: unknown }): { path: string; message: string } {
   const missing = error.value === undefined
-  return { path: error.path, message: missing ? 'required field is missing' : error.message.toLowerCase() }
+  const path = error.path.length > MAX_PATH_CHARACTERS ? `${error.path.slice(0, MAX_PATH_CHARACTERS)}…` : error.path
+  return { path, message: missing ? 'required field is missing' : error.message.toLowerCase() }
 }
 
 /**
@@ -27,8 +30,9 @@ export function decode<T extends TSchema>(schema: T, input: unknown): Static<T> 
   const issues: { path: string; message: string }[] = []
   for (const error of Value.Errors(schema, candidate)) {
     // unions report once for the union and once per branch; keep the first report per path
-    if (issues.some((i) => i.path === error.path)) continue
-    issues.push(describeIssue(error))
+    const issue = describeIssue(error)
+    if (issues.some((i) => i.path === issue.path)) continue
+    issues.push(issue)
     if (issues.length >= MAX_REPORTED_ISSUES) break
   }
   throw new ContractError(String(schema.$id ?? 'value'), issues)
@@ -68,6 +72,11 @@ function cloneKeepingBinary(input: unknown): unknown {
   if (ArrayBuffer.isView(input) || input instanceof ArrayBuffer) return input
   if (Array.isArray(input)) return input.map(cloneKeepingBinary)
   const out: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(input)) out[key] = cloneKeepingBinary(value)
+  for (const [key, value] of Object.entries(input)) {
+    // JSON.parse makes "__proto__" an own key; assigning it would set the prototype, whose fields would then
+    // pass validation without being there. No wire field has that name.
+    if (key === '__proto__') continue
+    out[key] = cloneKeepingBinary(value)
+  }
   return out
 }

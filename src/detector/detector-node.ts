@@ -3,7 +3,7 @@ import { AboutResponse, OPERATION_MODES, isOneOf, type OperationMode } from '../
 import type { NodeConfig } from '../config/node-config.ts'
 import { DataExchange } from '../loop/data-exchange.ts'
 import { builtinModelDir } from '../inference/index.ts'
-import { createLogger, errorMessage, type Logger } from '../node/log.ts'
+import { createLogger, errorMessage, quoteInput, type Logger } from '../node/log.ts'
 import { LoopConnection } from '../node/loop-connection.ts'
 import { NodeRuntime, settledWithin } from '../node/node-runtime.ts'
 import { resolveNodeHome } from '../node/node-identity.ts'
@@ -119,7 +119,7 @@ export class DetectorNode {
   /** `PUT /operation_mode`: `detecting` blocks model updates; a change is synced with the Loop at once. */
   async setOperationMode(raw: string): Promise<void> {
     const mode = raw.trim().replace(/^"|"$/g, '')
-    if (!isOneOf(OPERATION_MODES, mode)) throw new RangeError(`operation mode must be one of ${OPERATION_MODES.join(', ')}, got ${JSON.stringify(mode)}`)
+    if (!isOneOf(OPERATION_MODES, mode)) throw new RangeError(`operation mode must be one of ${OPERATION_MODES.join(', ')}, got ${quoteInput(mode)}`)
     if (mode === this.operationMode) return
     this.operationMode = mode
     await this.updater.syncStatus()

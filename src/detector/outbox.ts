@@ -1,6 +1,6 @@
 import { isOneOf, OUTBOX_MODES, tryDecode, ImageMetadata, type OutboxMode, type OutboxRejection } from '../contract/index.ts'
 import { statfs } from 'node:fs/promises'
-import { createLogger, errorMessage, type Logger } from '../node/log.ts'
+import { createLogger, errorMessage, quoteInput, type Logger } from '../node/log.ts'
 import { MetricsRegistry, type Counter, type Histogram } from '../node/metrics.ts'
 import {
   classifyUploadError, classifyUploadStatus, DEFAULT_MIN_FREE_DISK_BYTES, DEFAULT_OUTBOX_LIMITS, effectiveByteLimit, identifierTimeMs, MAX_RETRY_AFTER_MS, MAX_UPLOAD_BACKOFF_MS, nextUploadDelayMs,
@@ -325,7 +325,7 @@ export class Outbox {
    * returns whether it finished in time — if not, it is aborted and false returned. An unknown mode throws.
    */
   async setMode(mode: string): Promise<boolean> {
-    if (!isOneOf(OUTBOX_MODES, mode)) throw new RangeError(`outbox mode must be one of ${OUTBOX_MODES.join(', ')}, got ${JSON.stringify(mode)}`)
+    if (!isOneOf(OUTBOX_MODES, mode)) throw new RangeError(`outbox mode must be one of ${OUTBOX_MODES.join(', ')}, got ${quoteInput(mode)}`)
     // no new round may start while the mode is being persisted
     if (mode === 'stopped') this.haltLoop()
     try {

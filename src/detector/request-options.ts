@@ -1,4 +1,5 @@
 import { AUTOUPLOAD_MODES, isCreationDate, isOneOf } from '../contract/index.ts'
+import { quoteInput } from '../node/log.ts'
 import type { DetectOptions } from './detection-service.ts'
 
 /** A request option that is present but invalid; answered with 422 naming the option. */
@@ -55,7 +56,7 @@ export function creationDateFrom(headers: Headers, query: URLSearchParams): stri
 export function detectOptionsFrom(headers: Headers, query: URLSearchParams): DetectOptions {
   const autoupload = requestValue('autoupload', headers, query) ?? 'filtered'
   if (!isOneOf(AUTOUPLOAD_MODES, autoupload)) {
-    throw new RequestOptionError(`autoupload must be one of ${AUTOUPLOAD_MODES.join(', ')}, got ${JSON.stringify(autoupload)}`)
+    throw new RequestOptionError(`autoupload must be one of ${AUTOUPLOAD_MODES.join(', ')}, got ${quoteInput(autoupload)}`)
   }
   const tags = requestValue('tags', headers, query)
   return {

@@ -1,7 +1,8 @@
 import type { Elysia } from 'elysia'
 import { ContractError, ImageMetadata, decode, formatCreated } from '../contract/index.ts'
 import { ImageInputError, InferenceUnavailableError, type ImageInput } from '../inference/index.ts'
-import { errorMessage } from '../node/log.ts'
+import { clipText, errorMessage, MAX_ERROR_ANSWER_CHARACTERS, quoteInput } from '../node/log.ts'
+import { MAX_SETTING_BODY_BYTES, readBodyText, RequestTooLargeError } from '../node/request-limits.ts'
 import { DetectorUnavailableError } from './active-detector.ts'
 import type { DetectorNode } from './detector-node.ts'
 import { VersionModeError } from './model-updater.ts'
@@ -16,7 +17,7 @@ class HttpError extends Error {
 
 /** Status of an error: bad input 4xx, no model 503, everything else 500; message always in `detail`. */
 export function httpStatusOf(error: unknown): number {
-  if (error instanceof HttpError) return error.status
+  if (error instanceof HttpError || error instanceof RequestTooLargeError) return error.status
   if (error instanceof ImageInputError || error instanceof RequestOptionError || error instanceof ContractError) return 422
   if (error instanceof VersionModeError) return error.status
   if (error instanceof DetectorUnavailableError || error instanceof InferenceUnavailableError) return 503
@@ -26,7 +27,7 @@ export function httpStatusOf(error: unknown): number {
 
 async function filesOf(request: Request, field: string): Promise<File[]> {
   const type = request.headers.get('content-type') ?? ''
-  if (!type.startsWith('multipart/form-data')) throw new HttpError(422, `expected multipart/form-data with a "${field}" field, got ${JSON.stringify(type || 'no content type')}`)
+  if (!type.startsWith('multipart/form-data')) throw new HttpError(422, `expected multipart/form-data with a "${field}" field, got ${type ? quoteInput(type) : 'no content type'}`)
   let form: FormData
   try {
     form = await request.formData()
@@ -47,8 +48,9 @@ export function registerDetectorRoutes(app: Elysia<any, any, any, any, any, any,
     const status = httpStatusOf(error)
     set.status = status
     const log = status >= 500 ? node.runtime.log.error : node.runtime.log.warn
-    log(`${route} failed`, { status, error: errorMessage(error) })
-    return { detail: errorMessage(error) }
+    const detail = clipText(errorMessage(error), MAX_ERROR_ANSWER_CHARACTERS)
+    log(`${route} failed`, { status, error: detail })
+    return { detail }
   }
   const tracked = <T>(work: () => Promise<T>) => node.runtime.track(work())
 
@@ -82,7 +84,7 @@ export function registerDetectorRoutes(app: Elysia<any, any, any, any, any, any,
     .get('/model_version', async () => node.updater.versionResponse(await node.store.localVersions()), { detail: { summary: 'Current, target, Loop and local model versions', tags: ['detector'] } })
     .put('/model_version', async ({ request, set }) => {
       try {
-        await node.updater.setVersionMode(await request.text())
+        await node.updater.setVersionMode(await readBodyText(request, MAX_SETTING_BODY_BYTES))
         return 'OK'
       } catch (error) {
         return fail(error, set, 'PUT /model_version')
@@ -91,17 +93,18 @@ export function registerDetectorRoutes(app: Elysia<any, any, any, any, any, any,
     .get('/outbox_mode', () => plain(node.outbox.getMode()), { detail: { summary: 'continuous_upload | stopped', tags: ['detector'] } })
     .put('/outbox_mode', async ({ request, set }) => {
       try {
-        await node.outbox.setMode((await request.text()).trim().replace(/^"|"$/g, ''))
+        await node.outbox.setMode((await readBodyText(request, MAX_SETTING_BODY_BYTES)).trim().replace(/^"|"$/g, ''))
         return 'OK'
       } catch (error) {
+        if (error instanceof RequestTooLargeError) return fail(error, set, 'PUT /outbox_mode')
         set.status = 422
-        return { detail: `Could not set outbox mode: ${errorMessage(error)}` }
+        return { detail: clipText(`Could not set outbox mode: ${errorMessage(error)}`, MAX_ERROR_ANSWER_CHARACTERS) }
       }
     }, { parse: 'none', detail: { summary: 'Body: continuous_upload | stopped (persists across restarts)', tags: ['detector'] } })
     .get('/operation_mode', () => plain(node.operationMode), { detail: { summary: 'startup | idle | detecting', tags: ['detector'] } })
     .put('/operation_mode', async ({ request, set }) => {
       try {
-        await node.setOperationMode(await request.text())
+        await node.setOperationMode(await readBodyText(request, MAX_SETTING_BODY_BYTES))
         return 'OK'
       } catch (error) {
         return fail(error, set, 'PUT /operation_mode')

@@ -1,7 +1,8 @@
 import type { Server, Socket } from 'socket.io'
 import { AUTOUPLOAD_MODES, ImageMetadata, decode, formatCreated, isOneOf } from '../contract/index.ts'
 import { ImageInputError, type ImageInput } from '../inference/index.ts'
-import { errorMessage } from '../node/log.ts'
+import { RefusedEvent } from '../node/bounded-socket-parser.ts'
+import { clipText, errorMessage, MAX_ERROR_ANSWER_CHARACTERS, quoteInput } from '../node/log.ts'
 import type { DetectOptions } from './detection-service.ts'
 import type { DetectorNode } from './detector-node.ts'
 
@@ -30,7 +31,7 @@ export function imageFromPayload(value: unknown): ImageInput {
 
 function detectOptionsOf(payload: Payload): DetectOptions {
   const autoupload = payload.autoupload ?? 'filtered'
-  if (!isOneOf(AUTOUPLOAD_MODES, autoupload)) throw new PayloadError(`autoupload must be one of ${AUTOUPLOAD_MODES.join(', ')}, got ${JSON.stringify(autoupload)}`)
+  if (!isOneOf(AUTOUPLOAD_MODES, autoupload)) throw new PayloadError(`autoupload must be one of ${AUTOUPLOAD_MODES.join(', ')}, got ${quoteInput(autoupload)}`)
   const tags = payload.tags ?? []
   if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new PayloadError('tags must be a list of strings')
   const text = (key: string) => (typeof payload[key] === 'string' ? (payload[key] as string) : null)
@@ -55,7 +56,8 @@ export function uploadMetadataOf(raw: unknown): ImageMetadata {
 
 /** The socket.io API of §5.5. Every event answers; errors are `{error: msg}`, unknown events too. */
 export function registerDetectorEvents(io: Server, node: DetectorNode): void {
-  const handlers: Record<string, (data: unknown) => Promise<unknown> | unknown> = {
+  // a Map: an event name from the client must never reach Object.prototype members (`constructor`, `__proto__` …)
+  const handlers = new Map<string, (data: unknown) => Promise<unknown> | unknown>(Object.entries({
     detect: async (data) => {
       const payload = asPayload(data)
       return node.detections.detect(imageFromPayload(payload.image), detectOptionsOf(payload), 'socket')
@@ -89,16 +91,22 @@ export function registerDetectorEvents(io: Server, node: DetectorNode): void {
       await node.outbox.setMode(data)
       return { status: 'OK' }
     },
-  }
+  }))
   const events = node.runtime.metrics.counter('detector_socket_events_total', 'socket.io events by name and outcome')
 
   io.on('connection', (socket: Socket) => {
     socket.onAny((event: string, ...args: unknown[]) => {
       const reply: Reply | undefined = typeof args.at(-1) === 'function' ? (args.pop() as Reply) : undefined
-      const handler = handlers[event]
+      const handler = handlers.get(event)
       if (!handler) {
         events.inc({ event: 'unknown', outcome: 'error' })
-        reply?.({ error: `unknown event ${JSON.stringify(event)}; this detector handles ${Object.keys(handlers).join(', ')}` })
+        reply?.({ error: `unknown event ${quoteInput(event)}; this detector handles ${[...handlers.keys()].join(', ')}` })
+        return
+      }
+      if (args[0] instanceof RefusedEvent) {
+        // over the attachment limits: the parser dropped the images and left the reason (logged there)
+        events.inc({ event, outcome: 'error' })
+        reply?.({ error: args[0].message })
         return
       }
       void node.runtime.track((async () => {
@@ -108,7 +116,7 @@ export function registerDetectorEvents(io: Server, node: DetectorNode): void {
           reply?.(answer)
         } catch (error) {
           events.inc({ event, outcome: 'error' })
-          const message = error instanceof ImageInputError ? `could not parse image from data: ${error.message}` : errorMessage(error)
+          const message = clipText(error instanceof ImageInputError ? `could not parse image from data: ${error.message}` : errorMessage(error), MAX_ERROR_ANSWER_CHARACTERS)
           node.runtime.log.warn('socket event failed', { event, error: message })
           reply?.({ error: message })
         }

@@ -2,6 +2,8 @@
  * Model version control (§7.6), the pure part: what `PUT /model_version` / `set_model_version_mode` asked for,
  * and which versions count as local. No I/O.
  */
+import { quoteInput } from '../node/log.ts'
+
 export type VersionControlMode = 'follow_loop' | 'specific_version' | 'pause'
 
 export type VersionModeRequest =
@@ -24,7 +26,7 @@ export function parseVersionModeRequest(raw: unknown): VersionModeRequest | { er
   const text = raw.trim().replace(/^"|"$/g, '')
   if (text === 'follow_loop') return { mode: 'follow_loop' }
   if (text === 'pause') return { mode: 'pause' }
-  if (!isValidVersion(text)) return { error: `Invalid version number ${JSON.stringify(text)}: use follow_loop, pause or a version such as 1.3` }
+  if (!isValidVersion(text)) return { error: `Invalid version number ${quoteInput(text)}: use follow_loop, pause or a version such as 1.3` }
   return { mode: 'specific_version', version: text }
 }
 

@@ -20,6 +20,7 @@
 import jpeg from 'jpeg-js'
 import { checkPixelBudget, chooseJpegScale, DEFAULT_MAX_IMAGE_PIXELS, readImageHeader, type ImageSize } from './image-header.ts'
 import { ImageInputError } from './inference-errors.ts'
+import { quoteInput } from '../node/log.ts'
 
 export type ImageInput =
   | { kind: 'encoded'; bytes: Uint8Array }
@@ -179,10 +180,10 @@ export async function decodeEncodedImage(bytes: Uint8Array, options: DecodeOptio
 /** Validates a raw HWC array and converts it to RGB. */
 export function decodeRawImage(bytes: Uint8Array, dtype: string, shape: number[], maxPixels = DEFAULT_MAX_IMAGE_PIXELS): RgbImage {
   if (!(RAW_DTYPES as readonly string[]).includes(dtype)) {
-    throw new ImageInputError(`unsupported dtype ${JSON.stringify(dtype)}; raw images must be ${RAW_DTYPES.join(' or ')}`)
+    throw new ImageInputError(`unsupported dtype ${quoteInput(dtype)}; raw images must be ${RAW_DTYPES.join(' or ')}`)
   }
   if (!Array.isArray(shape) || (shape.length !== 2 && shape.length !== 3) || !shape.every((d) => Number.isInteger(d) && d > 0)) {
-    throw new ImageInputError(`raw image shape ${JSON.stringify(shape)} is not [height, width] or [height, width, channels]`)
+    throw new ImageInputError(`raw image shape ${quoteInput(shape)} is not [height, width] or [height, width, channels]`)
   }
   const [height, width] = shape as [number, number]
   const channels = shape[2] ?? 1
@@ -191,7 +192,7 @@ export function decodeRawImage(bytes: Uint8Array, dtype: string, shape: number[]
   const bytesPerSample = dtype === 'float32' ? 4 : 1
   const expected = width * height * channels * bytesPerSample
   if (bytes.length !== expected) {
-    throw new ImageInputError(`raw image shape ${JSON.stringify(shape)} with dtype ${dtype} needs ${expected} bytes, got ${bytes.length}`)
+    throw new ImageInputError(`raw image shape ${quoteInput(shape)} with dtype ${dtype} needs ${expected} bytes, got ${bytes.length}`)
   }
   if (dtype === 'uint8') return { width, height, data: toRgb(bytes, width * height, channels, identity) }
   const floats = bytes.byteOffset % 4 === 0
@@ -214,5 +215,5 @@ export async function decodeImage(input: ImageInput, options: DecodeOptions | Im
   const decodeOptions = typeof options === 'string' ? { decoder: options } : options
   if (input.kind === 'encoded') return decodeEncodedImage(input.bytes, decodeOptions)
   if (input.kind === 'raw') return decodeRawImage(input.bytes, input.dtype, input.shape, decodeOptions.maxPixels)
-  throw new ImageInputError(`unknown image kind ${JSON.stringify((input as { kind: unknown }).kind)}; use "encoded" or "raw"`)
+  throw new ImageInputError(`unknown image kind ${quoteInput((input as { kind: unknown }).kind)}; use "encoded" or "raw"`)
 }

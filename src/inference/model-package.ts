@@ -7,6 +7,7 @@
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { ContractError, ModelInferenceSettings, ModelInformation, decode } from '../contract/index.ts'
+import { quoteInput } from '../node/log.ts'
 import { ModelPackageError } from './inference-errors.ts'
 import { extractZip, listZipEntries, readZipEntry, ZipError, type ZipEntry, type ZipLimits } from './zip-archive.ts'
 
@@ -73,7 +74,7 @@ export async function readModelPackage(dir: string): Promise<ModelPackage> {
   let modelFile: string
   if (inference.model_file) {
     modelFile = resolve(root, inference.model_file)
-    if (!modelFile.startsWith(root + '/')) throw new ModelPackageError(`inference.model_file ${JSON.stringify(inference.model_file)} points outside the package`)
+    if (!modelFile.startsWith(root + '/')) throw new ModelPackageError(`inference.model_file ${quoteInput(inference.model_file)} points outside the package`)
     if (!(await stat(modelFile).then((s) => s.isFile(), () => false))) {
       throw new ModelPackageError(`model file ${inference.model_file} named in ${jsonPath} does not exist`)
     }

@@ -5,6 +5,7 @@ import type { ImageGeometry } from './image-preprocessing.ts'
 import type { ModelSpec } from './model-spec.ts'
 import { greedyNonMaxSuppression, weightedNonMaxSuppression, type Candidate } from './non-max-suppression.ts'
 import { decodeYoloOutput, detectYoloLayout } from './yolo-decoding.ts'
+import { quoteInput } from '../node/log.ts'
 
 export interface RawOutput {
   data: Float32Array
@@ -12,8 +13,9 @@ export interface RawOutput {
 }
 
 function requireOutput(outputs: Record<string, RawOutput>, name: string | undefined): RawOutput {
-  const output = name === undefined ? undefined : outputs[name]
-  if (!output) throw new Error(`the model did not return its output ${JSON.stringify(name)} (got ${Object.keys(outputs).join(', ')})`)
+  // the name comes from the model package: `constructor` must not find Object's
+  const output = name === undefined || !Object.hasOwn(outputs, name) ? undefined : outputs[name]
+  if (!output) throw new Error(`the model did not return its output ${quoteInput(name)} (got ${Object.keys(outputs).join(', ')})`)
   return output
 }
 

@@ -2,6 +2,7 @@ import { inflateRawSync } from 'node:zlib'
 import { mkdir, rename, rm, writeFile, readdir, stat } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import { zipSync } from 'fflate'
+import { quoteInput } from '../node/log.ts'
 
 /** A zip that is unsafe or unreadable: path traversal, links, size caps, corrupt data. Nothing was written. */
 export class ZipError extends Error {
@@ -41,10 +42,10 @@ const S_IFLNK = 0o120000
 
 function safeName(raw: string): string {
   const name = raw.replace(/\\/g, '/')
-  if (name.startsWith('/') || /^[a-zA-Z]:/.test(name)) throw new ZipError(`zip entry ${JSON.stringify(raw)} has an absolute path`)
+  if (name.startsWith('/') || /^[a-zA-Z]:/.test(name)) throw new ZipError(`zip entry ${quoteInput(raw)} has an absolute path`)
   const parts = name.split('/')
-  if (parts.some((p) => p === '..')) throw new ZipError(`zip entry ${JSON.stringify(raw)} escapes the target folder ("..")`)
-  if (name.includes('\0')) throw new ZipError(`zip entry ${JSON.stringify(raw)} has a NUL byte in its name`)
+  if (parts.some((p) => p === '..')) throw new ZipError(`zip entry ${quoteInput(raw)} escapes the target folder ("..")`)
+  if (name.includes('\0')) throw new ZipError(`zip entry ${quoteInput(raw)} has a NUL byte in its name`)
   return parts.filter((p) => p !== '.' && p !== '').join('/') + (name.endsWith('/') ? '/' : '')
 }
 
@@ -82,16 +83,16 @@ export function listZipEntries(zip: Uint8Array, limits: ZipLimits = {}): ZipEntr
     offset += 46 + nameLength + extraLength + commentLength
     const name = safeName(rawName)
     if (madeBy === UNIX_HOST && ((externalAttributes >>> 16) & S_IFMT) === S_IFLNK) {
-      throw new ZipError(`zip entry ${JSON.stringify(rawName)} is a symbolic link; links are not allowed`)
+      throw new ZipError(`zip entry ${quoteInput(rawName)} is a symbolic link; links are not allowed`)
     }
-    if (flags & 1) throw new ZipError(`zip entry ${JSON.stringify(rawName)} is encrypted`)
+    if (flags & 1) throw new ZipError(`zip entry ${quoteInput(rawName)} is encrypted`)
     const isDirectory = name.endsWith('/')
-    if (!isDirectory && method !== 0 && method !== 8) throw new ZipError(`zip entry ${JSON.stringify(rawName)} uses unsupported compression method ${method}`)
-    if (size > caps.maxEntryBytes) throw new ZipError(`zip entry ${JSON.stringify(rawName)} unpacks to ${size} bytes, more than the limit of ${caps.maxEntryBytes}`)
+    if (!isDirectory && method !== 0 && method !== 8) throw new ZipError(`zip entry ${quoteInput(rawName)} uses unsupported compression method ${method}`)
+    if (size > caps.maxEntryBytes) throw new ZipError(`zip entry ${quoteInput(rawName)} unpacks to ${size} bytes, more than the limit of ${caps.maxEntryBytes}`)
     total += size
     if (total > caps.maxTotalBytes) throw new ZipError(`zip unpacks to more than the limit of ${caps.maxTotalBytes} bytes`)
     if (name === '' ) continue
-    if (seen.has(name)) throw new ZipError(`zip has the entry ${JSON.stringify(name)} twice`)
+    if (seen.has(name)) throw new ZipError(`zip has the entry ${quoteInput(name)} twice`)
     seen.add(name)
     entries.push({ name, method, compressedSize, size, crc32, isDirectory, localHeaderOffset })
   }

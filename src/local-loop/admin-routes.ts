@@ -3,6 +3,7 @@ import {
   AdminCreateProjectRequest, AdminDeploymentTargetRequest, AdminEmitRequest, AdminRateLimitRequest, AdminStartTrainingRequest,
   LOOP_IMAGE_STATES, decode, isOneOf,
 } from '../contract/index.ts'
+import { quoteInput } from '../node/log.ts'
 import { json, readBytes, readJson } from './http-body.ts'
 import { LoopRequestError, notFound, unprocessable } from './loop-errors.ts'
 import type { LocalLoop } from './local-loop.ts'
@@ -62,7 +63,7 @@ function requireAdmin(sessions: SessionStore, request: Request): void {
 
 function integerQuery(name: string, value: unknown): number | undefined {
   if (value === undefined || value === '') return undefined
-  if (!/^\d{1,9}$/.test(String(value))) throw unprocessable(`query parameter ${name}=${JSON.stringify(value)} is not a non-negative integer`)
+  if (!/^\d{1,9}$/.test(String(value))) throw unprocessable(`query parameter ${name}=${quoteInput(value)} is not a non-negative integer`)
   return Number(value)
 }
 
@@ -104,7 +105,7 @@ export function createAdminRoutes(deps: AdminDependencies) {
     }, none)
     .get('/projects/:org/:project/images', ({ params, query }) => {
       const state = query.state === undefined || query.state === '' ? undefined : String(query.state)
-      if (state !== undefined && !isOneOf(LOOP_IMAGE_STATES, state)) throw unprocessable(`query parameter state=${JSON.stringify(state)} is not one of ${LOOP_IMAGE_STATES.join(', ')}`)
+      if (state !== undefined && !isOneOf(LOOP_IMAGE_STATES, state)) throw unprocessable(`query parameter state=${quoteInput(state)} is not one of ${LOOP_IMAGE_STATES.join(', ')}`)
       return json(200, { images: loop().listImages(params.org, params.project, state) })
     })
     .get('/projects/:org/:project/models', ({ params }) => json(200, loop().models(params.org, params.project)))

@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import { LOOP_IMAGE_STATES, LoginForm, decode, isOneOf, type LoopImageState } from '../contract/index.ts'
-import type { Logger } from '../node/log.ts'
+import { quoteInput, type Logger } from '../node/log.ts'
 import { json, readFileParts, readFormFields, readJson } from './http-body.ts'
 import { LoopRequestError, notFound, unprocessable } from './loop-errors.ts'
 import type { LoopOperations } from './loop-operations.ts'
@@ -34,12 +34,12 @@ function requireSession(sessions: SessionStore, request: Request): Session {
 
 function stateQuery(value: string | undefined): LoopImageState | undefined {
   if (value === undefined || value === '') return undefined
-  if (!isOneOf(LOOP_IMAGE_STATES, value)) throw unprocessable(`query parameter state=${JSON.stringify(value)} is not one of ${LOOP_IMAGE_STATES.join(', ')}`)
+  if (!isOneOf(LOOP_IMAGE_STATES, value)) throw unprocessable(`query parameter state=${quoteInput(value)} is not one of ${LOOP_IMAGE_STATES.join(', ')}`)
   return value
 }
 
 function trainingNumber(text: string): number {
-  if (!/^\d{1,9}$/.test(text)) throw unprocessable(`training number ${JSON.stringify(text)} is not a non-negative integer`)
+  if (!/^\d{1,9}$/.test(text)) throw unprocessable(`training number ${quoteInput(text)} is not a non-negative integer`)
   return Number(text)
 }
 

@@ -1,22 +1,22 @@
+import { bodyTooLarge, readBodyBytes } from '../node/request-limits.ts'
+import { quoteInput } from '../node/log.ts'
 import { badRequest, LoopRequestError } from './loop-errors.ts'
 import type { UploadPart } from './image-upload.ts'
 
 /** Reading request bodies with a size cap; malformed bodies are 400, oversized ones 413. */
-export function tooLarge(bytes: number, limit: number): LoopRequestError {
-  return new LoopRequestError(413, `request body of ${bytes} bytes exceeds the limit of ${limit} bytes`)
+function tooLarge(limit: number): LoopRequestError {
+  return new LoopRequestError(413, bodyTooLarge(limit).message)
 }
 
 /** Refuses a body whose declared length is over the cap before reading it. */
 export function checkDeclaredLength(request: Request, limit: number): void {
   const declared = Number(request.headers.get('content-length') ?? '')
-  if (Number.isFinite(declared) && declared > limit) throw tooLarge(declared, limit)
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit)
 }
 
+/** The body, never more than `limit` bytes of it held (a chunked body is cut off where it passes the limit). */
 export async function readBytes(request: Request, limit: number): Promise<Uint8Array> {
-  checkDeclaredLength(request, limit)
-  const bytes = new Uint8Array(await request.arrayBuffer())
-  if (bytes.length > limit) throw tooLarge(bytes.length, limit)
-  return bytes
+  return readBodyBytes(request, limit)
 }
 
 /** The JSON body; an empty body is `undefined` so the schema can say which field is missing. */
@@ -64,7 +64,7 @@ export function decodePartFileName(fileName: string): string {
  */
 export async function readFileParts(request: Request, limit: number): Promise<UploadPart[]> {
   const type = request.headers.get('content-type') ?? ''
-  if (!type.includes('multipart/form-data')) throw new LoopRequestError(415, `expected a multipart/form-data body with parts named "files", got ${JSON.stringify(type || 'no content type')}`)
+  if (!type.includes('multipart/form-data')) throw new LoopRequestError(415, `expected a multipart/form-data body with parts named "files", got ${type ? quoteInput(type) : 'no content type'}`)
   checkDeclaredLength(request, limit)
   let form: FormData
   try {
@@ -80,7 +80,7 @@ export async function readFileParts(request: Request, limit: number): Promise<Up
     if (!value.name) throw new LoopRequestError(422, 'a part named "files" has no file name: send it as filename="…" in its Content-Disposition')
     const bytes = new Uint8Array(await value.arrayBuffer())
     total += bytes.length
-    if (total > limit) throw tooLarge(total, limit)
+    if (total > limit) throw tooLarge(limit)
     parts.push({ fileName: decodePartFileName(value.name), bytes })
   }
   return parts

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { LoopImageState, ProjectGeneratorRequest } from '../contract/index.ts'
 import { createSocketIo, serve, type RunningServer } from '../node/http-server.ts'
-import { createLogger, errorMessage, type Logger } from '../node/log.ts'
+import { clipText, createLogger, errorMessage, MAX_ERROR_ANSWER_CHARACTERS, type Logger } from '../node/log.ts'
 import { MetricsRegistry, type Counter } from '../node/metrics.ts'
 import { createAdminRoutes } from './admin-routes.ts'
 import { createApiRoutes } from './api-routes.ts'
@@ -160,7 +160,7 @@ export class LocalLoop {
       const sessions = new SessionStore(credentials)
       const metrics = new MetricsRegistry()
       const requestCounter = metrics.counter('local_loop_requests_total', 'HTTP requests by route and status')
-      const socketIo = createSocketIo()
+      const socketIo = createSocketIo({ log: log.child('socket.io'), metrics })
       const hub = new NodeHub(socketIo.io, {
         store, sessions, log: log.child('sockets'), requireLogin: options.requireSocketLogin ?? true, ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
         handshakeCounter: metrics.counter('local_loop_socket_handshakes_total', 'socket.io connection attempts by result'),
@@ -175,7 +175,10 @@ export class LocalLoop {
         LocalLoop.buildApp(requestCounter, {
           getInstance: () => instance!, operations, store, sessions, log, maxUploadBytes, version: options.version ?? '0.0.0',
         }),
-        { port: options.port ?? 0, hostname: options.hostname ?? '127.0.0.1', socketIo, maxRequestBodyBytes: maxUploadBytes + 1024 * 1024 },
+        { port: options.port ?? 0, hostname: options.hostname ?? '127.0.0.1', socketIo, maxRequestBodyBytes: maxUploadBytes + 1024 * 1024, onRefusal: (request, refusal) => {
+          instance?.countRequest(refusal.status === 431 ? '(headers too large)' : '(too large)', refusal.status, requestCounter)
+          log.warn('request refused', { method: request.method, path: new URL(request.url).pathname, status: refusal.status, detail: refusal.message })
+        } },
       )
       instance = new LocalLoop(store, sessions, hub, running, operations, metrics, rateLimiter, log)
       const loopback = ['127.0.0.1', 'localhost', '::1'].includes(options.hostname ?? '127.0.0.1')
@@ -229,7 +232,7 @@ export class LocalLoop {
         count(route ? `${request.method} ${route}` : '(no route)', refused.status)
         if (refused.status >= 500) log.error('request failed', { method: request.method, route, error })
         else if (refused.status !== 404 && refused.status !== 401) log.warn('request refused', { method: request.method, route, status: refused.status, detail: refused.message })
-        return json(refused.status, { detail: refused.message }, refused.headers)
+        return json(refused.status, { detail: clipText(refused.message, MAX_ERROR_ANSWER_CHARACTERS) }, refused.headers)
       })
       .get('/metrics', () => new Response(deps.getInstance().metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } }))
       .use(createApiRoutes({ operations: deps.operations, store: deps.store, sessions: deps.sessions, log, maxUploadBytes: deps.maxUploadBytes, maxJsonBytes: MAX_JSON_BYTES, version: deps.version }))

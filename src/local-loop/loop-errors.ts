@@ -1,4 +1,6 @@
 import { ContractError } from '../contract/index.ts'
+import { quoteInput } from '../node/log.ts'
+import { RequestTooLargeError } from '../node/request-limits.ts'
 
 /**
  * A request the local Loop refuses, with the HTTP status that says why. Socket handlers turn it into a
@@ -20,13 +22,14 @@ export const conflict = (message: string) => new LoopRequestError(409, message)
 export function asLoopRequestError(error: unknown): LoopRequestError {
   if (error instanceof LoopRequestError) return error
   if (error instanceof ContractError) return unprocessable(error.message)
+  if (error instanceof RequestTooLargeError) return new LoopRequestError(error.status, error.message)
   return new LoopRequestError(500, `internal error: ${error instanceof Error ? error.message : String(error)}`)
 }
 
 /** Organization and project names become folder names; keep them to one safe path segment. */
 export function nameProblem(what: string, name: string): string | undefined {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/.test(name)) {
-    return `${what} ${JSON.stringify(name)} must start with a letter or digit and contain only letters, digits, '_', '.', '-' (at most 100)`
+    return `${what} ${quoteInput(name)} must start with a letter or digit and contain only letters, digits, '_', '.', '-' (at most 100)`
   }
   return undefined
 }

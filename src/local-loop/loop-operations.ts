@@ -6,7 +6,7 @@ import {
   type Category, type LoopImageState,
 } from '../contract/index.ts'
 import { createZip, listZipEntries, readZipEntry, ZipError } from '../inference/zip-archive.ts'
-import type { Logger } from '../node/log.ts'
+import { quoteInput, type Logger } from '../node/log.ts'
 import { inspectJpeg } from './jpeg-inspection.ts'
 import { checkUploadItem, pairUploadParts, type CheckedUploadItem, type UploadPart } from './image-upload.ts'
 import { conflict, notFound, unprocessable } from './loop-errors.ts'
@@ -165,7 +165,7 @@ export class LoopOperations {
     for (const part of parts) {
       const problem = modelFileNameProblem(part.fileName)
       if (problem) problems.push(problem)
-      else if (names.has(part.fileName)) problems.push(`file ${JSON.stringify(part.fileName)} appears twice`)
+      else if (names.has(part.fileName)) problems.push(`file ${quoteInput(part.fileName)} appears twice`)
       names.add(part.fileName)
     }
     const descriptions = parts.filter((p) => p.fileName === 'model.json')
@@ -205,7 +205,7 @@ export class LoopOperations {
     const model = this.store.model(organization, project, modelId)
     if (!model) throw notFound(`model ${modelId} does not exist in ${organization}/${project}`)
     const stored = this.store.modelFormat(modelId, format)
-    if (!stored) throw notFound(`model ${modelId} (version ${model.version}) has no format ${JSON.stringify(format)}; it has ${model.formats.join(', ') || 'none'}`)
+    if (!stored) throw notFound(`model ${modelId} (version ${model.version}) has no format ${quoteInput(format)}; it has ${model.formats.join(', ') || 'none'}`)
     const files: Record<string, Uint8Array | string> = {}
     for (const name of stored.files) files[name] = new Uint8Array(await readFile(join(this.store.dataFolder, stored.folder, name)))
     const description = rewriteModelJson(stored.modelJson ?? undefined, {

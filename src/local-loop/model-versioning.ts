@@ -1,4 +1,5 @@
 import type { Category } from '../contract/index.ts'
+import { quoteInput } from '../node/log.ts'
 
 /**
  * Model versions of the local Loop: `<training number>.<k>`, k counting from 0 per training, so the first
@@ -85,12 +86,14 @@ export function modelZipName(facts: { organization: string; project: string; ver
 export function modelFileNameProblem(name: string): string | undefined {
   if (name.length === 0) return 'a file has an empty name'
   if (name.length > 255) return `file name ${JSON.stringify(name.slice(0, 40))}… is longer than 255 characters`
-  if (name === '.' || name === '..' || /[\/\\\u0000-\u001f]/.test(name)) return `file name ${JSON.stringify(name)} is not a plain file name`
+  if (name === '.' || name === '..' || /[\/\\\u0000-\u001f]/.test(name)) return `file name ${quoteInput(name)} is not a plain file name`
+  // the zip writer keys its entries by name in a plain object, where this one would become the prototype
+  if (name === '__proto__') return 'file name "__proto__" is reserved'
   return undefined
 }
 
 /** Why `format` cannot name a model format (it is a URL segment and a folder name), or undefined. */
 export function modelFormatProblem(format: string): string | undefined {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/.test(format)) return `model format ${JSON.stringify(format)} must be letters, digits, '_', '.', '-' (at most 100)`
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/.test(format)) return `model format ${quoteInput(format)} must be letters, digits, '_', '.', '-' (at most 100)`
   return undefined
 }

@@ -3,7 +3,8 @@ import {
   AnnotationNodeStatus, ContractError, SegmentationAnnotation, TrainingOut, TrainingStatus, decode, socketFailure, socketSuccess,
   type SocketResponse,
 } from '../contract/index.ts'
-import { errorMessage, type Logger } from '../node/log.ts'
+import { RefusedEvent } from '../node/bounded-socket-parser.ts'
+import { clipText, errorMessage, MAX_ERROR_ANSWER_CHARACTERS, quoteInput, type Logger } from '../node/log.ts'
 import type { Counter } from '../node/metrics.ts'
 import { LoopRequestError } from './loop-errors.ts'
 import type { LoopStore } from './loop-store.ts'
@@ -71,6 +72,8 @@ export interface NodeHubOptions {
   eventCounter: Counter
 }
 
+/** Names socket.io keeps for itself; emitting one to a node throws inside socket.io. */
+const RESERVED_EVENTS = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener'])
 const HISTORY_PER_NODE = 5_000
 const MAX_NODES_WITH_HISTORY = 1_000
 const MAX_TRAINING_UPDATES = 5_000
@@ -92,15 +95,16 @@ export class NodeHub {
   private readonly stopRequests = new Map<string, 'stop_training' | 'abort_training'>()
   private readonly trainingUpdates: ReceivedTrainingUpdate[] = []
   private readonly counters: SocketCounters = { handshakes: 0, accepted: 0, rejected: 0, disconnects: 0, eventsReceived: {} }
-  private readonly handlers: Record<string, Handler>
+  // a Map: event names come from the nodes and must never reach Object.prototype members
+  private readonly handlers: Map<string, Handler>
 
   constructor(private readonly io: SocketIoServer, private readonly options: NodeHubOptions) {
-    this.handlers = {
-      update_trainer: (node, args) => this.onStatus('update_trainer', node, args),
-      update_annotation_node: (node, args) => this.onStatus('update_annotation_node', node, args),
-      update_training: (node, args) => this.onTrainingUpdate(node, args),
-      update_segmentation_annotation: (node, args) => this.onSegmentationAnnotation(node, args),
-    }
+    this.handlers = new Map<string, Handler>([
+      ['update_trainer', (node, args) => this.onStatus('update_trainer', node, args)],
+      ['update_annotation_node', (node, args) => this.onStatus('update_annotation_node', node, args)],
+      ['update_training', (node, args) => this.onTrainingUpdate(node, args)],
+      ['update_segmentation_annotation', (node, args) => this.onSegmentationAnnotation(node, args)],
+    ])
     io.use((socket, next) => {
       this.counters.handshakes++
       const session = options.sessions.fromCookieHeader(headerText(socket.handshake.headers.cookie))
@@ -145,12 +149,15 @@ export class NodeHub {
   private async dispatch(node: ConnectedNode, event: string, rawArgs: unknown[]): Promise<void> {
     const ack = typeof rawArgs.at(-1) === 'function' ? (rawArgs.at(-1) as (response: SocketResponse) => void) : undefined
     const args = ack ? rawArgs.slice(0, -1) : rawArgs
-    const handler = Object.hasOwn(this.handlers, event) ? this.handlers[event] : undefined
+    const handler = this.handlers.get(event)
     const counted = handler ? event : '(unknown)'
     this.counters.eventsReceived[counted] = (this.counters.eventsReceived[counted] ?? 0) + 1
     let response: SocketResponse
     if (!handler) {
-      response = socketFailure(`unknown event ${JSON.stringify(event)}; the Loop handles ${Object.keys(this.handlers).join(', ')}`)
+      response = socketFailure(`unknown event ${quoteInput(event)}; the Loop handles ${[...this.handlers.keys()].join(', ')}`)
+    } else if (args[0] instanceof RefusedEvent) {
+      // over the attachment limits: the parser dropped the payload and left the reason
+      response = socketFailure(args[0].message)
     } else {
       try {
         response = await handler(node, args)
@@ -159,8 +166,9 @@ export class NodeHub {
         if (!(error instanceof ContractError || error instanceof LoopRequestError)) this.options.log.error('socket handler failed', { event, error })
       }
     }
+    if (response.error_msg) response = { ...response, error_msg: clipText(response.error_msg, MAX_ERROR_ANSWER_CHARACTERS) }
     this.options.eventCounter.inc({ event: counted, result: response.success ? 'success' : 'failure' })
-    if (!response.success) this.options.log.warn('socket event refused', { event, sid: node.sid, error: response.error_msg })
+    if (!response.success) this.options.log.warn('socket event refused', { event: quoteInput(event), sid: node.sid, error: response.error_msg })
     ack?.(response)
   }
 
@@ -268,7 +276,7 @@ export class NodeHub {
       : node.sid === selector || node.nodeId === selector || node.name === selector
     const found = [...this.nodes.values()].filter((entry) => matches(entry.node)).sort((a, b) => b.node.connectedAt - a.node.connectedAt)[0]
     if (!found) {
-      const description = typeof selector === 'function' ? 'the given predicate' : JSON.stringify(selector)
+      const description = typeof selector === 'function' ? 'the given predicate' : quoteInput(selector)
       throw new LoopRequestError(404, `no connected node matches ${description} (connected: ${this.describeConnected()})`)
     }
     return found
@@ -284,6 +292,7 @@ export class NodeHub {
    * makes the node exit) it returns undefined right after sending.
    */
   async emit(selector: NodeSelector, event: string, args: unknown[], options: { timeoutMs?: number; expectAck?: boolean } = {}): Promise<unknown> {
+    if (RESERVED_EVENTS.has(event)) throw new LoopRequestError(422, `${quoteInput(event)} is reserved by socket.io and cannot be sent to a node`)
     const { node, socket } = this.findEntry(selector)
     // remembered to tell a stopped or aborted training from one that completed or failed (followTrainerState)
     if (node.nodeId && (event === 'stop_training' || event === 'abort_training')) this.stopRequests.set(node.nodeId, event)
@@ -296,7 +305,7 @@ export class NodeHub {
     try {
       return await socket.timeout(timeoutMs).emitWithAck(event, ...args)
     } catch (error) {
-      const message = `node ${node.name ?? node.nodeId ?? node.sid} did not acknowledge ${JSON.stringify(event)} within ${timeoutMs} ms` +
+      const message = `node ${node.name ?? node.nodeId ?? node.sid} did not acknowledge ${quoteInput(event)} within ${timeoutMs} ms` +
         (socket.connected ? '' : ' (it disconnected)')
       this.options.log.warn('node ack timed out', { event, sid: node.sid, timeoutMs, error: errorMessage(error) })
       throw new NodeAckTimeoutError(message)

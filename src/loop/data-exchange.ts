@@ -5,7 +5,7 @@ import {
   type Context, type ImageData, type LoopModel,
 } from '../contract/index.ts'
 import { extractZip, type ZipLimits } from '../inference/zip-archive.ts'
-import { createLogger, errorMessage } from '../node/log.ts'
+import { createLogger, errorMessage, quoteInput } from '../node/log.ts'
 import { LoopError } from './loop-error.ts'
 import { API_PREFIX, toLoopError, type LoopRestClient } from './loop-rest-client.ts'
 

@@ -1,6 +1,6 @@
 import { io, type Socket } from 'socket.io-client'
 import { SocketResponse, socketFailure, toSocketResponse, tryDecode } from '../contract/index.ts'
-import { createLogger, errorMessage } from '../node/log.ts'
+import { clipText, createLogger, errorMessage, MAX_ERROR_ANSWER_CHARACTERS, quoteInput } from '../node/log.ts'
 import type { Counter, Gauge, MetricsRegistry } from '../node/metrics.ts'
 import { SOCKET_IO_PATH } from '../node/http-server.ts'
 import { LoopSocketError } from './loop-error.ts'
@@ -152,16 +152,11 @@ export class LoopSocket {
   on(event: string, handler: LoopEventHandler): this {
     if (RESERVED_EVENTS.has(event)) throw new Error(`"${event}" is handled by LoopSocket itself; use onConnect/onDisconnect/onRestart`)
     this.handlers.set(event, handler)
-    if (this.socket) {
-      this.socket.off(event)
-      this.bindHandler(this.socket, event, handler)
-    }
     return this
   }
 
   off(event: string): this {
     this.handlers.delete(event)
-    this.socket?.off(event)
     return this
   }
 
@@ -193,7 +188,7 @@ export class LoopSocket {
     const reply = await this.emitWithAck(event, args, timeoutMs)
     const decoded = tryDecode(SocketResponse, reply)
     if (!decoded.ok) {
-      const failure = new LoopSocketError('invalid_reply', event, `the Loop answered "${event}" with ${JSON.stringify(reply)?.slice(0, 200)}, not a SocketResponse`)
+      const failure = new LoopSocketError('invalid_reply', event, `the Loop answered "${event}" with ${quoteInput(reply, 200)}, not a SocketResponse`)
       log.warn('unexpected reply from the Loop', { event, error: failure.message })
       throw failure
     }
@@ -302,8 +297,8 @@ export class LoopSocket {
       ...(this.options.ca ? { ca: this.options.ca } : {}),
     })
     this.socket = socket
-    for (const [event, handler] of this.handlers) this.bindHandler(socket, event, handler)
-    socket.on('restart', (...args: unknown[]) => this.handleRestart(args))
+    // handlers are looked up in the Map as events arrive: late ones are found, and an unknown one is answered
+    socket.onAny((event: string, ...args: unknown[]) => void this.dispatch(event, args))
 
     const closed = new Promise<void>((resolve) => {
       socket.once('disconnect', (reason) => {
@@ -355,28 +350,28 @@ export class LoopSocket {
     else log.info('could not connect to the Loop', fields)
   }
 
-  private bindHandler(socket: Socket, event: string, handler: LoopEventHandler): void {
-    socket.on(event, (...args: unknown[]) => {
-      void this.dispatch(event, handler, args)
-    })
-  }
-
-  private async dispatch(event: string, handler: LoopEventHandler, args: unknown[]): Promise<void> {
+  private async dispatch(event: string, args: unknown[]): Promise<void> {
     const ack = typeof args.at(-1) === 'function' ? (args.pop() as (response: SocketResponse) => void) : undefined
+    if (event === 'restart') return this.handleRestart(ack)
+    const handler = this.handlers.get(event)
+    if (!handler) {
+      log.warn('unknown event from the Loop', { event: quoteInput(event), acked: ack !== undefined })
+      ack?.(socketFailure(`unknown event ${quoteInput(event)}; this node handles ${[...this.handlers.keys(), 'restart'].join(', ')}`))
+      return
+    }
     let response: SocketResponse
     try {
       response = toSocketResponse(await handler(...args))
       if (!response.success && response.error_msg) log.warn('Loop event handled with failure', { event, error: response.error_msg })
     } catch (error) {
-      response = socketFailure(errorMessage(error))
+      response = socketFailure(clipText(errorMessage(error), MAX_ERROR_ANSWER_CHARACTERS))
       this.metrics?.handlerErrors.inc({ event })
       log.error('Loop event handler failed', { event, error: errorMessage(error) })
     }
     ack?.(response)
   }
 
-  private handleRestart(args: unknown[]): void {
-    const ack = typeof args.at(-1) === 'function' ? (args.pop() as (response: SocketResponse) => void) : undefined
+  private handleRestart(ack: ((response: SocketResponse) => void) | undefined): void {
     log.warn('the Loop asked this node to restart')
     ack?.(toSocketResponse(true))
     if (this.options.onRestart) this.options.onRestart()

@@ -1,24 +1,81 @@
 import { Elysia } from 'elysia'
 import { Server as SocketIoEngine } from '@socket.io/bun-engine'
 import { Server as SocketIoServer } from 'socket.io'
+import { boundedSocketParser, DEFAULT_MAX_ATTACHMENTS, DEFAULT_MAX_EVENT_BYTES } from './bounded-socket-parser.ts'
+import { errorMessage, quoteInput, type Logger } from './log.ts'
+import type { MetricsRegistry } from './metrics.ts'
+import { hasChunkedBody, MAX_HEADER_BYTES, raiseNativeHeaderLimit, readBodyBytes, refusalResponse, RequestTooLargeError, requestRefusal } from './request-limits.ts'
 
 /** Engine.IO path of every socket.io endpoint in the ecosystem (§5, §5.5). */
 export const SOCKET_IO_PATH = '/ws/socket.io'
 /** Detector message cap (§5.5, 64 MiB since upstream 0.18.2). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+/** The body limit of a server that names none. */
+export const DEFAULT_MAX_REQUEST_BODY_BYTES = 128 * 1024 * 1024
+/** A WebSocket closed for a frame over the payload limit: RFC 6455 code 1009; Bun's server sees 1006 and this reason. */
+const isFrameTooBig = (code: number, reason: string) => code === 1009 || /too big/i.test(reason)
 
 export interface SocketIoBinding {
   io: SocketIoServer
   engine: SocketIoEngine
+  /** the engine's WebSocket handlers for Bun.serve, closes for oversized frames logged */
+  websocket: object
+  idleTimeoutSeconds: number
+  maxMessageBytes: number
 }
 
-/** A socket.io server bound to a Bun engine at `/ws/socket.io`; attach it with `serve`. */
-export function createSocketIo(maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES): SocketIoBinding {
+export interface SocketIoOptions {
+  /** one frame (an engine.io message) at most; default 64 MiB */
+  maxMessageBytes?: number
+  /** binary attachments of one event (the images of a batch) at most; default 256 */
+  maxAttachments?: number
+  /** bytes of all attachments of one event at most; default 256 MiB */
+  maxEventBytes?: number
+  log: Logger
+  metrics: MetricsRegistry
+}
+
+/**
+ * A socket.io server bound to a Bun engine at `/ws/socket.io`; attach it with `serve`. Whatever the server
+ * refuses — an unreadable packet, an event over the attachment limits, a frame over the message cap, a failed
+ * handshake — is logged as one line and counted in `socket_io_errors_total`.
+ */
+export function createSocketIo(options: SocketIoOptions): SocketIoBinding {
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES
+  const { log } = options
+  const errors = options.metrics.counter('socket_io_errors_total', 'socket.io packets, frames and handshakes the server refused, by reason')
+  const parser = boundedSocketParser({
+    maxAttachments: options.maxAttachments ?? DEFAULT_MAX_ATTACHMENTS,
+    maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
+    onRefused: (event, reason, message) => {
+      errors.inc({ reason })
+      log.warn('socket.io event refused', { event: quoteInput(event), reason, error: message })
+    },
+    onMalformed: (error) => {
+      errors.inc({ reason: 'malformed' })
+      log.warn('socket.io packet refused', { error: errorMessage(error), consequence: 'connection closed' })
+    },
+  })
   // the cap must be set on the engine as well as on the server, or frames over 1 MB close the socket
-  const io = new SocketIoServer({ maxHttpBufferSize: maxMessageBytes, path: `${SOCKET_IO_PATH}/` })
+  const io = new SocketIoServer({ maxHttpBufferSize: maxMessageBytes, path: `${SOCKET_IO_PATH}/`, parser })
   const engine = new SocketIoEngine({ path: `${SOCKET_IO_PATH}/`, maxHttpBufferSize: maxMessageBytes, pingInterval: 10_000, pingTimeout: 20_000 })
   io.bind(engine)
-  return { io, engine }
+  engine.on('connection_error', (failure: { code: number; message: string; context: unknown }) => {
+    errors.inc({ reason: 'handshake' })
+    log.warn('socket.io request refused', { code: failure.code, error: failure.message, context: failure.context })
+  })
+  const handler = engine.handler()
+  const websocket = {
+    ...handler.websocket,
+    close(ws: unknown, code: number, reason: string) {
+      if (isFrameTooBig(code, reason)) {
+        errors.inc({ reason: 'frame_too_large' })
+        log.warn(`socket.io frame larger than the socket.io message cap of ${maxMessageBytes} bytes; connection closed`)
+      }
+      return (handler.websocket.close as (ws: unknown, code: number, reason: string) => unknown)(ws, code, reason)
+    },
+  }
+  return { io, engine, websocket, idleTimeoutSeconds: handler.idleTimeout, maxMessageBytes }
 }
 
 export interface RunningServer {
@@ -32,24 +89,54 @@ export interface RunningServer {
 /**
  * Serves an Elysia app and (optionally) socket.io on one port. Port 0 picks a free port.
  * socket.io requests at `/ws/socket.io/…` go to the engine; everything else to Elysia.
+ * Requests over the limits are answered here, before any route, with 413/431 and a `detail`.
  */
 export function serve(app: Elysia<any, any, any, any, any, any, any>, options: {
   port: number
   hostname: string
   socketIo?: SocketIoBinding
+  /** the largest request body (default 128 MiB, at least the socket.io message cap) */
   maxRequestBodyBytes?: number
+  maxHeaderBytes?: number
+  /** a request answered here with 413/431 (no route ran): for the owner's log line and counter */
+  onRefusal?(request: Request, refusal: RequestTooLargeError): void
 }): RunningServer {
   const { socketIo } = options
-  const handler = socketIo?.engine.handler()
-  const maxRequestBodySize = Math.max(options.maxRequestBodyBytes ?? 0, handler?.maxRequestBodySize ?? 0, 128 * 1024 * 1024)
+  const limits = {
+    maxBodyBytes: Math.max(options.maxRequestBodyBytes ?? DEFAULT_MAX_REQUEST_BODY_BYTES, socketIo?.maxMessageBytes ?? 0),
+    maxHeaderBytes: options.maxHeaderBytes ?? MAX_HEADER_BYTES,
+  }
+  raiseNativeHeaderLimit()
+  const refuse = (request: Request, refusal: RequestTooLargeError) => {
+    options.onRefusal?.(request, refusal)
+    return refusalResponse(refusal)
+  }
+  app.onRequest(async (context) => {
+    const { request } = context
+    const refusal = requestRefusal(request, limits)
+    if (refusal) return refuse(request, refusal)
+    if (!hasChunkedBody(request)) return
+    // a body of unknown length is read here, up to the limit, so that no reader downstream holds more
+    let body: Uint8Array
+    try {
+      body = await readBodyBytes(request, limits.maxBodyBytes)
+    } catch (error) {
+      if (error instanceof RequestTooLargeError) return refuse(request, error)
+      throw error
+    }
+    const headers = new Headers(request.headers)
+    headers.delete('transfer-encoding')
+    ;(context as { request: Request }).request = new Request(request.url, { method: request.method, headers, body: body as Uint8Array<ArrayBuffer> })
+  })
   if (socketIo) {
     app.all(`${SOCKET_IO_PATH}/*`, ({ request, server }) => socketIo.engine.handleRequest(request, server as any))
   }
   app.listen({
     port: options.port,
     hostname: options.hostname,
-    maxRequestBodySize,
-    ...(handler ? { websocket: handler.websocket, idleTimeout: Math.max(handler.idleTimeout, 60) } : { idleTimeout: 60 }),
+    // Bun's own limit answers with an empty 413 before any handler runs; the onRequest check above answers instead
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    ...(socketIo ? { websocket: socketIo.websocket, idleTimeout: Math.max(socketIo.idleTimeoutSeconds, 60) } : { idleTimeout: 60 }),
   } as any)
   const server = app.server
   if (!server) throw new Error(`could not listen on ${options.hostname}:${options.port}`)

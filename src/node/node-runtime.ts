@@ -1,11 +1,12 @@
 import { Elysia } from 'elysia'
 import type { NodeStatus } from '../contract/index.ts'
 import { watchNpmLauncher } from './launcher-watch.ts'
-import { createLogger, errorMessage, getLogLevel, setLogLevel, type Logger } from './log.ts'
+import { createLogger, errorMessage, getLogLevel, quoteInput, setLogLevel, type Logger } from './log.ts'
 import { MetricsRegistry } from './metrics.ts'
 import { RepeatLoop, REPEAT_INTERVAL_MS } from './repeat-loop.ts'
 import { listenAddress, reachableFrom } from './listen-address.ts'
-import { createSocketIo, serve, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer, type SocketIoBinding } from './http-server.ts'
+import { createSocketIo, serve, type RunningServer, type SocketIoBinding } from './http-server.ts'
+import { MAX_SETTING_BODY_BYTES, readBodyText, refusalResponse, RequestTooLargeError } from './request-limits.ts'
 
 /**
  * How long a graceful shutdown may take by default: with the hard exit below, the process is gone within 10 s
@@ -43,6 +44,8 @@ export interface NodeRuntimeOptions {
   /** serve a socket.io server on the node's own port (the detector does) */
   socketIo?: boolean
   maxMessageBytes?: number
+  /** the largest request body the server reads (default 128 MiB); larger ones get 413 */
+  maxRequestBodyBytes?: number
   repeatIntervalMs?: number
   skipRepeatOnStart?: boolean
   capabilities?: string[]
@@ -98,7 +101,7 @@ export class NodeRuntime {
   constructor(readonly options: NodeRuntimeOptions) {
     this.log = options.log ?? createLogger(options.nodeType)
     this.status = { id: options.uuid, name: options.name, state: 'online', uptime: 0, errors: {}, capabilities: options.capabilities ?? [] }
-    this.socketIo = options.socketIo ? createSocketIo(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES) : undefined
+    this.socketIo = options.socketIo ? createSocketIo({ maxMessageBytes: options.maxMessageBytes, log: this.log.child('socket.io'), metrics: this.metrics }) : undefined
     this.repeatLoop = new RepeatLoop(() => this.repeat(), options.repeatIntervalMs ?? REPEAT_INTERVAL_MS, this.log.child('repeat'))
     this.repeatLoop.muted = options.skipRepeatOnStart ?? false
     this.registerMetrics()
@@ -143,7 +146,14 @@ export class NodeRuntime {
     if (this.started) throw new Error('node already started')
     this.started = true
     const hostname = this.options.hostname ?? '0.0.0.0'
-    this.server = serve(this.app, { port: this.options.port, hostname, socketIo: this.socketIo })
+    const requests = this.metrics.counter('http_requests_total', 'HTTP requests by route and status')
+    this.server = serve(this.app, {
+      port: this.options.port, hostname, socketIo: this.socketIo, maxRequestBodyBytes: this.options.maxRequestBodyBytes,
+      onRefusal: (request, refusal) => {
+        requests.inc({ route: '(refused)', method: request.method, status: String(refusal.status) })
+        this.log.warn('request refused', { method: request.method, path: quoteInput(new URL(request.url).pathname), status: refusal.status, detail: refusal.message })
+      },
+    })
     this.log.info('listening', {
       address: listenAddress(hostname, this.server.port), url: this.server.url, reachableFrom: reachableFrom(hostname),
       node: this.options.name, uuid: this.options.uuid, pid: process.pid,
@@ -248,10 +258,11 @@ export class NodeRuntime {
       .onRequest(({ request }) => {
         startTimes.set(request, performance.now())
       })
-      .onAfterResponse(({ request, route, set }) => {
+      .onAfterResponse(({ request, route, set, response }) => {
         const started = startTimes.get(request)
         const labels = { route: route || 'unknown', method: request.method }
-        requests.inc({ ...labels, status: String(set.status ?? 200) })
+        // a handler that returns a Response (a 413 of a setting route) sets its status there, not in `set`
+        requests.inc({ ...labels, status: String(response instanceof Response ? response.status : set.status ?? 200) })
         if (started !== undefined) latency.observe((performance.now() - started) / 1000, labels)
       })
       .get('/health', () => ({ status: 'ok', uptime_seconds: this.uptimeSeconds }), {
@@ -269,21 +280,29 @@ export class NodeRuntime {
         set.headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8'
         return this.metrics.render()
       }, { detail: { summary: 'Prometheus metrics', tags: ['node'] } })
-      .put('/debug_logging', onOffRoute(async (on) => {
+      .put('/debug_logging', onOffRoute(this.log, async (on) => {
         setLogLevel(on ? 'debug' : 'info')
         this.log.info('log level changed', { level: getLogLevel() })
-      }), { detail: { summary: 'Body "on"/"off": debug logging', tags: ['node'] } })
-      .put('/socketio', onOffRoute(async (on) => {
+      }), { parse: 'none', detail: { summary: 'Body "on"/"off": debug logging', tags: ['node'] } })
+      .put('/socketio', onOffRoute(this.log, async (on) => {
         this.repeatLoop.muted = !on
         await this.hooks.onLoopConnectionToggle?.(on)
-      }), { detail: { summary: 'Body "on"/"off": connect to / disconnect from the Loop and (un)mute the repeat loop', tags: ['node'] } })
+      }), { parse: 'none', detail: { summary: 'Body "on"/"off": connect to / disconnect from the Loop and (un)mute the repeat loop', tags: ['node'] } })
   }
 }
 
 /** A `PUT` route whose raw body is `on` or `off` (§3.4): answers the JSON string, or 400 `Invalid state`. */
-function onOffRoute(apply: (on: boolean) => Promise<void>) {
+function onOffRoute(log: Logger, apply: (on: boolean) => Promise<void>) {
   return async ({ request, set }: { request: Request; set: { status?: number | string } }) => {
-    const state = (await request.text()).trim().replace(/^"|"$/g, '')
+    let body: string
+    try {
+      body = await readBodyText(request, MAX_SETTING_BODY_BYTES)
+    } catch (error) {
+      if (!(error instanceof RequestTooLargeError)) throw error
+      log.warn('request refused', { method: request.method, path: new URL(request.url).pathname, status: error.status, detail: error.message })
+      return refusalResponse(error)
+    }
+    const state = body.trim().replace(/^"|"$/g, '')
     if (state !== 'on' && state !== 'off') {
       set.status = 400
       return { detail: 'Invalid state' }

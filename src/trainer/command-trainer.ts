@@ -285,7 +285,9 @@ export class CommandTrainer implements TrainerLogic {
       config_dir: this.options.configDir ?? process.cwd(),
       ...extra,
     }
-    return (name) => (name.startsWith('hyperparameters.') ? hyperparameterText(training.hyperparameters[name.slice('hyperparameters.'.length)]) : fixed[name])
+    // own keys only: `{hyperparameters.__proto__}` must be missing, not Object.prototype
+    const own = (values: object, key: string) => (Object.hasOwn(values, key) ? (values as Record<string, unknown>)[key] : undefined)
+    return (name) => (name.startsWith('hyperparameters.') ? hyperparameterText(own(training.hyperparameters, name.slice('hyperparameters.'.length))) : (own(fixed, name) as string | undefined))
   }
 }
 

@@ -1,6 +1,7 @@
 import { mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BeginTrainingDetails, fileStemOf, tryDecode, type Context, type Training } from '../contract/index.ts'
+import { quoteInput } from '../node/log.ts'
 import { BeginTrainingRejected } from './training-errors.ts'
 
 /** Upstream's wording for the required fields (§8.3): "<field> missing or not a <kind>". */
@@ -35,7 +36,7 @@ const SAFE_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/
 export function checkContext(context: Context): void {
   for (const [name, value] of [['organization', context.organization], ['project', context.project]] as const) {
     if (!SAFE_SEGMENT.test(value) || value.includes('..')) {
-      throw new BeginTrainingRejected(`${name} ${JSON.stringify(value)} is not usable as a folder name`)
+      throw new BeginTrainingRejected(`${name} ${quoteInput(value)} is not usable as a folder name`)
     }
   }
 }

@@ -142,6 +142,28 @@ describe('bad input gets a failure ack and the node keeps running', () => {
     expect((await f.loop.emitToNode(annotatorSelector, 'user_logout', 42)) as Ack).toMatchObject({ success: false })
   })
 
+  test('a 10 KB event type, project name or Loop event: short failure acks, and metrics keep their labels bounded', async () => {
+    const longType = await emit(userInput('bad-4', 'e'.repeat(10_000), 10, 10))
+    expect(longType.success).toBe(false)
+    expect(longType.error_msg).toContain('unknown event_type')
+    expect(longType.error_msg!.length).toBeLessThan(400)
+    for (const name of ['constructor', '__proto__', 'toString']) {
+      expect((await emit(userInput('bad-4', name, 10, 10))).error_msg).toContain(`unknown event_type "${name}"`)
+    }
+    const longProject = userInput('bad-4', 'left_mouse_down', 10, 10)
+    ;(longProject.data as { context: { project: string } }).context.project = '../'.repeat(3_000)
+    const refused = await emit(longProject)
+    expect(refused.error_msg).toContain('is not a plain name')
+    expect(refused.error_msg!.length).toBeLessThan(400)
+    const unknownEvent = (await f.loop.emitToNode(annotatorSelector, 'constructor', { x: 1 })) as Ack
+    expect(unknownEvent).toMatchObject({ success: false })
+    expect(unknownEvent.error_msg).toContain('unknown event "constructor"')
+    const metrics = f.node.runtime.metrics.render()
+    expect(metrics).not.toContain('e'.repeat(200))
+    expect(metrics).not.toContain('event_type="constructor"')
+    expect(metrics).toMatch(/annotator_user_inputs_total\{event_type="unknown",result="refused"\} [4-9]/)
+  })
+
   test('after all that a drag still works, and failures were counted', async () => {
     const acks = await dragBox('after-bad', { x0: 160, y0: 15, x1: 420, y1: 310 })
     expect(acks.at(-1)!.success).toBe(true)

@@ -140,6 +140,25 @@ describe('decoding', () => {
     expect(() => decodeJson(Context, '{"organization": ')).toThrow('malformed JSON')
   })
 
+  test('a "__proto__" key from the wire is dropped: it can neither fill required fields nor change defaults', () => {
+    const status = tryDecode(TrainingStatus, JSON.parse('{"__proto__": {"id": "x", "name": "n"}}'))
+    expect(status.ok).toBe(false)
+    const metadata = decode(ImageMetadata, JSON.parse('{"created": "2025-01-01", "__proto__": {"tags": ["evil"], "source": "evil"}}'))
+    expect(Object.getPrototypeOf(metadata)).toBe(Object.prototype)
+    expect(metadata.tags).toEqual([])
+    expect(metadata.source).toBeNull()
+    const nested = decode(BeginTrainingDetails, JSON.parse('{"categories": [], "training_number": 1, "model_variant": "n", "hyperparameters": {"__proto__": {"epochs": 3}, "lr": 1}}'))
+    expect(Object.getPrototypeOf(nested.hyperparameters)).toBe(Object.prototype)
+    expect(nested.hyperparameters).toEqual({ lr: 1 })
+  })
+
+  test('a ContractError repeats at most about 100 characters of a long key in its path', () => {
+    const key = 'k'.repeat(10_000)
+    const result = tryDecode(TrainingStateData, { confusion_matrix: { [key]: { tp: 'x' } } })
+    expect(result.ok).toBe(false)
+    if (!result.ok) expect(result.error.message.length).toBeLessThan(600)
+  })
+
   test('decode leaves the caller’s object unchanged', () => {
     const input = { id: 'x', name: 'y' }
     decode(NodeStatus, input)

@@ -87,6 +87,40 @@ describe('local loop socket.io (§5)', () => {
     expect(await socket.timeout(2_000).emitWithAck('update_annotation_node', { id: 'a1', name: 'annotator' })).toMatchObject({ success: true })
   })
 
+  test('event names that are JavaScript object members, or 10 KB long, get the short "unknown event" failure', async () => {
+    const socket = await node()
+    const unknownBefore = fixture.loop.stats().sockets.eventsReceived['(unknown)'] ?? 0
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf']) {
+      const answer = (await socket.timeout(2_000).emitWithAck(name, { x: 1 })) as { success: boolean; error_msg: string }
+      expect(answer).toMatchObject({ success: false })
+      expect(answer.error_msg).toContain(`unknown event "${name}"`)
+    }
+    const long = (await socket.timeout(2_000).emitWithAck('n'.repeat(10_000))) as { success: boolean; error_msg: string }
+    expect(long.error_msg).toContain('unknown event')
+    expect(long.error_msg.length).toBeLessThan(300)
+    const received = fixture.loop.stats().sockets.eventsReceived
+    expect(Object.keys(received)).not.toContain('constructor')
+    expect(received['(unknown)']! - unknownBefore).toBe(6)
+  })
+
+  test('an event over the attachment limit gets a failure ack naming the limit; the node stays connected', async () => {
+    const socket = await node()
+    const answer = (await socket.timeout(5_000).emitWithAck('update_trainer', { id: 't', files: Array.from({ length: 257 }, () => new Uint8Array(4)) })) as unknown
+    expect(answer).toEqual({ success: false, error_msg: 'update_trainer: 257 binary attachments; at most 256 per event', payload: null })
+    expect(socket.connected).toBe(true)
+    expect(await socket.timeout(2_000).emitWithAck('update_annotation_node', { id: 'a2', name: 'annotator' })).toMatchObject({ success: true })
+  })
+
+  test('the admin API refuses socket.io\'s reserved event names with a 422 instead of failing inside', async () => {
+    const socket = await node()
+    await socket.timeout(2_000).emitWithAck('update_trainer', trainerStatus('idle', 'trainer-reserved'))
+    for (const event of ['disconnect', 'connect', 'newListener']) {
+      const response = await fetch(`${url}/admin/nodes/trainer-reserved/emit`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ event }) })
+      expect(response.status).toBe(422)
+      expect(((await response.json()) as { detail: string }).detail).toContain('reserved')
+    }
+  })
+
   test('update_training stores the confusion matrix on the project\'s training', async () => {
     const socket = await node()
     const training = fixture.loop.store.createTraining('zauberzeug', 'sockets', { trainerId: 'trainer-cm' })

@@ -128,6 +128,22 @@ describe('Loop → node events and their acks (§5.1)', () => {
     expect(metrics.counter('loop_socket_handler_errors_total', '').get({ event: 'late' })).toBe(1)
   })
 
+  test('events the node does not handle, JavaScript object members included, get a failure ack naming them', async () => {
+    const loop = peer()
+    const socket = loopSocket(loop)
+    socket.on('known', () => 'yes')
+    socket.start()
+    await socket.waitUntilConnected(5_000)
+    const server = await serverSocket(loop)
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf', 'soft_reload']) {
+      const answer = decode(SocketResponse, await server.timeout(3_000).emitWithAck(name, { x: 1 }))
+      expect(answer).toEqual({ success: false, error_msg: `unknown event "${name}"; this node handles known, restart`, payload: null })
+    }
+    const long = decode(SocketResponse, await server.timeout(3_000).emitWithAck('n'.repeat(10_000)))
+    expect(long.error_msg!.length).toBeLessThan(300)
+    expect(decode(SocketResponse, await server.timeout(3_000).emitWithAck('known'))).toEqual({ success: true, error_msg: null, payload: 'yes' })
+  })
+
   test('restart is surfaced to onRestart', async () => {
     const loop = peer()
     let restarts = 0

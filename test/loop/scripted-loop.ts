@@ -1,5 +1,7 @@
 import type { Server as SocketIoServer } from 'socket.io'
 import { createSocketIo, SOCKET_IO_PATH } from '../../src/node/http-server.ts'
+import { createLogger } from '../../src/node/log.ts'
+import { MetricsRegistry } from '../../src/node/metrics.ts'
 
 /**
  * A purpose-built HTTP peer for the Loop client tests: real Bun.serve on 127.0.0.1, form login with a
@@ -79,7 +81,7 @@ export function startScriptedLoop(options: {
       await server.stop(true)
     },
   }
-  const socketIo = options.socketIo ? createSocketIo() : undefined
+  const socketIo = options.socketIo ? createSocketIo({ log: createLogger('scripted-loop'), metrics: new MetricsRegistry() }) : undefined
   const engineHandler = socketIo?.engine.handler()
   if (socketIo) peer.io = socketIo.io
   // the optional websocket handler does not fit Bun.serve's overloads; the shape is checked at run time

@@ -2,7 +2,7 @@ import { describe, expect, test, afterAll } from 'bun:test'
 import { join } from 'node:path'
 import { readFile } from 'node:fs/promises'
 import { NodeRuntime } from '../../src/node/node-runtime.ts'
-import { getLogLevel, setLogLevel, type Logger } from '../../src/node/log.ts'
+import { getLogLevel, parseLevel, setLogLevel, type Logger } from '../../src/node/log.ts'
 import { reachableFrom } from '../../src/node/listen-address.ts'
 import { makeTempDir } from '../support/temp.ts'
 
@@ -151,4 +151,11 @@ describe('generic routes', () => {
   })
   const levelBefore = getLogLevel()
   afterAll(() => setLogLevel(levelBefore))
+})
+
+describe('log levels', () => {
+  test('only the four level names parse; Object.prototype members (LOG_LEVEL=constructor) do not', () => {
+    expect(['debug', 'INFO', ' warn ', 'error'].map(parseLevel)).toEqual(['debug', 'info', 'warn', 'error'])
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'verbose']) expect(parseLevel(name)).toBeUndefined()
+  })
 })

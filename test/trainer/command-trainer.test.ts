@@ -151,6 +151,16 @@ describe('CommandTrainer with the testing training script', () => {
     await expect(runTrainingProcess(trainer, training, stepContext(training).ctx, FAST)).rejects.toBeInstanceOf(CriticalError)
   })
 
+  test('{hyperparameters.NAME} for a JavaScript object member the training does not have is missing too', async () => {
+    const training = await newTraining()
+    for (const name of ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf']) {
+      const trainer = new CommandTrainer({ model_format: 'mocked', command: `${TRAIN} --tag {hyperparameters.${name}}` })
+      const failure = await runTrainingProcess(trainer, training, stepContext(training).ctx, FAST).then(() => undefined, (error: unknown) => error)
+      expect(failure).toBeInstanceOf(CriticalError)
+      expect((failure as Error).message).toContain(`{hyperparameters.${name}}`)
+    }
+  })
+
   test('a stop ends the process gracefully (it saves its model) and the step succeeds; an abort kills it and cancels', async () => {
     const training = await newTraining({ epochs: 1000, categories: CATEGORY })
     const trainer = new CommandTrainer({ model_format: 'mocked', command: TRAIN })
