@@ -1,0 +1,44 @@
+import type { Counter, Histogram, MetricsRegistry } from '../node/metrics.ts'
+import type { OutboxQueueName, OutboxQueues } from './outbox-policy.ts'
+
+export interface OutboxMetrics {
+  saved: Counter
+  saveFailures: Counter
+  uploaded: Counter
+  rejected: Counter
+  dropped: Counter
+  uploadFailures: Counter
+  modePersistFailures: Counter
+  uploadDuration: Histogram
+}
+
+const QUEUES: readonly OutboxQueueName[] = ['priority', 'normal']
+
+export function registerOutboxMetrics(registry: MetricsRegistry, queues: OutboxQueues): OutboxMetrics {
+  const items = registry.gauge('outbox_items', 'Items waiting in the outbox, by queue')
+  items.collect(() => {
+    for (const queue of QUEUES) items.set(queues.count(queue), { queue })
+  })
+  const bytes = registry.gauge('outbox_bytes', 'Bytes (json + jpg) waiting in the outbox, by queue')
+  bytes.collect(() => {
+    for (const queue of QUEUES) bytes.set(queues.bytes(queue), { queue })
+  })
+  const oldestAge = registry.gauge('outbox_oldest_item_age_seconds', 'Age of the oldest waiting item, by queue (0 when empty)')
+  oldestAge.collect(() => {
+    const now = Date.now()
+    for (const queue of QUEUES) {
+      const oldest = queues.oldest(queue)
+      oldestAge.set(oldest ? Math.max(0, (now - oldest.createdMs) / 1000) : 0, { queue })
+    }
+  })
+  return {
+    saved: registry.counter('outbox_saved_total', 'Items saved to the outbox, by queue'),
+    saveFailures: registry.counter('outbox_save_failures_total', 'Items that could not be saved, by reason'),
+    uploaded: registry.counter('outbox_uploaded_total', 'Items the Loop accepted'),
+    rejected: registry.counter('outbox_rejected_total', 'Items quarantined in outbox/rejected, by reason'),
+    dropped: registry.counter('outbox_dropped_total', 'Items dropped to respect the outbox limits, by queue and reason'),
+    uploadFailures: registry.counter('outbox_upload_failures_total', 'Upload requests that left the items queued, by reason'),
+    modePersistFailures: registry.counter('outbox_mode_persist_failures_total', 'Failures to persist the outbox mode'),
+    uploadDuration: registry.histogram('outbox_upload_duration_seconds', 'Duration of one batch upload request, by outcome'),
+  }
+}
