@@ -4,6 +4,7 @@ import { findJpegStructureProblem, sniffImageFormat } from '../inference/image-d
 import { errorMessage, type Logger } from '../node/log.ts'
 import type { MetricsRegistry } from '../node/metrics.ts'
 import type { ActiveDetector } from './active-detector.ts'
+import { ConcurrencyLimit } from './concurrency-limit.ts'
 import type { LogicOutput } from './detector-logic.ts'
 import type { Outbox } from './outbox.ts'
 import type { RelevanceFilter } from './relevance-filter.ts'
@@ -18,6 +19,22 @@ export interface DetectOptions {
 }
 
 export const PICKED_BY_SYSTEM_TAG = 'picked_by_system'
+
+/** JPEG encodings of raw or non-JPEG images for the outbox at once (CPU work on the I/O thread pool)… */
+const ENCODING_CONCURRENCY = 2
+/** …and at most this many autouploads encoding or waiting to; beyond it they are dropped as `encode_backlog`. */
+const MAX_AUTOUPLOAD_ENCODINGS = 4
+
+/** The outbox cannot take more images now (its write backlog is full); answered with 503, try again later. */
+export class OutboxBusyError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'OutboxBusyError'
+  }
+}
+
+/** Whether the outbox can take the image's bytes as they are (a JPEG), without encoding. */
+const isJpeg = (image: ImageInput) => image.kind === 'encoded' && sniffImageFormat(image.bytes) === 'jpeg'
 
 /** The last detection, for the status page: the image as JPEG and its metadata. */
 export interface LastDetection {
@@ -58,6 +75,7 @@ export class DetectionService {
   private readonly detections
   private readonly autouploads
   private readonly failures
+  private readonly encodings = new ConcurrencyLimit(ENCODING_CONCURRENCY)
 
   constructor(private readonly deps: {
     active: ActiveDetector
@@ -100,16 +118,17 @@ export class DetectionService {
       tags: [...new Set([...(metadata.tags ?? []), PICKED_BY_SYSTEM_TAG])],
       created: metadata.created ?? formatCreated(),
     }
-    if (image.kind === 'encoded' && sniffImageFormat(image.bytes) === 'jpeg') {
+    if (isJpeg(image)) {
       // a JPEG goes to the outbox as it is; refuse a broken one here rather than have the Loop refuse it later
       const problem = findJpegStructureProblem(image.bytes)
       if (problem) throw new ImageInputError(`the JPEG image is damaged: ${problem}`)
     }
-    const result = await this.deps.outbox.save(await encodeJpeg(image), withIds, priority)
-    if (!result.saved) {
-      this.failures.inc({ kind: 'upload' })
-      throw new Error(`the image could not be queued for upload: ${result.reason} (${result.detail})`)
-    }
+    const { outbox } = this.deps
+    // no encoding for an image the outbox would refuse anyway; the caller waits for its encoding, so it may queue
+    if (!isJpeg(image) && !outbox.hasWriteRoom()) this.uploadRefused(outbox.refuse(priority ? 'priority' : 'normal', 'write_backlog', 'the outbox write backlog is full'))
+    const jpeg = isJpeg(image) ? image.bytes : await this.encodings.run(() => encodeJpeg(image))
+    const result = await outbox.save(jpeg, withIds, priority)
+    if (!result.saved) this.uploadRefused(result)
     this.autouploads.inc({ reason: PICKED_BY_SYSTEM_TAG })
   }
 
@@ -122,25 +141,40 @@ export class DetectionService {
       const causes = autoupload === 'filtered' ? this.deps.filter.causes(metadata, options.cameraId, (this.deps.now ?? Date.now)()) : []
       if (autoupload === 'all' || causes.length > 0) {
         const toSave: ImageMetadata = { ...metadata, tags: [...(metadata.tags ?? []), ...causes] }
-        void this.deps.track(this.saveInBackground(image, toSave, autoupload === 'all' ? ['all'] : causes))
+        this.autoupload(image, toSave, autoupload === 'all' ? ['all'] : causes)
       }
     }
     this.last = { image, metadata, at: Date.now() }
     return metadata
   }
 
-  private async saveInBackground(image: ImageInput, metadata: ImageMetadata, reasons: string[]): Promise<void> {
-    try {
-      const result = await this.deps.outbox.save(await encodeJpeg(image), metadata, false)
+  private uploadRefused(result: { reason: string; detail: string }): never {
+    this.failures.inc({ kind: 'upload' })
+    const message = `the image could not be queued for upload: ${result.reason} (${result.detail})`
+    throw result.reason === 'write_backlog' ? new OutboxBusyError(message) : new Error(message)
+  }
+
+  /**
+   * Hands an image to the outbox without making the detection wait. Nothing here grows with the request
+   * rate: a JPEG goes straight to the outbox, which decides at once (and drops what its bounded write queue
+   * cannot take); other images are encoded a few at a time, and dropped when more are waiting.
+   */
+  private autoupload(image: ImageInput, metadata: ImageMetadata, reasons: string[]): void {
+    const { outbox } = this.deps
+    let saving: Promise<{ saved: boolean }>
+    if (isJpeg(image)) saving = outbox.save(image.bytes, metadata, false)
+    else if (!outbox.hasWriteRoom()) saving = Promise.resolve(outbox.refuse('normal', 'write_backlog', 'the outbox write backlog is full; the image was not encoded'))
+    else if (this.encodings.running + this.encodings.queued >= MAX_AUTOUPLOAD_ENCODINGS) {
+      saving = Promise.resolve(outbox.refuse('normal', 'encode_backlog', `${MAX_AUTOUPLOAD_ENCODINGS} images are being encoded for the outbox already`))
+    } else saving = this.encodings.run(() => encodeJpeg(image)).then((jpeg) => outbox.save(jpeg, metadata, false))
+    void this.deps.track(saving.then((result) => {
       if (result.saved) for (const reason of reasons) this.autouploads.inc({ reason })
-      else {
-        this.failures.inc({ kind: 'autoupload' })
-        this.deps.log.warn('autoupload not queued', { reason: result.reason, detail: result.detail })
-      }
-    } catch (error) {
+      // the outbox logged and counted why it did not take the image
+      else this.failures.inc({ kind: 'autoupload' })
+    }, (error: unknown) => {
       this.failures.inc({ kind: 'autoupload' })
       this.deps.log.error('autoupload failed', { error: errorMessage(error) })
-    }
+    }))
   }
 
   lastDetectionMetadata(): { metadata: ImageMetadata; at: number } | undefined {

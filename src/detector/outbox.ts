@@ -2,10 +2,13 @@ import { isOneOf, OUTBOX_MODES, type ImageMetadata, type OutboxMode } from '../c
 import { statfs } from 'node:fs/promises'
 import { createLogger, errorMessage, type Logger } from '../node/log.ts'
 import { MetricsRegistry } from '../node/metrics.ts'
+import { ConcurrencyLimit } from './concurrency-limit.ts'
+import { DropLog } from './outbox-drop-log.ts'
 import { registerOutboxMetrics, type OutboxMetrics } from './outbox-metrics.ts'
 import {
-  DEFAULT_MIN_FREE_DISK_BYTES, DEFAULT_OUTBOX_LIMITS, effectiveByteLimit, identifierTimeMs, OutboxIdentifierClock, OutboxQueues, planDrops, selectBatch,
-  type OutboxLimits, type OutboxQueueName, type QueuedItem,
+  DEFAULT_MIN_FREE_DISK_BYTES, DEFAULT_OUTBOX_LIMITS, DEFAULT_WRITE_BACKLOG, DEFAULT_WRITE_CONCURRENCY, effectiveByteLimit, identifierTimeMs,
+  OutboxIdentifierClock, OutboxQueues, planDrops, selectBatch, writeBacklogRoom,
+  type OutboxLimits, type OutboxQueueName, type QueuedItem, type WriteBacklogLimits,
 } from './outbox-policy.ts'
 import { OutboxStore } from './outbox-store.ts'
 import { createFetchUpload, OutboxUploader, type OutboxTotals, type OutboxUploaderOptions, type UploadFunction, type UploadRound } from './outbox-uploader.ts'
@@ -15,9 +18,11 @@ export { createFetchUpload, type UploadFunction, type UploadRound } from './outb
 /**
  * The detector's crash-safe outbox (§7.8): images with their metadata wait on disk until they are uploaded
  * to the Loop. Fixes over upstream (§15.9, field-notes §3.2): bounded by bytes and count with an explicit,
- * counted drop policy; a broken item is quarantined instead of blocking the queue; items the Loop rejects
- * are kept in `rejected/`; 429 honours Retry-After; failures back off with jitter; the mode persists;
- * `reset()` survives a wiped data folder; the upload can carry the node's login cookie and CA bundle.
+ * counted drop policy; saves go through a bounded write queue, so a flood of images costs neither unbounded
+ * memory nor file descriptors — what does not fit is dropped and counted before any file is opened; a broken
+ * item is quarantined instead of blocking the queue; items the Loop rejects are kept in `rejected/`; 429
+ * honours Retry-After; failures back off with jitter; the mode persists; `reset()` survives a wiped data
+ * folder; the upload can carry the node's login cookie and CA bundle.
  */
 
 export interface OutboxOptions extends Omit<OutboxUploaderOptions, 'upload'> {
@@ -33,6 +38,10 @@ export interface OutboxOptions extends Omit<OutboxUploaderOptions, 'upload'> {
   minFreeDiskBytes?: number
   /** free bytes on the disk holding `folder`; default statfs. Tests inject a fake disk. */
   freeDiskBytes?: (folder: string) => Promise<number>
+  /** items written to disk at once (default 8) */
+  writeConcurrency?: number
+  /** accepted items held in memory until written (default 64 items, 64 MiB); beyond it images are dropped as `write_backlog` */
+  writeBacklog?: Partial<WriteBacklogLimits>
   logger?: Logger
 }
 
@@ -53,10 +62,13 @@ const encoder = new TextEncoder()
 export class Outbox {
   readonly store: OutboxStore
   readonly limits: OutboxLimits
+  readonly writeBacklog: WriteBacklogLimits
   private readonly queues = new OutboxQueues()
   private readonly ids = new OutboxIdentifierClock()
   private readonly uploader: OutboxUploader
+  private readonly writes: ConcurrencyLimit
   private readonly log: Logger
+  private readonly drops: DropLog
   private readonly metrics: OutboxMetrics
   private readonly minFreeDiskBytes: number
   private readonly readFreeDisk: (folder: string) => Promise<number>
@@ -64,6 +76,7 @@ export class Outbox {
   /** bumped by reset(): answers to uploads started before it must not touch the new state */
   private generation = 0
   private readonly busy = new Set<string>()
+  /** accepted items not yet in the queues (waiting to be written, or being written): id → bytes */
   private readonly pending = new Map<string, number>()
   private pendingBytes = 0
 
@@ -76,17 +89,23 @@ export class Outbox {
     if (!(this.limits.maxItems >= 1) || !(this.limits.maxBytes >= 1)) {
       throw new RangeError(`outbox limits must be at least 1 item and 1 byte, got ${JSON.stringify(this.limits)}`)
     }
+    this.writeBacklog = { ...DEFAULT_WRITE_BACKLOG, ...options.writeBacklog }
+    if (!(this.writeBacklog.maxItems >= 1) || !(this.writeBacklog.maxBytes >= 1)) {
+      throw new RangeError(`the outbox write backlog must allow at least 1 item and 1 byte, got ${JSON.stringify(this.writeBacklog)}`)
+    }
+    this.writes = new ConcurrencyLimit(options.writeConcurrency ?? DEFAULT_WRITE_CONCURRENCY)
     let upload: UploadFunction
     if (options.upload) upload = options.upload
     else if (options.loop) upload = createFetchUpload(options.loop)
     else throw new Error('the outbox needs an upload function or the Loop address (organization and project)')
     this.log = options.logger ?? createLogger('outbox')
+    this.drops = new DropLog(this.log)
     this.minFreeDiskBytes = options.minFreeDiskBytes ?? DEFAULT_MIN_FREE_DISK_BYTES
     this.readFreeDisk = options.freeDiskBytes ?? (async (folder) => {
       const stats = await statfs(folder)
       return stats.bavail * stats.bsize
     })
-    this.metrics = registerOutboxMetrics(options.metrics ?? new MetricsRegistry(), this.queues)
+    this.metrics = registerOutboxMetrics(options.metrics ?? new MetricsRegistry(), { queues: this.queues, writes: () => this.writeState() })
     this.uploader = new OutboxUploader({
       store: this.store, queues: this.queues, busy: this.busy, log: this.log, metrics: this.metrics, totals: this.totals,
       freed: (bytes) => (this.disk.changeSinceCheck += bytes),
@@ -111,8 +130,10 @@ export class Outbox {
   // ---------------------------------------------------------------- saving
 
   /**
-   * Queues an image (already JPEG-encoded by the caller) with its metadata. Never throws: a failure is
-   * logged, counted and returned. Priority items are uploaded first, oldest first; normal ones newest first.
+   * Queues an image (already JPEG-encoded by the caller) with its metadata. Never throws: a failure or a
+   * drop is logged, counted and returned. Whether the item is taken is decided before any file is opened;
+   * it then waits in the bounded write queue. Priority items are uploaded first, oldest first; normal ones
+   * newest first.
    */
   async save(jpeg: Uint8Array, metadata: ImageMetadata, priority = false): Promise<SaveResult> {
     const queue: OutboxQueueName = priority ? 'priority' : 'normal'
@@ -124,41 +145,72 @@ export class Outbox {
       return this.saveFailed(queue, 'bad_metadata', `the metadata cannot be serialised: ${errorMessage(error)}`)
     }
     const bytes = json.length + jpeg.length
-    const plan = await this.planRoomFor({ queue, bytes })
-    if (!plan.accept) {
-      this.countDrop(queue, plan.reason)
-      this.log.warn('outbox item dropped on arrival', { queue, reason: plan.reason, detail: plan.detail, bytes })
-      return { saved: false, reason: plan.reason, detail: plan.detail }
-    }
-    const deletions = plan.drop.map((item) => this.dropItem(item, plan.reason))
+    const freeDiskBytes = await this.estimateFreeDisk()
+    // from here to the reservation nothing awaits, so concurrent saves see each other's reservations
+    const room = writeBacklogRoom({ items: this.pending.size, bytes: this.pendingBytes }, this.writeBacklog, bytes)
+    if (!room.ok) return this.refuse(queue, 'write_backlog', room.detail, bytes)
+    const plan = this.planRoomFor(freeDiskBytes, { queue, bytes })
+    if (!plan.accept) return this.refuse(queue, plan.reason, plan.detail, bytes)
+    const displaced = plan.drop.filter((item) => this.forget(item, plan.reason))
+    const id = this.ids.next(Date.now())
+    this.reserve(id, bytes)
+    return this.writes.run(() => this.write(queue, id, json, jpeg, displaced))
+  }
 
+  /** Counts and logs an image the outbox did not take. Also for callers that drop an image before it gets here. */
+  refuse(queue: OutboxQueueName, reason: string, detail: string, bytes = 0): SaveResult & { saved: false } {
+    this.countDrop(queue, reason)
+    this.drops.dropped('outbox item dropped on arrival', { queue, reason, detail, bytes })
+    return { saved: false, reason, detail }
+  }
+
+  /** Whether an item of `bytes` would find room in the write backlog now (a hint: `save` decides). */
+  hasWriteRoom(bytes = 0): boolean {
+    return writeBacklogRoom({ items: this.pending.size, bytes: this.pendingBytes }, this.writeBacklog, bytes).ok
+  }
+
+  /** The write queue now: items being written, and accepted items held in memory (those being written included). */
+  writeState(): { inFlight: number; peakInFlight: number; backlogItems: number; backlogBytes: number } {
+    return { inFlight: this.writes.running, peakInFlight: this.writes.peak, backlogItems: this.pending.size, backlogBytes: this.pendingBytes }
+  }
+
+  /** One write-queue slot: deletes the items this one displaces, then writes it (a new id if its id is taken). */
+  private async write(queue: OutboxQueueName, firstId: string, json: Uint8Array, jpeg: Uint8Array, displaced: QueuedItem[]): Promise<SaveResult> {
+    for (const item of displaced) await this.deleteFolder(item)
+    let id = firstId
+    const bytes = json.length + jpeg.length
     for (let attempt = 1; ; attempt++) {
-      const id = this.ids.next(Date.now())
-      this.pending.set(id, bytes)
-      this.pendingBytes += bytes
       let written: boolean
       try {
         written = await this.store.writeItem(queue, id, json, jpeg)
       } catch (error) {
-        await Promise.all(deletions)
+        this.release(id)
         return this.saveFailed(queue, 'write_failed', `writing outbox item ${id} failed: ${errorMessage(error)}`)
-      } finally {
-        this.pending.delete(id)
-        this.pendingBytes -= bytes
       }
-      if (!written) {
-        // an item of that id exists already (the clock went back across a restart): take the next id
-        if (attempt < SAVE_ATTEMPTS) continue
-        await Promise.all(deletions)
-        return this.saveFailed(queue, 'id_taken', `outbox item ${id} already exists`)
-      }
-      await Promise.all(deletions)
-      this.disk.changeSinceCheck -= bytes
-      this.queues.add({ id, queue, bytes, createdMs: Date.now() })
-      this.totals.saved++
-      this.metrics.saved.inc({ queue })
-      return { saved: true, id, queue }
+      if (written) break
+      // an item of that id exists already (the clock went back across a restart): take the next id
+      this.release(id)
+      if (attempt >= SAVE_ATTEMPTS) return this.saveFailed(queue, 'id_taken', `outbox item ${id} already exists`)
+      id = this.ids.next(Date.now())
+      this.reserve(id, bytes)
     }
+    // in the queues in the same step as it leaves the reservations, so the count never misses it
+    this.release(id)
+    this.disk.changeSinceCheck -= bytes
+    this.queues.add({ id, queue, bytes, createdMs: Date.now() })
+    this.totals.saved++
+    this.metrics.saved.inc({ queue })
+    return { saved: true, id, queue }
+  }
+
+  private reserve(id: string, bytes: number): void {
+    this.pending.set(id, bytes)
+    this.pendingBytes += bytes
+  }
+
+  private release(id: string): void {
+    this.pendingBytes -= this.pending.get(id) ?? 0
+    this.pending.delete(id)
   }
 
   private saveFailed(queue: OutboxQueueName, reason: string, detail: string): SaveResult {
@@ -168,9 +220,7 @@ export class Outbox {
   }
 
   /** What to drop for an incoming item (or, without one, to trim the queues), under the count, byte and disk limits. */
-  private async planRoomFor(incoming?: { queue: OutboxQueueName; bytes: number }) {
-    const freeDiskBytes = await this.estimateFreeDisk()
-    // planned synchronously after the await, so concurrent saves see each other's reservations
+  private planRoomFor(freeDiskBytes: number, incoming?: { queue: OutboxQueueName; bytes: number }) {
     const usedBytes = this.queues.bytes() + this.pendingBytes
     const byteLimit = effectiveByteLimit({ maxBytes: this.limits.maxBytes, usedBytes, freeDiskBytes, minFreeBytes: this.minFreeDiskBytes })
     return planDrops({
@@ -200,11 +250,16 @@ export class Outbox {
     return this.disk.freeBytes + this.disk.changeSinceCheck
   }
 
-  private async dropItem(item: QueuedItem, reason: string): Promise<void> {
-    if (!this.queues.remove(item.id)) return
+  /** Takes a dropped item out of the queues and counts it; its folder is deleted later. False if it was gone already. */
+  private forget(item: QueuedItem, reason: string): boolean {
+    if (!this.queues.remove(item.id)) return false
     this.disk.changeSinceCheck += item.bytes
     this.countDrop(item.queue, reason)
-    this.log.warn('outbox item dropped', { id: item.id, queue: item.queue, reason, bytes: item.bytes })
+    this.drops.dropped('outbox item dropped', { id: item.id, queue: item.queue, reason, bytes: item.bytes })
+    return true
+  }
+
+  private async deleteFolder(item: QueuedItem): Promise<void> {
     try {
       await this.store.deleteItem(item.queue, item.id)
     } catch (error) {
@@ -230,8 +285,12 @@ export class Outbox {
     for (const found of scan.items) {
       this.queues.add({ id: found.id, queue: found.queue, bytes: found.bytes, createdMs: identifierTimeMs(found.id) ?? found.mtimeMs })
     }
-    const trim = await this.planRoomFor()
-    if (trim.accept) await Promise.all(trim.drop.map((item) => this.dropItem(item, trim.reason)))
+    const trim = this.planRoomFor(await this.estimateFreeDisk())
+    if (trim.accept) {
+      const dropped = trim.drop.filter((item) => this.forget(item, trim.reason))
+      // through the write queue's slots: a restart with a much smaller cap deletes thousands of folders
+      await Promise.all(dropped.map((item) => this.writes.run(() => this.deleteFolder(item))))
+    }
     if (this.queues.count() > 0) {
       this.log.info('outbox resumed', { priority: this.queues.count('priority'), normal: this.queues.count('normal'), bytes: this.queues.bytes() })
     }
@@ -277,6 +336,7 @@ export class Outbox {
 
   /** Stops uploading for shutdown (the persisted mode is kept); waits like `setMode('stopped')`, or `timeoutMs`. */
   stop(timeoutMs = this.uploader.stopTimeoutMs): Promise<boolean> {
+    this.drops.flush()
     return this.uploader.stop(timeoutMs)
   }
 

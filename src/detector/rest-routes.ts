@@ -3,6 +3,7 @@ import { ContractError, ImageMetadata, decode, formatCreated } from '../contract
 import { ImageInputError, InferenceUnavailableError, type ImageInput } from '../inference/index.ts'
 import { errorMessage } from '../node/log.ts'
 import { DetectorUnavailableError } from './active-detector.ts'
+import { OutboxBusyError } from './detection-service.ts'
 import type { DetectorNode } from './detector-node.ts'
 import { VersionModeError } from './model-updater.ts'
 import { RequestOptionError, detectOptionsFrom, requestValue, uploadPriorityFrom } from './request-options.ts'
@@ -19,7 +20,7 @@ export function httpStatusOf(error: unknown): number {
   if (error instanceof HttpError) return error.status
   if (error instanceof ImageInputError || error instanceof RequestOptionError || error instanceof ContractError) return 422
   if (error instanceof VersionModeError) return error.status
-  if (error instanceof DetectorUnavailableError || error instanceof InferenceUnavailableError) return 503
+  if (error instanceof DetectorUnavailableError || error instanceof InferenceUnavailableError || error instanceof OutboxBusyError) return 503
   if (error instanceof RangeError) return 422
   return 500
 }
