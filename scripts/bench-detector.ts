@@ -3,8 +3,11 @@
  * pipeline measured in the same run, because these machines are noisy):
  *   REST /detect throughput and p50/p99 with 1 and 4 clients vs the in-process pipeline (target overhead ≤ 10 %),
  *   socket.io `detect` frames/s with raw 640×480×3 frames, p99 during a hot swap vs steady (target ≤ 1.2×),
- *   outbox enqueue rate (target ≥ 500 images/s), RSS after 10k detections vs after 1k (target ≤ 5 % drift).
- * Usage: bun scripts/bench-detector.ts [--model builtin|yolov8n] [--seconds S] [--drift-detections N] [--swaps N]
+ *   outbox enqueue rate (target ≥ 500 images/s), RSS after 10k detections vs after 1k (target ≤ 5 % drift),
+ *   an autoupload flood on a fixed-box model (scripts/bench-outbox-flood.ts: /detect with and without it, RSS,
+ *   descriptors, outbox depth vs cap, drops by reason, EMFILE).
+ * Usage: bun scripts/bench-detector.ts [--model builtin|yolov8n] [--seconds S] [--drift-detections N] [--swaps N] [--flood-seconds S] [--flood-clients N]
+ * Progress goes to stderr, results to stdout.
  */
 import { Transformer } from '@napi-rs/image'
 import { join } from 'node:path'
@@ -15,6 +18,7 @@ import { LocalLoop } from '../src/local-loop/index.ts'
 import { createZip } from '../src/inference/zip-archive.ts'
 import { builtinModelDir, decodeImage } from '../src/inference/index.ts'
 import { fetchBenchModels } from './fetch-bench-models.ts'
+import { describeFlood, measureOutboxFlood } from './bench-outbox-flood.ts'
 import { multipartRequest, RawHttpClient } from './raw-http-client.ts'
 import { makeTempDir } from '../test/support/temp.ts'
 import { readdir, readFile } from 'node:fs/promises'
@@ -28,6 +32,8 @@ const modelChoice = argument('model', 'builtin')
 const seconds = Number(argument('seconds', '5'))
 const driftDetections = Number(argument('drift-detections', '10000'))
 const swaps = Number(argument('swaps', '4'))
+const floodSeconds = Number(argument('flood-seconds', '10'))
+const floodClients = Number(argument('flood-clients', '4'))
 type Measured = { latencies: number[]; perSecond: number }
 const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))]!
 const fmt = (v: number) => v.toFixed(2)
@@ -236,6 +242,9 @@ phase(`RSS after 1000 and ${driftDetections} detections`)
 const rss1k = await rssAfter(1000)
 const rssN = await rssAfter(driftDetections - 1000)
 
+phase(`outbox flood: ${floodClients} clients, ${floodSeconds} s`)
+const flood = await measureOutboxFlood({ loopUrl: loop.url, dataFolder: join(temp.path, 'flood-detector'), jpeg, clients: floodClients, seconds: floodSeconds })
+
 console.table(rows.slice(1).map(([name, rps, p50, p99]) => ({ measurement: name, 'req/s': rps, 'p50 ms': p50, 'p99 ms': p99 })))
 const overhead1 = quantile(rest1.latencies, 0.5) / quantile(pipeline1.latencies, 0.5) - 1
 const overhead4 = pipeline4.perSecond / rest4.perSecond - 1
@@ -250,6 +259,7 @@ for (const [name, r] of [['4 clients back to back', saturated], ['4 cameras × 1
 }
 console.log(`outbox enqueue: ${outboxRate.toFixed(0)} images/s   (target ≥ 500)`)
 console.log(`RSS after ${driftDetections} detections vs after 1000: ${((rssN / rss1k - 1) * 100).toFixed(1)} %   (${(rss1k / 2 ** 20).toFixed(0)} → ${(rssN / 2 ** 20).toFixed(0)} MiB; target ≤ 5 %)`)
+for (const line of describeFlood(flood)) console.log(line)
 
 for (const connection of connections) connection.close()
 await detector.stop()

@@ -2,10 +2,11 @@
  * Outbox enqueue throughput: how many images per second `Outbox.save` makes crash-safe on this disk
  * (two fsynced files, a fsynced staging folder, a rename, a fsynced queue folder per item).
  *
- *   bun scripts/bench-outbox.ts [--images 2000] [--concurrency 1,8,32] [--dir /var/tmp]
+ *   bun scripts/bench-outbox.ts [--images 2000] [--concurrency 1,8,32] [--writes 4] [--dir /var/tmp]
  *
  * Prints images/s per concurrency level: 1 = one save awaited after another; more = that many saves in
- * flight, as when the detector saves fire-and-forget. Uploading is stopped during the run.
+ * flight, as when the detector saves fire-and-forget. `--writes` sets the outbox's write concurrency (a list
+ * compares several; default: the outbox's own). Uploading is stopped during the run.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -21,11 +22,13 @@ const { values } = parseArgs({
   options: {
     images: { type: 'string', default: '2000' },
     concurrency: { type: 'string', default: '1,8,32' },
+    writes: { type: 'string' },
     dir: { type: 'string', default: tmpdir() },
   },
 })
 const images = Number(values.images)
 const levels = values.concurrency!.split(',').map(Number)
+const writeLevels = values.writes ? values.writes.split(',').map(Number) : [undefined]
 
 const jpeg = new Uint8Array(await Bun.file(new URL('../test/fixtures/chelsea.jpg', import.meta.url)).arrayBuffer())
 const metadata: ImageMetadata = {
@@ -39,10 +42,13 @@ const metadata: ImageMetadata = {
 console.log(`outbox enqueue: ${images} images of ${jpeg.length} bytes each, data folders under ${values.dir}`)
 const folders: string[] = []
 try {
-  for (const concurrency of levels) {
+  for (const writeConcurrency of writeLevels) for (const concurrency of levels) {
     const dataFolder = await mkdtemp(join(values.dir!, 'bench-outbox-'))
     folders.push(dataFolder)
-    const outbox = await Outbox.open({ dataFolder, upload: async () => new Response(null, { status: 503 }), limits: { maxItems: images + 1 } })
+    const outbox = await Outbox.open({
+      dataFolder, upload: async () => new Response(null, { status: 503 }), limits: { maxItems: images + 1 },
+      ...(writeConcurrency ? { writeConcurrency } : {}), writeBacklog: { maxItems: Math.max(concurrency, 64) },
+    })
     await outbox.setMode('stopped')
     let next = 0
     let failed = 0
@@ -61,7 +67,7 @@ try {
     const resumed = await Outbox.open({ dataFolder, upload: async () => new Response(null, { status: 503 }), limits: { maxItems: images + 1 } })
     const openMs = performance.now() - openStarted
     await resumed.stop()
-    console.log(`concurrency ${String(concurrency).padStart(3)}: ${(images / seconds).toFixed(0).padStart(6)} images/s` +
+    console.log(`${writeConcurrency ? `writes ${String(writeConcurrency).padStart(3)}, ` : ''}concurrency ${String(concurrency).padStart(3)}: ${(images / seconds).toFixed(0).padStart(6)} images/s` +
       `  (${resumed.count()} queued, ${failed} failed, ${seconds.toFixed(2)} s; reopening took ${openMs.toFixed(0)} ms)`)
   }
 } finally {

@@ -1,8 +1,10 @@
 import { formatCreated, type ImageMetadata, type SegmentationDetection } from '../contract/index.ts'
 import { encodeJpeg, ImageInputError, type ImageInput } from '../inference/index.ts'
-import { errorMessage, type Logger } from '../node/log.ts'
+import { sniffImageFormat } from '../inference/image-header.ts'
+import { errorMessage, quoteInput, type Logger } from '../node/log.ts'
 import type { MetricsRegistry } from '../node/metrics.ts'
 import type { ActiveDetector } from './active-detector.ts'
+import { ConcurrencyLimit } from './concurrency-limit.ts'
 import type { LogicOutput } from './detector-logic.ts'
 import type { Outbox } from './outbox.ts'
 import type { RelevanceFilter } from './relevance-filter.ts'
@@ -23,6 +25,22 @@ export interface UploadItem {
   image: ImageInput
   name?: string
 }
+
+/** JPEG encodings of raw or non-JPEG images for the outbox at once (CPU work on the I/O thread pool)… */
+const ENCODING_CONCURRENCY = 2
+/** …and at most this many autouploads encoding or waiting to; beyond it they are dropped as `encode_backlog`. */
+const MAX_AUTOUPLOAD_ENCODINGS = 4
+
+/** The outbox cannot take more images now (its write backlog is full); answered with 503, try again later. */
+export class OutboxBusyError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'OutboxBusyError'
+  }
+}
+
+/** Whether the outbox can take the image's bytes as they are (a JPEG), without encoding. */
+const isJpeg = (image: ImageInput) => image.kind === 'encoded' && sniffImageFormat(image.bytes) === 'jpeg'
 
 /** The last detection, for the status page: the image as JPEG and its metadata. */
 export interface LastDetection {
@@ -63,6 +81,7 @@ export class DetectionService {
   private readonly detections
   private readonly autouploads
   private readonly failures
+  private readonly encodings = new ConcurrencyLimit(ENCODING_CONCURRENCY)
 
   constructor(private readonly deps: {
     active: ActiveDetector
@@ -114,23 +133,23 @@ export class DetectionService {
       created: metadata.created ?? formatCreated(),
       source: metadata.source ?? this.deps.defaultSource ?? null,
     }
+    const { outbox } = this.deps
     const jpegs: Uint8Array[] = []
     for (const { image, name } of items) {
+      // no encoding for an image the outbox would refuse anyway; the caller waits for its encoding, so it may queue
+      if (!isJpeg(image) && !outbox.hasWriteRoom()) this.uploadRefused(outbox.refuse(priority ? 'priority' : 'normal', 'write_backlog', 'the outbox write backlog is full'))
       try {
         // a JPEG goes to the outbox as it is: what the Loop would refuse later is refused here
-        jpegs.push(await encodeJpeg(image, undefined, this.deps.maxImagePixels))
+        const encode = () => encodeJpeg(image, undefined, this.deps.maxImagePixels)
+        jpegs.push(await (isJpeg(image) ? encode() : this.encodings.run(encode)))
       } catch (error) {
-        if (error instanceof ImageInputError && name !== undefined) throw new ImageInputError(`file ${JSON.stringify(name)}: ${error.message}`)
+        if (error instanceof ImageInputError && name !== undefined) throw new ImageInputError(`file ${quoteInput(name)}: ${error.message}`)
         throw error
       }
     }
     for (const [index, jpeg] of jpegs.entries()) {
-      const result = await this.deps.outbox.save(jpeg, withIds, priority)
-      if (!result.saved) {
-        this.failures.inc({ kind: 'upload' })
-        const before = index > 0 ? `; the ${index} image(s) before it were queued` : ''
-        throw new Error(`the image could not be queued for upload: ${result.reason} (${result.detail})${before}`)
-      }
+      const result = await outbox.save(jpeg, withIds, priority)
+      if (!result.saved) this.uploadRefused(result, index)
       this.autouploads.inc({ reason: PICKED_BY_SYSTEM_TAG })
     }
   }
@@ -145,25 +164,42 @@ export class DetectionService {
       if (autoupload === 'all' || causes.length > 0) {
         // the answer keeps the client's source (null when none); what the Loop gets names this detector then
         const toSave: ImageMetadata = { ...metadata, tags: [...(metadata.tags ?? []), ...causes], source: metadata.source ?? this.deps.defaultSource ?? null }
-        void this.deps.track(this.saveInBackground(image, toSave, autoupload === 'all' ? ['all'] : causes))
+        this.autoupload(image, toSave, autoupload === 'all' ? ['all'] : causes)
       }
     }
     this.last = { image, metadata, at: Date.now() }
     return metadata
   }
 
-  private async saveInBackground(image: ImageInput, metadata: ImageMetadata, reasons: string[]): Promise<void> {
-    try {
-      const result = await this.deps.outbox.save(await encodeJpeg(image), metadata, false)
+  /** `queuedBefore`: images of the same request already queued (a refusal of the outbox, not of the input) */
+  private uploadRefused(result: { reason: string; detail: string }, queuedBefore = 0): never {
+    this.failures.inc({ kind: 'upload' })
+    const before = queuedBefore > 0 ? `; the ${queuedBefore} image(s) before it were queued` : ''
+    const message = `the image could not be queued for upload: ${result.reason} (${result.detail})${before}`
+    throw result.reason === 'write_backlog' ? new OutboxBusyError(message) : new Error(message)
+  }
+
+  /**
+   * Hands an image to the outbox without making the detection wait. Nothing here grows with the request
+   * rate: a JPEG goes straight to the outbox, which decides at once (and drops what its bounded write queue
+   * cannot take); other images are encoded a few at a time, and dropped when more are waiting.
+   */
+  private autoupload(image: ImageInput, metadata: ImageMetadata, reasons: string[]): void {
+    const { outbox } = this.deps
+    let saving: Promise<{ saved: boolean }>
+    if (isJpeg(image)) saving = outbox.save(image.bytes, metadata, false)
+    else if (!outbox.hasWriteRoom()) saving = Promise.resolve(outbox.refuse('normal', 'write_backlog', 'the outbox write backlog is full; the image was not encoded'))
+    else if (this.encodings.running + this.encodings.queued >= MAX_AUTOUPLOAD_ENCODINGS) {
+      saving = Promise.resolve(outbox.refuse('normal', 'encode_backlog', `${MAX_AUTOUPLOAD_ENCODINGS} images are being encoded for the outbox already`))
+    } else saving = this.encodings.run(() => encodeJpeg(image, undefined, this.deps.maxImagePixels)).then((jpeg) => outbox.save(jpeg, metadata, false))
+    void this.deps.track(saving.then((result) => {
       if (result.saved) for (const reason of reasons) this.autouploads.inc({ reason })
-      else {
-        this.failures.inc({ kind: 'autoupload' })
-        this.deps.log.warn('autoupload not queued', { reason: result.reason, detail: result.detail })
-      }
-    } catch (error) {
+      // the outbox logged and counted why it did not take the image
+      else this.failures.inc({ kind: 'autoupload' })
+    }, (error: unknown) => {
       this.failures.inc({ kind: 'autoupload' })
       this.deps.log.error('autoupload failed', { error: errorMessage(error) })
-    }
+    }))
   }
 
   lastDetectionMetadata(): { metadata: ImageMetadata; at: number } | undefined {

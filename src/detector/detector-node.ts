@@ -31,8 +31,8 @@ export interface DetectorNodeOptions {
   factory?: DetectorLogicFactory
   /** model served until the Loop deploys one; default: the built-in face model; `null`: none */
   fallbackModelDir?: string | null
-  /** outbox tuning (upload interval, limits); defaults as upstream: every 5 s, batches of 20 */
-  outbox?: Pick<OutboxOptions, 'intervalMs' | 'batchSize' | 'limits' | 'minFreeDiskBytes'>
+  /** outbox tuning (upload interval, limits, write queue); defaults as upstream: every 5 s, batches of 20 */
+  outbox?: Pick<OutboxOptions, 'intervalMs' | 'batchSize' | 'limits' | 'minFreeDiskBytes' | 'writeConcurrency' | 'writeBacklog'>
   log?: Logger
 }
 

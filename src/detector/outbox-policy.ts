@@ -30,6 +30,20 @@ export interface OutboxLimits {
 export const DEFAULT_OUTBOX_LIMITS: OutboxLimits = { maxItems: 10_000, maxBytes: 2 * 1024 ** 3 }
 /** Free disk space the outbox leaves alone: it drops old items rather than fill the disk below this. */
 export const DEFAULT_MIN_FREE_DISK_BYTES = 256 * 1024 ** 2
+/**
+ * Items written to disk at once. Each write holds a few descriptors (two files and a folder) and a thread of
+ * the I/O pool for its fsyncs; more at once does not make a disk faster, it only runs out of descriptors.
+ */
+export const DEFAULT_WRITE_CONCURRENCY = 8
+
+/** Accepted items held in memory until they are written (those being written included). */
+export interface WriteBacklogLimits {
+  maxItems: number
+  maxBytes: number
+}
+
+/** A burst of a few seconds at the disk's pace; beyond it new images are dropped as `write_backlog`. */
+export const DEFAULT_WRITE_BACKLOG: WriteBacklogLimits = { maxItems: 64, maxBytes: 64 * 1024 ** 2 }
 /** Upstream `BATCH_SIZE`. */
 export const UPLOAD_BATCH_SIZE = 20
 /** Upstream `UPLOAD_INTERVAL_S`. */
@@ -160,6 +174,22 @@ export type DropPlan =
   | { accept: true; drop: QueuedItem[]; reason: DropReason }
   | { accept: false; reason: 'too_large' | 'queue_full' | 'disk_full'; detail: string }
 
+/**
+ * Whether one more item of `bytes` may wait in memory to be written, or why not. The check comes before
+ * anything else about the item, so an image the disk cannot keep up with costs neither memory nor a file.
+ * An item bigger than `maxBytes` is accepted when nothing else waits, so that every size that fits the
+ * outbox can be saved.
+ */
+export function writeBacklogRoom(backlog: { items: number; bytes: number }, limits: WriteBacklogLimits, bytes: number): { ok: true } | { ok: false; detail: string } {
+  if (backlog.items >= limits.maxItems) {
+    return { ok: false, detail: `${backlog.items} items are waiting to be written, the most the outbox holds in memory; the disk does not keep up` }
+  }
+  if (backlog.items > 0 && backlog.bytes + bytes > limits.maxBytes) {
+    return { ok: false, detail: `${backlog.bytes} bytes are waiting to be written; with ${bytes} more they would exceed the ${limits.maxBytes} bytes the outbox holds in memory` }
+  }
+  return { ok: true }
+}
+
 export interface QueueSnapshot {
   priority: readonly QueuedItem[]
   normal: readonly QueuedItem[]
@@ -219,13 +249,24 @@ export function planDrops(input: {
     if (fits()) return { accept: true, drop, reason }
   }
   if (!incoming) return { accept: true, drop, reason } // trimming: everything droppable is dropped
+  const overBytes = bytes > limits.maxBytes
   return {
     accept: false,
-    reason: input.byDisk && bytes > limits.maxBytes ? 'disk_full' : 'queue_full',
-    detail: incoming.queue === 'normal'
-      ? 'the outbox is full of priority items (or items being uploaded); a normal item does not replace them'
-      : 'the outbox is full of items being uploaded',
+    reason: input.byDisk && overBytes ? 'disk_full' : 'queue_full',
+    detail: fullQueueDetail(queues, input.pending?.items ?? 0, input.busy ?? new Set(), incoming.queue,
+      overBytes ? `${limits.maxBytes} bytes${input.byDisk ? ' (what the free disk space allows)' : ''}` : `${limits.maxItems} items`),
   }
+}
+
+/** What fills an outbox that refuses an item: the items the incoming one may not push out, counted by kind. */
+function fullQueueDetail(queues: QueueSnapshot, pendingItems: number, busy: ReadonlySet<string>, incoming: OutboxQueueName, limit: string): string {
+  const uploading = (items: readonly QueuedItem[]) => items.filter((item) => busy.has(item.id)).length
+  const held = incoming === 'normal'
+    ? [[queues.priority.length, 'priority items'], [uploading(queues.normal), 'normal items being uploaded'], [pendingItems, 'items being written']] as const
+    : [[uploading(queues.priority) + uploading(queues.normal), 'items being uploaded'], [pendingItems, 'items being written']] as const
+  const parts = held.filter(([count]) => count > 0).map(([count, what]) => `${count} ${what}`)
+  const rule = incoming === 'normal' ? 'a normal item never replaces a priority one, nor one being uploaded or written' : 'items being uploaded or written cannot be dropped'
+  return `the outbox is at its limit of ${limit}, held by ${parts.join(', ') || 'nothing it may drop'}; ${rule}`
 }
 
 function sum(items: readonly QueuedItem[]): number {

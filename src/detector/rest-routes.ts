@@ -4,6 +4,7 @@ import { ImageInputError, InferenceUnavailableError, type ImageInput } from '../
 import { clipText, errorMessage, MAX_ERROR_ANSWER_CHARACTERS, quoteInput } from '../node/log.ts'
 import { MAX_SETTING_BODY_BYTES, readBodyText, RequestTooLargeError } from '../node/request-limits.ts'
 import { DetectorUnavailableError } from './active-detector.ts'
+import { OutboxBusyError } from './detection-service.ts'
 import type { DetectorNode } from './detector-node.ts'
 import { VersionModeError } from './model-updater.ts'
 import { RequestOptionError, creationDateFrom, detectOptionsFrom, requestValue, uploadPriorityFrom } from './request-options.ts'
@@ -20,7 +21,7 @@ export function httpStatusOf(error: unknown): number {
   if (error instanceof HttpError || error instanceof RequestTooLargeError) return error.status
   if (error instanceof ImageInputError || error instanceof RequestOptionError || error instanceof ContractError) return 422
   if (error instanceof VersionModeError) return error.status
-  if (error instanceof DetectorUnavailableError || error instanceof InferenceUnavailableError) return 503
+  if (error instanceof DetectorUnavailableError || error instanceof InferenceUnavailableError || error instanceof OutboxBusyError) return 503
   if (error instanceof RangeError) return 422
   return 500
 }

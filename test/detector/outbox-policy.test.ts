@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import {
   classifyUploadError, classifyUploadStatus, effectiveByteLimit, identifierTimeMs, isOutboxIdentifier, MIN_RATE_LIMIT_DELAY_MS, nextUploadDelayMs,
-  OutboxIdentifierClock, OutboxQueues, planDrops, selectBatch, splitRejectedBatch, type OutboxQueueName, type QueuedItem,
+  OutboxIdentifierClock, OutboxQueues, planDrops, selectBatch, splitRejectedBatch, writeBacklogRoom, type OutboxQueueName, type QueuedItem,
 } from '../../src/detector/outbox-policy.ts'
 
 const item = (id: string, queue: OutboxQueueName = 'normal', bytes = 100): QueuedItem => ({ id, queue, bytes, createdMs: 0 })
@@ -138,9 +138,42 @@ describe('drops under the caps', () => {
     expect(planDrops({ queues, limits: { maxItems: 10, maxBytes: 50 }, incoming: { queue: 'normal', bytes: 100 }, byDisk: true })).toMatchObject({ accept: false, reason: 'disk_full' })
   })
 
+  test('a refusal names what holds the places, never priority items that are not there', () => {
+    const refusal = (input: Parameters<typeof planDrops>[0]) => {
+      const plan = planDrops(input)
+      if (plan.accept) throw new Error('expected a refusal')
+      return plan.detail
+    }
+    const writing = refusal({ queues: queuesOf([], []), limits, incoming: { queue: 'normal', bytes: 100 }, pending: { items: 4, bytes: 400 } })
+    expect(writing).toBe('the outbox is at its limit of 4 items, held by 4 items being written; a normal item never replaces a priority one, nor one being uploaded or written')
+    const mixed = refusal({ queues: queuesOf(['p1'], ['n1', 'n2']), limits, incoming: { queue: 'normal', bytes: 100 }, pending: { items: 1, bytes: 100 }, busy: new Set(['n1', 'n2']) })
+    expect(mixed).toBe('the outbox is at its limit of 4 items, held by 1 priority items, 2 normal items being uploaded, 1 items being written; a normal item never replaces a priority one, nor one being uploaded or written')
+    const priorityIncoming = refusal({ queues: queuesOf(['p1', 'p2'], ['n1']), limits, incoming: { queue: 'priority', bytes: 100 }, pending: { items: 1, bytes: 100 }, busy: new Set(['p1', 'p2', 'n1']) })
+    expect(priorityIncoming).toBe('the outbox is at its limit of 4 items, held by 3 items being uploaded, 1 items being written; items being uploaded or written cannot be dropped')
+    const bytes = refusal({ queues: queuesOf(['p1'], [], 900), limits, incoming: { queue: 'normal', bytes: 200 } })
+    expect(bytes).toMatch(/^the outbox is at its limit of 1000 bytes, held by 1 priority items;/)
+  })
+
   test('trimming after a restart with smaller limits: normal first, then priority', () => {
     const plan = planDrops({ queues: queuesOf(['p1', 'p2', 'p3'], ['n1', 'n2']), limits: { maxItems: 2, maxBytes: 10_000 } })
     expect(plan.accept && ids(plan.drop)).toEqual(['n1', 'n2', 'p1'])
+  })
+})
+
+describe('the write backlog', () => {
+  const backlog = { maxItems: 3, maxBytes: 1_000 }
+
+  test('room while both the count and the bytes fit; the refusal says which ran out', () => {
+    expect(writeBacklogRoom({ items: 2, bytes: 600 }, backlog, 400)).toEqual({ ok: true })
+    const full = writeBacklogRoom({ items: 3, bytes: 300 }, backlog, 100)
+    expect(!full.ok && full.detail).toMatch(/^3 items are waiting to be written/)
+    const heavy = writeBacklogRoom({ items: 1, bytes: 700 }, backlog, 400)
+    expect(!heavy.ok && heavy.detail).toMatch(/^700 bytes are waiting to be written/)
+  })
+
+  test('an item bigger than the byte bound still goes when nothing else waits', () => {
+    expect(writeBacklogRoom({ items: 0, bytes: 0 }, backlog, 5_000)).toEqual({ ok: true })
+    expect(writeBacklogRoom({ items: 1, bytes: 10 }, backlog, 5_000).ok).toBe(false)
   })
 })
 

@@ -184,6 +184,92 @@ describe('saving', () => {
   })
 })
 
+describe('the bounded write queue (issue 11: an autoupload flood)', () => {
+  test('a burst: at most writeConcurrency writes at once, at most the backlog held; the rest refused at once as write_backlog and counted', async () => {
+    const data = await tempData()
+    const metrics = new MetricsRegistry()
+    const outbox = await openOutbox(data, { url: 'http://127.0.0.1:9' }, { stopped: true, metrics, writeConcurrency: 2, writeBacklog: { maxItems: 6 } })
+    const settledOrder: string[] = []
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => outbox.save(JPEG, metadataFor(`b${i}`)).then((result) => {
+      settledOrder.push(result.saved ? 'saved' : result.reason)
+      return result
+    })))
+    expect(results.filter((r) => r.saved)).toHaveLength(6)
+    expect(results.slice(6).every((r) => !r.saved && r.reason === 'write_backlog')).toBe(true)
+    // the refusals were answered before any write finished: no file was opened for them
+    expect(settledOrder.slice(0, 34)).toEqual(Array(34).fill('write_backlog'))
+    expect(outbox.writeState()).toEqual({ inFlight: 0, peakInFlight: 2, backlogItems: 0, backlogBytes: 0 })
+    expect(metrics.counter('outbox_dropped_total', '').get({ queue: 'normal', reason: 'write_backlog' })).toBe(34)
+    expect(outbox.totals).toMatchObject({ saved: 6, dropped: 34 })
+    expect(await entries(join(data, 'outbox', 'normal'))).toHaveLength(6)
+    expect(await entries(join(data, 'tmp'))).toEqual([])
+    // a flood logs a few lines and a count, not a line per image
+    expect(logged('outbox item dropped on arrival')).toHaveLength(10)
+    await outbox.stop()
+    expect(logged('outbox item dropped on arrival (more, not logged one by one)')).toEqual([expect.objectContaining({ queue: 'normal', reason: 'write_backlog', count: 24 })])
+  })
+
+  test('the gauges show the writes in flight and the backlog while a burst is written', async () => {
+    const data = await tempData()
+    const metrics = new MetricsRegistry()
+    const outbox = await openOutbox(data, { url: 'http://127.0.0.1:9' }, { stopped: true, metrics, writeConcurrency: 3 })
+    const saving = Promise.all(Array.from({ length: 10 }, (_, i) => outbox.save(JPEG, metadataFor(`g${i}`))))
+    await waitFor(() => outbox.writeState().inFlight > 0, 5_000, 'writes in flight', 0)
+    const text = metrics.render()
+    const gauge = (name: string) => Number(new RegExp(`^lln_${name} (\\d+)$`, 'm').exec(text)?.[1])
+    expect(gauge('outbox_writes_in_flight')).toBeGreaterThan(0)
+    expect(gauge('outbox_writes_in_flight')).toBeLessThanOrEqual(3)
+    expect(gauge('outbox_write_backlog_items')).toBeGreaterThan(0)
+    expect(gauge('outbox_write_backlog_items')).toBeLessThanOrEqual(10)
+    expect(gauge('outbox_write_backlog_bytes')).toBeGreaterThanOrEqual(gauge('outbox_write_backlog_items') * JPEG.length)
+    expect((await saving).every((r) => r.saved)).toBe(true)
+    expect(outbox.writeState()).toMatchObject({ inFlight: 0, backlogItems: 0, backlogBytes: 0, peakInFlight: 3 })
+  })
+
+  test('the cap counts items waiting to be written: a burst never makes the queue longer than maxItems', async () => {
+    const data = await tempData()
+    const metrics = new MetricsRegistry()
+    const outbox = await openOutbox(data, { url: 'http://127.0.0.1:9' }, { stopped: true, metrics, limits: { maxItems: 5 } })
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => outbox.save(JPEG, metadataFor(`c${i}`))))
+    expect(results.filter((r) => r.saved)).toHaveLength(5)
+    const refused = results.filter((r) => !r.saved)
+    expect(refused.every((r) => !r.saved && r.reason === 'queue_full')).toBe(true)
+    // the reason says what holds the places: items being written, not priority items
+    expect(refused[0]).toMatchObject({ detail: expect.stringContaining('5 items being written') })
+    expect(refused[0]).not.toMatchObject({ detail: expect.stringContaining('priority items') })
+    expect(outbox.count()).toBe(5)
+    expect(await entries(join(data, 'outbox', 'normal'))).toHaveLength(5)
+    // once written, each new normal item displaces the oldest one
+    const before = outbox.queuedIds()
+    const [next] = await saveMany(outbox, ['c-next'])
+    expect(outbox.count()).toBe(5)
+    expect(outbox.queuedIds()).toEqual([next!, ...before.slice(0, 4)])
+    expect(await entries(join(data, 'outbox', 'normal'))).toHaveLength(5)
+    expect(metrics.counter('outbox_dropped_total', '').get({ queue: 'normal', reason: 'limit' })).toBe(1)
+    expect(metrics.counter('outbox_dropped_total', '').get({ queue: 'normal', reason: 'queue_full' })).toBe(15)
+  })
+
+  test('priority items are never displaced by normal ones, and the refusal says so truthfully', async () => {
+    const data = await tempData()
+    const outbox = await openOutbox(data, { url: 'http://127.0.0.1:9' }, { stopped: true, limits: { maxItems: 3 } })
+    const priority = await saveMany(outbox, ['p0', 'p1', 'p2'], true)
+    const refused = await outbox.save(JPEG, metadataFor('n'))
+    expect(refused).toMatchObject({ saved: false, reason: 'queue_full', detail: expect.stringContaining('held by 3 priority items;') })
+    expect(outbox.queuedIds()).toEqual(priority)
+  })
+
+  test('restart with a much smaller cap deletes the surplus a few folders at a time', async () => {
+    const data = await tempData()
+    const first = await openOutbox(data, { url: 'http://127.0.0.1:9' }, { stopped: true })
+    await Promise.all(Array.from({ length: 60 }, (_, i) => first.save(JPEG, metadataFor(`r${i}`))))
+    await first.stop()
+    const second = await openOutbox(data, { url: 'http://127.0.0.1:9' }, { stopped: true, limits: { maxItems: 3 }, writeConcurrency: 2 })
+    expect(second.count()).toBe(3)
+    expect(second.writeState().peakInFlight).toBe(2)
+    expect(await entries(join(data, 'outbox', 'normal'))).toHaveLength(3)
+  })
+})
+
 describe('uploading', () => {
   test('order and batches of 20: priority oldest first, then normal newest first; two named parts per item', async () => {
     const data = await tempData()

@@ -93,6 +93,7 @@ const COMMANDS: Record<string, Check> = {
   'npm run bench:inference': { skip: 'a benchmark (fetches YOLOv8n)', instead: npmScript('bench:inference') },
   'npm run bench:detector': { skip: 'a benchmark', instead: npmScript('bench:detector') },
   'bun scripts/bench-outbox.ts': { skip: 'a benchmark', instead: file('scripts/bench-outbox.ts') },
+  'bun scripts/bench-outbox-flood.ts': { skip: 'a benchmark', instead: file('scripts/bench-outbox-flood.ts') },
   'bash .ci/run': { skip: 'runs the whole suite on a clean clone', instead: file('.ci/run') },
 }
 
