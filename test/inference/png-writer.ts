@@ -24,9 +24,14 @@ export function encodePng(width: number, height: number, channels: 1 | 2 | 3 | 4
   const rowBytes = width * channels * (bitDepth / 8)
   const raw = new Uint8Array(height * (rowBytes + 1))
   for (let y = 0; y < height; y++) raw.set(samples.subarray(y * rowBytes, (y + 1) * rowBytes), y * (rowBytes + 1) + 1)
+  return pngFile(header, new Uint8Array(deflateSync(raw)))
+}
+
+/** The signature, an IHDR chunk with `header` (13 bytes), one IDAT chunk with the compressed rows, and IEND. */
+export function pngFile(header: Uint8Array, compressedRows: Uint8Array): Uint8Array {
   const parts = [
     Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', header), chunk('IDAT', new Uint8Array(deflateSync(raw))), chunk('IEND', new Uint8Array(0)),
+    chunk('IHDR', header), chunk('IDAT', compressedRows), chunk('IEND', new Uint8Array(0)),
   ]
   const png = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
   let at = 0

@@ -74,6 +74,8 @@ describe('request limits of a node', () => {
     expect((await fetch(`${url}/health`, { headers: { 'x-padding': 'p'.repeat(20_000) } })).status).toBe(431)
     expect((await fetch(`${url}/echo`, { method: 'POST', body: new Uint8Array(100_000) })).status).toBe(413)
     expect((await fetch(`${url}/socketio`, { method: 'PUT', body: 'o'.repeat(2_000) })).status).toBe(413)
+    // a route's answer is counted after it was sent (onAfterResponse): wait for that
+    await waitFor(() => /http_requests_total\{method="PUT",route="\/socketio",status="413"\} 1/.test(node.metrics.render()), 5_000, 'the 413 of PUT /socketio counted')
     const metrics = node.metrics.render()
     expect(metrics).toMatch(/http_requests_total\{method="GET",route="\(refused\)",status="431"\} [1-9]/)
     expect(metrics).toMatch(/http_requests_total\{method="POST",route="\(refused\)",status="413"\} [1-9]/)

@@ -4,6 +4,7 @@
  */
 import jpeg from 'jpeg-js'
 import { deflateSync } from 'node:zlib'
+import { pngFile } from '../inference/png-writer.ts'
 
 /** A complete 16×16 baseline JPEG (~600 bytes) whose SOF0 header is patched to claim `width`×`height`. */
 export function jpegClaimingSize(width: number, height: number): Uint8Array {
@@ -14,16 +15,6 @@ export function jpegClaimingSize(width: number, height: number): Uint8Array {
   if (sof < 0) throw new Error('jpeg-js wrote no SOF0 marker')
   bytes.set([height >> 8, height & 0xff, width >> 8, width & 0xff], sof + 5)
   return bytes
-}
-
-function pngChunk(type: string, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + data.length)
-  const view = new DataView(out.buffer)
-  view.setUint32(0, data.length)
-  out.set(new TextEncoder().encode(type), 4)
-  out.set(data, 8)
-  view.setUint32(8 + data.length, Bun.hash.crc32(out.subarray(4, 8 + data.length)) >>> 0)
-  return out
 }
 
 /**
@@ -38,12 +29,5 @@ export function pngBomb(width: number, height: number): Uint8Array {
   header[8] = 1 // bit depth
   header[9] = 0 // grey
   const rows = new Uint8Array(height * (1 + Math.ceil(width / 8))) // filter byte 0 + zero bits per row
-  const parts = [
-    Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk('IHDR', header), pngChunk('IDAT', new Uint8Array(deflateSync(rows, { level: 9 }))), pngChunk('IEND', new Uint8Array(0)),
-  ]
-  const png = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const part of parts) { png.set(part, at); at += part.length }
-  return png
+  return pngFile(header, new Uint8Array(deflateSync(rows, { level: 9 })))
 }

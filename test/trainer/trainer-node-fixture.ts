@@ -40,6 +40,8 @@ export async function startTrainer(loop: LocalLoop, dataFolder: string, env: Rec
     exit: (code, reason) => void exits.push({ code, reason }),
   })
   await waitFor(() => node.loop.connected, 10_000, 'the trainer connected to the loop')
+  // the loop learns the node's uuid from its first status: until then it cannot be addressed by it
+  await waitFor(() => loop.connectedNodes().some((n) => n.nodeId === node.uuid), 10_000, 'the loop to know the trainer by its uuid')
   return { node, exits }
 }
 
