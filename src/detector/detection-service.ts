@@ -210,6 +210,6 @@ export class DetectionService {
   async lastDetection(): Promise<LastDetection | undefined> {
     const last = this.last
     if (!last) return undefined
-    return { jpeg: await encodeJpeg(last.image), metadata: last.metadata, at: last.at }
+    return { jpeg: await encodeJpeg(last.image, undefined, this.deps.maxImagePixels), metadata: last.metadata, at: last.at }
   }
 }
