@@ -68,6 +68,8 @@ function arrayMadeObject(sent: unknown, decoded: unknown, path: string): string 
   if (sent === null || typeof sent !== 'object' || decoded === null || typeof decoded !== 'object' || ArrayBuffer.isView(sent)) return undefined
   if (Array.isArray(sent) !== Array.isArray(decoded)) return path
   for (const [key, value] of Object.entries(sent)) {
+    // a key the clone dropped ("__proto__") has nothing to compare with
+    if (!Object.hasOwn(decoded, key)) continue
     const found = arrayMadeObject(value, (decoded as Record<string, unknown>)[key], `${path}/${key}`)
     if (found !== undefined) return found
   }
