@@ -42,7 +42,7 @@ export const SETTINGS = {
   inferenceBackend: { env: ['INFERENCE_BACKEND'], flag: 'backend', type: 'string', help: 'auto (the first that works: cuda, webgpu-native, webgpu, cpu, wasm) | fastest (all that work, timed on the model) | one of them', defaultText: 'auto' },
   inferenceThreads: { env: ['INFERENCE_THREADS'], flag: 'threads', type: 'integer', help: 'intra-op threads of the inference session', defaultText: 'number of cores' },
   inferenceSpinWait: { env: ['INFERENCE_SPIN_WAIT'], flag: 'spin-wait', type: 'boolean', help: 'let idle onnxruntime threads busy-wait between ops: a little more throughput on a dedicated machine, but it takes cores from the HTTP server and from hot swaps', defaultText: 'false' },
-  maxImagePixels: { env: ['MAX_IMAGE_PIXELS'], flag: 'max-image-pixels', type: 'integer', help: 'largest image accepted (width × height, read from the JPEG/PNG header before decoding) by /detect, /upload, the socket events and `detect`; larger ones get 422 or {error}. Memory per image being decoded ≈ pixels × 6 bytes', defaultText: '50000000' },
+  maxImagePixels: { env: ['MAX_IMAGE_PIXELS'], flag: 'max-image-pixels', type: 'integer', help: 'largest image accepted (width × height, read from the JPEG/PNG header before decoding) by /detect, /upload, the socket events and `detect`; larger ones get 422 or {error}. The trainer drops larger training images as corrupt. Memory per image being decoded ≈ pixels × 6 bytes', defaultText: '50000000' },
   ortLibDir: { env: ['ORT_LIB_DIR'], flag: 'ort-lib-dir', type: 'string', help: 'folder with libonnxruntime_providers_{shared,cuda}.so for the CUDA backend' },
 } as const satisfies Record<string, SettingSpec>
 

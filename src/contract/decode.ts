@@ -26,6 +26,9 @@ function describeIssue(error: { path: string; message: string; value: unknown })
  */
 export function decode<T extends TSchema>(schema: T, input: unknown): Static<T> {
   const candidate = Value.Default(schema, structuredCloneIfObject(input))
+  // a default of {} is merged into what was sent: an array there would pass as {"0": …, "1": …}
+  const converted = arrayMadeObject(input, candidate, '')
+  if (converted !== undefined) throw new ContractError(String(schema.$id ?? 'value'), [{ path: converted.slice(0, MAX_PATH_CHARACTERS), message: 'expected object' }])
   if (Value.Check(schema, candidate)) return candidate as Static<T>
   const issues: { path: string; message: string }[] = []
   for (const error of Value.Errors(schema, candidate)) {
@@ -58,6 +61,19 @@ export function decodeJson<T extends TSchema>(schema: T, text: string): Static<T
     throw new ContractError(String(schema.$id ?? 'value'), [{ path: '', message: `malformed JSON: ${(error as Error).message}` }])
   }
   return decode(schema, parsed)
+}
+
+/** The path of an array in `sent` that defaulting turned into a plain object in `decoded`, if any. */
+function arrayMadeObject(sent: unknown, decoded: unknown, path: string): string | undefined {
+  if (sent === null || typeof sent !== 'object' || decoded === null || typeof decoded !== 'object' || ArrayBuffer.isView(sent)) return undefined
+  if (Array.isArray(sent) !== Array.isArray(decoded)) return path
+  for (const [key, value] of Object.entries(sent)) {
+    // a key the clone dropped ("__proto__") has nothing to compare with
+    if (!Object.hasOwn(decoded, key)) continue
+    const found = arrayMadeObject(value, (decoded as Record<string, unknown>)[key], `${path}/${key}`)
+    if (found !== undefined) return found
+  }
+  return undefined
 }
 
 // Value.Default mutates its argument; callers keep their own object unchanged.

@@ -10,6 +10,9 @@ import { Nullable, StringEnum } from './schema-helpers.ts'
  * login form, upload metadata extras, the uploaded model.json, and its admin API.
  */
 
+/** The longest wait a timer can hold (2³¹−1 ms, about 24.8 days); a longer one fires at once. */
+const MAX_TIMER_MS = 2_147_483_647
+
 /** States an image can have in the local Loop; `trash` is what rosys uploads for "do not use" (§13). */
 export const LOOP_IMAGE_STATES = [...IMAGE_STATES, 'trash'] as const
 export type LoopImageState = (typeof LOOP_IMAGE_STATES)[number]
@@ -59,7 +62,7 @@ export const AdminStartTrainingRequest = Type.Object({
   model_variant: Type.Optional(Type.String({ default: '' })),
   hyperparameters: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { default: {} })),
   base_model_uuid: Nullable(Type.String()),
-  timeout_ms: Nullable(Type.Integer({ minimum: 1 })),
+  timeout_ms: Nullable(Type.Integer({ minimum: 1, maximum: MAX_TIMER_MS })),
 }, { $id: 'AdminStartTrainingRequest' })
 export type AdminStartTrainingRequest = Static<typeof AdminStartTrainingRequest>
 
@@ -67,7 +70,7 @@ export type AdminStartTrainingRequest = Static<typeof AdminStartTrainingRequest>
 export const AdminEmitRequest = Type.Object({
   event: Type.String({ minLength: 1 }),
   args: Type.Optional(Type.Array(Type.Unknown(), { default: [] })),
-  timeout_ms: Nullable(Type.Integer({ minimum: 1 })),
+  timeout_ms: Nullable(Type.Integer({ minimum: 1, maximum: MAX_TIMER_MS })),
 }, { $id: 'AdminEmitRequest' })
 export type AdminEmitRequest = Static<typeof AdminEmitRequest>
 

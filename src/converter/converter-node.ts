@@ -127,29 +127,22 @@ export class ConverterNode extends LoopNode {
   /** One check of every project (the repeat loop calls this; tests may call it directly). */
   async runCycle(): Promise<ConverterCycleReport> {
     const report: ConverterCycleReport = { started_at: new Date().toISOString(), projects: 0, candidates: 0, converted: [], failed: [], waiting: 0, skipped: 0, error: null }
-    const { sourceFormat, targetFormat } = this.options.logic
     const budget = this.options.maxConversionsPerCycle ?? DEFAULT_MAX_CONVERSIONS_PER_CYCLE
     try {
       const rest = this.connection.rest
       const { projects } = await rest.getJson('/projects', ProjectsResponse)
+      // a project the Loop cannot describe is reported; the projects after it are still checked
+      const projectErrors: string[] = []
       for (const entry of projects) {
         if (!this.wantsProject(entry.organization_id, entry.project_id)) continue
         report.projects++
-        const info = await rest.getJson(entry.resource, ProjectInfo)
-        const { models } = await rest.getJson(`${entry.resource}/models`, LoopModelsResponse)
-        for (const model of selectModelsToConvert(models, sourceFormat, targetFormat)) {
-          report.candidates++
-          const key = ledgerKey(entry.organization_id, entry.project_id, model.id)
-          const decision = decideConversion(this.ledger.get(key), Date.now())
-          if (decision === 'wait') report.waiting++
-          if (decision === 'skipped') report.skipped++
-          if (decision !== 'convert') continue
-          if (report.converted.length + report.failed.length >= budget) continue
-          const outcome = await this.convertModel({ organization: entry.organization_id, project: entry.project_id, model }, info.categories ?? [])
-          if (outcome === true) report.converted.push(key)
-          else report.failed.push({ model: key, error: outcome })
+        try {
+          await this.checkProject(entry, report, budget)
+        } catch (error) {
+          projectErrors.push(`${entry.organization_id}/${entry.project_id}: ${errorMessage(error)}`)
         }
       }
+      if (projectErrors.length > 0) throw new Error(`${projectErrors.length} of ${report.projects} projects could not be checked (${projectErrors.slice(0, 3).join('; ')})`)
       this.metrics.cycles.inc({ result: 'ok' })
       delete this.statusErrors().loop
     } catch (error) {
@@ -161,6 +154,26 @@ export class ConverterNode extends LoopNode {
     this.lastCycle = report
     this.reportSkippedInStatus()
     return report
+  }
+
+  /** The models of one project that lack the target format: converted within the cycle's budget, or counted. */
+  private async checkProject(entry: ProjectsResponse['projects'][number], report: ConverterCycleReport, budget: number): Promise<void> {
+    const { sourceFormat, targetFormat } = this.options.logic
+    const rest = this.connection.rest
+    const info = await rest.getJson(entry.resource, ProjectInfo)
+    const { models } = await rest.getJson(`${entry.resource}/models`, LoopModelsResponse)
+    for (const model of selectModelsToConvert(models, sourceFormat, targetFormat)) {
+      report.candidates++
+      const key = ledgerKey(entry.organization_id, entry.project_id, model.id)
+      const decision = decideConversion(this.ledger.get(key), Date.now())
+      if (decision === 'wait') report.waiting++
+      if (decision === 'skipped') report.skipped++
+      if (decision !== 'convert') continue
+      if (report.converted.length + report.failed.length >= budget) continue
+      const outcome = await this.convertModel({ organization: entry.organization_id, project: entry.project_id, model }, info.categories ?? [])
+      if (outcome === true) report.converted.push(key)
+      else report.failed.push({ model: key, error: outcome })
+    }
   }
 
   /** Downloads, converts and uploads one model; true, or the error message (already logged and recorded). */
@@ -188,6 +201,8 @@ export class ConverterNode extends LoopNode {
       this.log.info('model converted', { organization, project, model_id: model.id, version: model.version, from: sourceFormat, to: targetFormat, files: files.length })
       return true
     } catch (error) {
+      // a model that keeps failing must not keep a copy of its files on disk
+      await rm(folder, { recursive: true, force: true }).catch(() => undefined)
       const message = errorMessage(error)
       const permanent = error instanceof ModelNotConvertibleError
       const record = recordFailure(this.ledger.get(key), ref, message, Date.now(), { permanent, policy: this.options.retryPolicy ?? DEFAULT_RETRY_POLICY })

@@ -1,6 +1,7 @@
 import { lstat, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { syncFolder } from '../node/atomic-file.ts'
+import { quoteInput } from '../node/log.ts'
 import { localVersionsOf } from './version-control.ts'
 
 /** The link to the active model (HEAD); 0.18.x nodes used `model`, which is still read at start. */
@@ -47,14 +48,22 @@ export class ModelStore {
 
   /** A fresh, empty folder for `version` (anything half-downloaded there before is removed). */
   async prepareVersionFolder(version: string): Promise<string> {
-    const folder = this.versionFolder(version)
+    const folder = this.ownFolder(version)
     await rm(folder, { recursive: true, force: true })
     await mkdir(folder, { recursive: true })
     return folder
   }
 
   async removeVersion(version: string): Promise<void> {
-    await rm(this.versionFolder(version), { recursive: true, force: true })
+    await rm(this.ownFolder(version), { recursive: true, force: true })
+  }
+
+  /** The folder of `version` for a step that deletes: only a plain name inside models/, never `..` or a path. */
+  private ownFolder(version: string): string {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(version) || version.includes('..')) {
+      throw new Error(`model version ${quoteInput(version)} cannot name a folder under ${this.modelsFolder}`)
+    }
+    return this.versionFolder(version)
   }
 
   /** Repoints `current_model` at `models/<version>` atomically: a `.tmp` link renamed over the old one. */

@@ -1,11 +1,11 @@
 import type { DetectorStatus, ModelVersionResponse, OperationMode } from '../contract/index.ts'
 import type { DataExchange } from '../loop/data-exchange.ts'
-import { errorMessage, type Logger } from '../node/log.ts'
+import { errorMessage, quoteInput, type Logger } from '../node/log.ts'
 import type { MetricsRegistry } from '../node/metrics.ts'
 import type { ActiveDetector } from './active-detector.ts'
 import type { DetectorLogicFactory } from './detector-logic.ts'
 import type { ModelStore } from './model-store.ts'
-import { parseVersionModeRequest, updateRetryDelayMs, type VersionControlMode } from './version-control.ts'
+import { isValidVersion, parseVersionModeRequest, updateRetryDelayMs, type VersionControlMode } from './version-control.ts'
 
 /** A rejected version-mode request; `status` is the HTTP status to answer with. Nothing was changed. */
 export class VersionModeError extends Error {
@@ -174,6 +174,8 @@ export class ModelUpdater {
   private async refreshLoopTarget(): Promise<void> {
     try {
       const target = await this.options.exchange.fetchDeploymentTargetIfSet()
+      // the version names a folder under models/: "../.." from a broken or hostile Loop must not
+      if (target && !isValidVersion(target.version)) throw new Error(`the Loop's deployment target has the version ${quoteInput(target.version)}, which is not a version number such as 1.3`)
       this.loopTarget = target && { id: target.model_uuid, version: target.version }
     } catch (error) {
       // the cycle goes on with the target it had

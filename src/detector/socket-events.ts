@@ -1,5 +1,5 @@
 import type { Server, Socket } from 'socket.io'
-import { AUTOUPLOAD_MODES, ImageMetadata, decode, formatCreated, isOneOf } from '../contract/index.ts'
+import { AUTOUPLOAD_MODES, ImageMetadata, decode, formatCreated, isCreationDate, isOneOf } from '../contract/index.ts'
 import { ImageInputError, type ImageInput } from '../inference/index.ts'
 import { RefusedEvent } from '../node/bounded-socket-parser.ts'
 import { clipText, errorMessage, MAX_ERROR_ANSWER_CHARACTERS, quoteInput } from '../node/log.ts'
@@ -35,7 +35,15 @@ function detectOptionsOf(payload: Payload): DetectOptions {
   const tags = payload.tags ?? []
   if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new PayloadError('tags must be a list of strings')
   const text = (key: string) => (typeof payload[key] === 'string' ? (payload[key] as string) : null)
-  return { cameraId: text('camera_id'), tags, source: text('source'), autoupload, creationDate: text('creation_date') }
+  return { cameraId: text('camera_id'), tags, source: text('source'), autoupload, creationDate: checkedDate('creation_date', text('creation_date')) }
+}
+
+/** A date a client gives is kept only when it is one (as the REST routes check it): the Loop reads it as the image's date. */
+function checkedDate(field: string, value: string | null): string | null {
+  if (value !== null && !isCreationDate(value)) {
+    throw new PayloadError(`${field} must be an ISO 8601 date such as 2026-11-28T10:00:00.123456 or the Loop's 2026-11-28_10:00:00.123456, got ${quoteInput(value)}`)
+  }
+  return value
 }
 
 function asPayload(data: unknown): Payload {
@@ -50,7 +58,8 @@ function asPayload(data: unknown): Payload {
 export function uploadMetadataOf(raw: unknown): ImageMetadata {
   if (raw === undefined || raw === null) return decode(ImageMetadata, { created: formatCreated() })
   const given = asPayload(raw)
-  const created = typeof given.created === 'string' ? given.created : typeof given.creation_date === 'string' ? given.creation_date : formatCreated()
+  const date = (field: 'created' | 'creation_date') => checkedDate(`metadata.${field}`, typeof given[field] === 'string' ? given[field] : null)
+  const created = date('created') ?? date('creation_date') ?? formatCreated()
   return decode(ImageMetadata, { ...given, created })
 }
 

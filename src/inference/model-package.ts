@@ -87,18 +87,8 @@ export async function readModelPackage(dir: string): Promise<ModelPackage> {
   return { root, information, inference, modelFile }
 }
 
-export interface InstallLimits extends ZipLimits {
-  /** an entry larger than `bombMinimumBytes` that expands more than this many times is refused (default 200) */
-  maxExpansionRatio?: number
-  bombMinimumBytes?: number
-}
-
-/** Entries whose expansion ratio marks a compression bomb; real model weights compress by ~15 %. */
-function findBombEntry(entries: ZipEntry[], limits: InstallLimits): ZipEntry | undefined {
-  const ratio = limits.maxExpansionRatio ?? 200
-  const minimum = limits.bombMinimumBytes ?? 8 * 1024 * 1024
-  return entries.find((e) => e.size > minimum && e.size > ratio * Math.max(1, e.compressedSize))
-}
+/** What an install may unpack: the zip limits, compression bombs included (see ZipLimits). */
+export type InstallLimits = ZipLimits
 
 /**
  * Validates a model zip and extracts it so that `targetDir/model.json` exists (a single top-level
@@ -112,10 +102,6 @@ export async function installModelPackage(zip: Uint8Array, targetDir: string, li
     entries = listZipEntries(zip, limits).filter((e) => !isArchiverNoise(e.name))
   } catch (error) {
     throw new ModelPackageError(`model package rejected: ${(error as Error).message}`)
-  }
-  const bomb = findBombEntry(entries, limits)
-  if (bomb) {
-    throw new ModelPackageError(`model package rejected: ${bomb.name} expands from ${bomb.compressedSize} to ${bomb.size} bytes, which looks like a zip bomb`)
   }
   const files = entries.filter((e) => !e.isDirectory)
   let prefix = ''

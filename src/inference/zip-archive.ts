@@ -19,6 +19,14 @@ export interface ZipLimits {
   maxTotalBytes?: number
   /** most entries, default 10 000 */
   maxEntries?: number
+  /**
+   * an entry larger than `bombMinimumBytes` (default 8 MiB) that expands more than this many times (default 200)
+   * is refused as a compression bomb: real model weights shrink by ~15 %, zeros a thousandfold
+   */
+  maxExpansionRatio?: number
+  bombMinimumBytes?: number
+  /** most folders an entry lies in, default 32 (thousands of nested folders take Bun's rm many seconds to remove) */
+  maxDepth?: number
 }
 
 export interface ZipEntry {
@@ -32,7 +40,7 @@ export interface ZipEntry {
   localHeaderOffset: number
 }
 
-const DEFAULT_LIMITS: Required<ZipLimits> = { maxEntryBytes: 2 ** 31, maxTotalBytes: 2 ** 32, maxEntries: 10_000 }
+const DEFAULT_LIMITS: Required<ZipLimits> = { maxEntryBytes: 2 ** 31, maxTotalBytes: 2 ** 32, maxEntries: 10_000, maxExpansionRatio: 200, bombMinimumBytes: 8 * 1024 * 1024, maxDepth: 32 }
 const EOCD_SIGNATURE = 0x06054b50
 const CENTRAL_SIGNATURE = 0x02014b50
 const LOCAL_SIGNATURE = 0x04034b50
@@ -49,7 +57,7 @@ function safeName(raw: string): string {
   return parts.filter((p) => p !== '.' && p !== '').join('/') + (name.endsWith('/') ? '/' : '')
 }
 
-/** Reads the central directory and checks every entry against the limits; reads no file data. */
+/** Reads the central directory and checks every entry against the limits (sizes, count, expansion); reads no file data. */
 export function listZipEntries(zip: Uint8Array, limits: ZipLimits = {}): ZipEntry[] {
   const caps = { ...DEFAULT_LIMITS, ...limits }
   const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength)
@@ -82,6 +90,8 @@ export function listZipEntries(zip: Uint8Array, limits: ZipLimits = {}): ZipEntr
     const rawName = new TextDecoder().decode(zip.subarray(offset + 46, offset + 46 + nameLength))
     offset += 46 + nameLength + extraLength + commentLength
     const name = safeName(rawName)
+    const depth = name.split('/').length - (name.endsWith('/') ? 2 : 1)
+    if (depth > caps.maxDepth) throw new ZipError(`zip entry ${quoteInput(rawName)} lies ${depth} folders deep, more than the limit of ${caps.maxDepth}`)
     if (madeBy === UNIX_HOST && ((externalAttributes >>> 16) & S_IFMT) === S_IFLNK) {
       throw new ZipError(`zip entry ${quoteInput(rawName)} is a symbolic link; links are not allowed`)
     }
@@ -89,6 +99,9 @@ export function listZipEntries(zip: Uint8Array, limits: ZipLimits = {}): ZipEntr
     const isDirectory = name.endsWith('/')
     if (!isDirectory && method !== 0 && method !== 8) throw new ZipError(`zip entry ${quoteInput(rawName)} uses unsupported compression method ${method}`)
     if (size > caps.maxEntryBytes) throw new ZipError(`zip entry ${quoteInput(rawName)} unpacks to ${size} bytes, more than the limit of ${caps.maxEntryBytes}`)
+    if (size > caps.bombMinimumBytes && size > caps.maxExpansionRatio * Math.max(1, compressedSize)) {
+      throw new ZipError(`zip entry ${quoteInput(rawName)} expands from ${compressedSize} to ${size} bytes (more than ${caps.maxExpansionRatio} times), which looks like a zip bomb`)
+    }
     total += size
     if (total > caps.maxTotalBytes) throw new ZipError(`zip unpacks to more than the limit of ${caps.maxTotalBytes} bytes`)
     if (name === '' ) continue

@@ -258,6 +258,12 @@ export class NodeRuntime {
       .onRequest(({ request }) => {
         startTimes.set(request, performance.now())
       })
+      // Elysia answers an unknown path or method with a bare NOT_FOUND; say which request had no route
+      .onError(({ code, request, set }) => {
+        if (code !== 'NOT_FOUND') return
+        set.status = 404
+        return { detail: `no route ${request.method} ${quoteInput(new URL(request.url).pathname)}` }
+      })
       .onAfterResponse(({ request, route, set, response }) => {
         const started = startTimes.get(request)
         const labels = { route: route || 'unknown', method: request.method }

@@ -1,4 +1,5 @@
 import { Transformer } from '@napi-rs/image'
+import { DEFAULT_MAX_IMAGE_PIXELS, readImageHeader } from '../inference/image-header.ts'
 
 export type JpegCheck = { ok: true; width: number; height: number } | { ok: false; reason: string }
 
@@ -35,9 +36,9 @@ function firstScanOffset(bytes: Uint8Array): number {
  * Whether `bytes` hold a complete JPEG, checked in-process (no jpeginfo): the start-of-image marker, an
  * end-of-image marker after the first scan (inside entropy-coded data every 0xFF is stuffed, so FF D9 there can
  * only be the real end — this catches truncated downloads, which decoders silently fill with grey), and a header
- * that the native decoder reads, with a sane size. The header is read off the main thread.
+ * that the native decoder reads, with a sane size within `maxPixels`. The header is read off the main thread.
  */
-export async function checkJpeg(bytes: Uint8Array): Promise<JpegCheck> {
+export async function checkJpeg(bytes: Uint8Array, maxPixels = DEFAULT_MAX_IMAGE_PIXELS): Promise<JpegCheck> {
   if (bytes.length < 4) return { ok: false, reason: `only ${bytes.length} bytes` }
   if (bytes[0] !== SOI_0 || bytes[1] !== SOI_1) return { ok: false, reason: 'no start-of-image marker' }
   const scan = firstScanOffset(bytes)
@@ -50,6 +51,18 @@ export async function checkJpeg(bytes: Uint8Array): Promise<JpegCheck> {
     }
   }
   if (end < 0) return { ok: false, reason: 'truncated (no end-of-image marker)' }
+  // a small file claiming a huge image is a decompression bomb for the training program that decodes it;
+  // the size comes from the frame header, before the native decoder allocates anything for it
+  const header = (() => {
+    try {
+      return readImageHeader(bytes)
+    } catch {
+      return undefined // the native decoder below says what is wrong
+    }
+  })()
+  if (header?.format === 'jpeg' && header.width * header.height > maxPixels) {
+    return { ok: false, reason: `${header.width}×${header.height} pixels, more than the pixel budget of ${maxPixels} (MAX_IMAGE_PIXELS)` }
+  }
   try {
     const metadata = await new Transformer(bytes).metadata()
     if (metadata.format.toLowerCase() !== 'jpeg') return { ok: false, reason: `decodes as ${metadata.format}, not JPEG` }

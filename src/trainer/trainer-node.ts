@@ -294,7 +294,7 @@ export class TrainerNode {
       trainerId: this.uuid,
       trainerName: this.name,
       inferenceBatchSize: this.options.config.trainer.inferenceBatchSize,
-      downloader: { ...timing.downloader, metrics: this.runtime.metrics },
+      downloader: { ...timing.downloader, metrics: this.runtime.metrics, maxImagePixels: this.options.config.inference.maxImagePixels },
       trainingProcess: {
         ...timing.trainingProcess,
         executor: { ...timing.executor, log: this.log },

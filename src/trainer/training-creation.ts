@@ -21,7 +21,11 @@ export function parseBeginTrainingDetails(details: unknown): BeginTrainingDetail
     throw new BeginTrainingRejected('details missing or not a dict')
   }
   const result = tryDecode(BeginTrainingDetails, details)
-  if (result.ok) return result.value
+  if (result.ok) {
+    // the number names the Loop's training in upload paths (…/trainings/<n>/…), which the Loop refuses for -1
+    if (result.value.training_number < 0) throw new BeginTrainingRejected(`training_number must be a non-negative integer, got ${result.value.training_number}`)
+    return result.value
+  }
   const first = result.error.issues[0]
   const field = first?.path.split('/')[1]
   if (field && first && first.path === `/${field}` && REQUIRED_FIELD_KINDS[field]) {

@@ -48,6 +48,8 @@ export interface DownloadOptions {
   onProgress?(progress: number): void
   /** default: process.stderr; null: no progress output */
   progressOutput?: ProgressOutput | null
+  /** an image claiming more pixels is dropped as corrupt (MAX_IMAGE_PIXELS, default 50 MP) */
+  maxImagePixels?: number
   log?: Logger
   metrics?: MetricsRegistry
 }
@@ -191,7 +193,7 @@ export async function downloadImageFiles(source: Pick<TrainingDataSource, 'downl
       }
       return
     }
-    const check = await checkJpeg(bytes)
+    const check = await checkJpeg(bytes, options.maxImagePixels)
     if (!check.ok) {
       result.corrupt++
       images.inc({ result: 'corrupt' })

@@ -112,6 +112,15 @@ describe('decoding', () => {
     expect(decode(NodeStatus, { id: 'x', name: 'y' })).toEqual({ id: 'x', name: 'y', state: 'online', uptime: 0, errors: {}, capabilities: [] })
   })
 
+  test('an array where a dict with a default belongs is refused, not merged into {"0": …} (issue 11 fuzz)', () => {
+    for (const errors of [['x', 'y'], []]) {
+      const result = tryDecode(NodeStatus, { id: 'x', name: 'y', errors })
+      expect(result.ok ? result.value : result.error.message).toBe('invalid NodeStatus: /errors: expected object')
+    }
+    const nested = tryDecode(TrainingStateData, { meta_information: [1, 2], epoch: 1 })
+    expect(nested.ok ? nested.value : nested.error.message).toBe('invalid TrainingStateData: /meta_information: expected object')
+  })
+
   test('tolerates and keeps unknown keys', () => {
     const decoded = decode(ModelInformation, { ...modelInfo, format: 'onnx' }) as Record<string, unknown>
     expect(decoded.format).toBe('onnx')

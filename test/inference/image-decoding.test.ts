@@ -98,6 +98,15 @@ describe('raw arrays', () => {
     await expectImageError(decodeImage({ kind: 'raw', bytes: nan, dtype: 'float32', shape: [1, 1] }), 'values in 0–1')
   })
 
+  test('float32 in a Buffer view at an odd offset (as socket.io hands over attachments) decodes from its own bytes', async () => {
+    const backing = new ArrayBuffer(32)
+    new Uint8Array(backing).fill(0x7f)
+    const view = Buffer.from(backing, 1, 12)
+    view.set(new Uint8Array(Float32Array.from([0, 0.5, 1]).buffer))
+    const image = await decodeImage({ kind: 'raw', bytes: view, dtype: 'float32', shape: [1, 1, 3] })
+    expect(Array.from(image.data)).toEqual([0, 128, 255])
+  })
+
   test('wrong shapes, byte counts and dtypes are explained', async () => {
     const bytes = new Uint8Array(12)
     await expectImageError(decodeImage({ kind: 'raw', bytes, dtype: 'uint8', shape: [2, 2, 2] }), '2 channels')

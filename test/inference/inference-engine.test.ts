@@ -86,6 +86,11 @@ describe('detections through the worker', () => {
     await engine.detect({ kind: 'encoded', bytes })
     expect(bytes.byteLength).toBe(astronaut.byteLength)
     expect(bytes[100]).toBe(astronaut[100]!)
+    // a Buffer (what socket.io and fs hand over): its slice() is a view, so it must not be the copy
+    const buffer = Buffer.from(astronaut)
+    await engine.detect({ kind: 'encoded', bytes: buffer })
+    expect(buffer.byteLength).toBe(astronaut.byteLength)
+    expect(buffer[100]).toBe(astronaut[100]!)
   })
 
   test('the main thread keeps running while the worker decodes and infers', async () => {

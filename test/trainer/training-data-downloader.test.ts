@@ -7,6 +7,7 @@ import type { ImageData } from '../../src/contract/index.ts'
 import { checkJpeg } from '../../src/trainer/jpeg-check.ts'
 import { DownloadError, StepCancelledError } from '../../src/trainer/training-errors.ts'
 import { downloadTrainingData, type TrainingDataSource } from '../../src/trainer/training-data-downloader.ts'
+import { jpegClaimingSize } from '../support/image-bombs.ts'
 import { makeTempDir } from '../support/temp.ts'
 
 function makeJpeg(seed: number, size = 16): Uint8Array {
@@ -106,6 +107,13 @@ describe('checkJpeg', () => {
     const sof = broken.findIndex((b, i) => b === 0xff && broken[i + 1] === 0xc0)
     broken.fill(0, sof + 4, sof + 12)
     expect((await checkJpeg(broken)).ok).toBe(false)
+  })
+
+  test('a JPEG claiming more pixels than the budget (a decompression bomb for the training program) is refused', async () => {
+    expect(await checkJpeg(jpegClaimingSize(40_000, 40_000))).toEqual({ ok: false, reason: '40000×40000 pixels, more than the pixel budget of 50000000 (MAX_IMAGE_PIXELS)' })
+    expect(await checkJpeg(jpegClaimingSize(9_000, 9_000))).toEqual({ ok: false, reason: '9000×9000 pixels, more than the pixel budget of 50000000 (MAX_IMAGE_PIXELS)' })
+    expect(await checkJpeg(makeJpeg(2), 255)).toEqual({ ok: false, reason: '16×16 pixels, more than the pixel budget of 255 (MAX_IMAGE_PIXELS)' })
+    expect(await checkJpeg(makeJpeg(2), 256)).toEqual({ ok: true, width: 16, height: 16 })
   })
 })
 
