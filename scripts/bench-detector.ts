@@ -15,14 +15,14 @@ import { io as connect } from 'socket.io-client'
 import { loadNodeConfig } from '../src/config/node-config.ts'
 import { DetectorNode } from '../src/detector/detector-node.ts'
 import { LocalLoop } from '../src/local-loop/index.ts'
-import { createZip } from '../src/inference/zip-archive.ts'
+import { createZip } from '../src/foundation/zip-archive.ts'
 import { builtinModelDir, decodeImage } from '../src/inference/index.ts'
 import { fetchBenchModels } from './fetch-bench-models.ts'
 import { describeFlood, measureOutboxFlood } from './bench-outbox-flood.ts'
 import { multipartRequest, RawHttpClient } from './raw-http-client.ts'
 import { makeTempDir } from '../test/support/temp.ts'
 import { readdir, readFile } from 'node:fs/promises'
-import { parseLevel, setLogLevel } from '../src/node/log.ts'
+import { parseLevel, setLogLevel } from '../src/foundation/log.ts'
 
 const argument = (name: string, fallback: string) => {
   const at = process.argv.indexOf(`--${name}`)

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { ImageMetadata } from '../src/contract/index.ts'
 import { Outbox } from '../src/detector/outbox.ts'
-import { setLogLevel } from '../src/node/log.ts'
+import { setLogLevel } from '../src/foundation/log.ts'
 
 setLogLevel('warn')
 

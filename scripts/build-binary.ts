@@ -11,7 +11,7 @@
  *   worker gets a one-line virtual entry `src/cli/name.ts` (root = src/cli) that imports the real file;
  * - files imported `with { type: 'file' }`: onnxruntime-web's wasm + glue, the detector status page;
  * - onnxruntime-node's addon (Bun resolves its require template for the target) and, through the
- *   generated src/inference/embedded-assets.ts, the target's libonnxruntime.so.1 and the built-in model;
+ *   generated src/foundation/embedded-assets.ts, the target's libonnxruntime.so.1 and the built-in model;
  * - @napi-rs/image's addon when the target's package is installed; otherwise (e.g. arm64 built on x64)
  *   @napi-rs/image is replaced by a module that throws a clear error and decoding falls back to jpeg-js.
  * What stays out: CUDA provider libraries (ORT_LIB_DIR at run time) and WebGPU through
@@ -28,7 +28,7 @@ export const REPOSITORY_ROOT = resolve(import.meta.dir, '..')
 const SRC = join(REPOSITORY_ROOT, 'src')
 const CLI_DIR = join(SRC, 'cli')
 const MAIN_ENTRY = join(CLI_DIR, 'main.ts')
-const EMBEDDED_ASSETS_MODULE = join(SRC, 'inference', 'embedded-assets.ts')
+const EMBEDDED_ASSETS_MODULE = join(SRC, 'foundation', 'embedded-assets.ts')
 const PORTABLE_IMAGE_MODULE = join(REPOSITORY_ROOT, 'scripts', 'portable-image-module.ts')
 const BUILTIN_MODEL_DIR = join(REPOSITORY_ROOT, 'assets', 'builtin-model')
 const BUILTIN_MODEL_FILES = ['model.json', 'model.onnx', 'LICENSE', 'NOTICE']
@@ -112,7 +112,7 @@ export function findWorkerModules(srcDir: string = SRC): string[] {
   return workers
 }
 
-/** The generated src/inference/embedded-assets.ts: imports the target's files `with { type: 'file' }`. */
+/** The generated src/foundation/embedded-assets.ts: imports the target's files `with { type: 'file' }`. */
 export function embeddedAssetsModule(target: BinaryTarget, withWebgpuWasm: boolean): string {
   const { os, arch } = targetPlatform(target)
   const ortPackage = dirname(fileURLToPath(import.meta.resolve('onnxruntime-node/package.json')))

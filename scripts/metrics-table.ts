@@ -2,7 +2,7 @@
 // the registrations in src/ (`metrics.counter('name', 'help')` and the like).
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { METRICS_NAMESPACE } from '../src/node/metrics.ts'
+import { METRICS_NAMESPACE } from '../src/foundation/metrics.ts'
 
 const SRC = join(import.meta.dir, '..', 'src')
 const REGISTRATION = /\.(counter|gauge|histogram)\('([a-z_]+)', '([^']+)'/g

@@ -57,6 +57,6 @@ export { NodeRuntime, SHUTDOWN_GRACE_MS, type NodeRuntimeOptions, type NodeHooks
 export { LoopConnection, LOCAL_CONTEXT, type LoopConnectionOptions } from './node/loop-connection.ts'
 export { resolveDataFolder, type DataFolderChoice } from './node/data-folder.ts'
 export { loadOrCreateNodeUuid } from './node/node-identity.ts'
-export { createLogger, errorMessage, parseLevel, setLogLevel, getLogLevel, setLogSink, type Logger, type LogLevel } from './node/log.ts'
-export { MetricsRegistry, Counter, Gauge, Histogram } from './node/metrics.ts'
+export { createLogger, errorMessage, parseLevel, setLogLevel, getLogLevel, setLogSink, type Logger, type LogLevel } from './foundation/log.ts'
+export { MetricsRegistry, Counter, Gauge, Histogram } from './foundation/metrics.ts'
 export { serve, createSocketIo, SOCKET_IO_PATH, type RunningServer, type SocketIoBinding } from './node/http-server.ts'

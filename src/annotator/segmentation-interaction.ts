@@ -10,7 +10,7 @@
  */
 import { AnnotationToolError } from './annotator-logic.ts'
 import { isOneOf, ANNOTATION_EVENT_TYPES, type AnnotationData, type Point } from '../contract/index.ts'
-import { quoteInput } from '../node/log.ts'
+import { quoteInput } from '../foundation/log.ts'
 
 export type InteractionPhase = 'idle' | 'drawing_box' | 'segmented' | 'stroking'
 

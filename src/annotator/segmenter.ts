@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises'
 import { decodeEncodedImage, type RgbImage } from '../inference/image-decoding.ts'
 import { ImageInputError } from '../inference/inference-errors.ts'
-import { createLogger, errorMessage } from '../node/log.ts'
+import { createLogger, errorMessage } from '../foundation/log.ts'
 import { segmentBox, SegmentationInputError, type SegmentationRequest, type SegmentationResult } from './box-segmentation.ts'
 
 const log = createLogger('annotator.segmenter')

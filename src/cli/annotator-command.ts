@@ -1,7 +1,7 @@
 import { AnnotatorNode, BoxSegmentationTool, DEFAULT_SESSION_OPTIONS } from '../annotator/index.ts'
 import type { SettingName } from '../config/settings.ts'
 import { resolveNodeHome } from '../node/node-identity.ts'
-import { createLogger } from '../node/log.ts'
+import { createLogger } from '../foundation/log.ts'
 import { describeSettings, parseArguments, UsageError } from './arguments.ts'
 import { loadCommandConfig, serveUntilSignalled } from './node-command.ts'
 

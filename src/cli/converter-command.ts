@@ -1,7 +1,7 @@
 import type { SettingName } from '../config/settings.ts'
 import { ConverterNode, DEFAULT_CONVERSION_INTERVAL_MS, ONNX_PACKAGE_FORMAT, YOLO_ONNX_FORMAT, YoloOnnxConverter } from '../converter/index.ts'
 import { resolveNodeHome } from '../node/node-identity.ts'
-import { createLogger } from '../node/log.ts'
+import { createLogger } from '../foundation/log.ts'
 import { describeSettings, parseArguments, UsageError } from './arguments.ts'
 import { loadCommandConfig, serveUntilSignalled } from './node-command.ts'
 

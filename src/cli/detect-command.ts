@@ -9,7 +9,7 @@ import { basename, join } from 'node:path'
 import { readEnvSetting } from '../config/read-settings.ts'
 import { SETTINGS } from '../config/settings.ts'
 import { decode, formatCreated, ImageMetadata } from '../contract/index.ts'
-import { errorMessage } from '../node/log.ts'
+import { errorMessage } from '../foundation/log.ts'
 import {
   builtinModelDir, createInferenceEngine, DEFAULT_MAX_IMAGE_PIXELS, installModelPackage, parseBackendChoice,
   type DetectionOutput, type InferenceEngine,

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { resolveLoopUrls } from '../config/loop-url.ts'
-import { errorMessage } from '../node/log.ts'
+import { errorMessage } from '../foundation/log.ts'
 import { integerFlag, jsonFlag, numberFlag, parseArguments, UsageError } from './arguments.ts'
 
 /**

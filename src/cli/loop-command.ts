@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
 import { LocalLoop } from '../local-loop/index.ts'
 import { watchNpmLauncher } from '../node/launcher-watch.ts'
-import { createLogger, errorMessage, parseLevel, setLogLevel } from '../node/log.ts'
+import { createLogger, errorMessage, parseLevel, setLogLevel } from '../foundation/log.ts'
 import { integerFlag, numberFlag, parseArguments, UsageError } from './arguments.ts'
 import { DEFAULT_LOOP_PORT, runAdminCommand } from './loop-admin-command.ts'
 

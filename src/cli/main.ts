@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 import packageJson from '../../package.json' with { type: 'json' }
 import { ConfigError } from '../config/read-settings.ts'
-import { quoteInput } from '../node/log.ts'
+import { quoteInput } from '../foundation/log.ts'
 import { UsageError } from './arguments.ts'
 
 type Command = { summary: string; run: (args: string[]) => Promise<number> }

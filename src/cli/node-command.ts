@@ -1,5 +1,5 @@
 import { loadNodeConfig, type NodeConfig } from '../config/node-config.ts'
-import { parseLevel, setLogLevel } from '../node/log.ts'
+import { parseLevel, setLogLevel } from '../foundation/log.ts'
 import type { NodeRuntime } from '../node/node-runtime.ts'
 
 /** The node config from env and flags, with its log level applied before anything logs. */

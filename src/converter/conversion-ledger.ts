@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConversionLedgerFile, ContractError, decode, type ConversionRecord } from '../contract/index.ts'
-import { writeFileAtomic } from '../node/atomic-file.ts'
+import { writeFileAtomic } from '../foundation/atomic-file.ts'
 
 export interface RetryPolicy {
   /** failed attempts after which a model is skipped for good */

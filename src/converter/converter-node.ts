@@ -13,7 +13,7 @@ import {
 import type { NodeConfig } from '../config/node-config.ts'
 import { DataExchange } from '../loop/data-exchange.ts'
 import { LoopConnection } from '../node/loop-connection.ts'
-import { createLogger, errorMessage, type Logger } from '../node/log.ts'
+import { createLogger, errorMessage, type Logger } from '../foundation/log.ts'
 import { NodeRuntime } from '../node/node-runtime.ts'
 import {
   ConversionLedger, decideConversion, ledgerKey, recordFailure, recordSuccess, DEFAULT_RETRY_POLICY, type RetryPolicy,

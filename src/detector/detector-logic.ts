@@ -1,6 +1,6 @@
 import type { ModelInformation } from '../contract/index.ts'
 import { createInferenceEngine, type BackendChoice, type DetectionOutput, type ImageInput, type InferenceEngine } from '../inference/index.ts'
-import type { MetricsRegistry } from '../node/metrics.ts'
+import type { MetricsRegistry } from '../foundation/metrics.ts'
 
 /** The package format this node asks the Loop for by default: an ONNX model package (model.json + .onnx). */
 export const DEFAULT_MODEL_FORMAT = 'onnx'

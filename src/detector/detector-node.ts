@@ -3,7 +3,7 @@ import { AboutResponse, OPERATION_MODES, isOneOf, type OperationMode } from '../
 import type { NodeConfig } from '../config/node-config.ts'
 import { DataExchange } from '../loop/data-exchange.ts'
 import { builtinModelDir } from '../inference/index.ts'
-import { createLogger, errorMessage, quoteInput, type Logger } from '../node/log.ts'
+import { createLogger, errorMessage, quoteInput, type Logger } from '../foundation/log.ts'
 import { LoopConnection } from '../node/loop-connection.ts'
 import { NodeRuntime, settledWithin } from '../node/node-runtime.ts'
 import { resolveNodeHome } from '../node/node-identity.ts'

@@ -1,7 +1,7 @@
 import { lstat, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { syncFolder } from '../node/atomic-file.ts'
-import { quoteInput } from '../node/log.ts'
+import { syncFolder } from '../foundation/atomic-file.ts'
+import { quoteInput } from '../foundation/log.ts'
 import { localVersionsOf } from './version-control.ts'
 
 /** The link to the active model (HEAD); 0.18.x nodes used `model`, which is still read at start. */

@@ -1,4 +1,4 @@
-import type { Logger } from '../node/log.ts'
+import type { Logger } from '../foundation/log.ts'
 
 /** Lines logged one by one per kind of drop (queue and reason) and interval before they are only summed up. */
 const LINES_PER_INTERVAL = 10

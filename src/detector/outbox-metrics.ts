@@ -1,4 +1,4 @@
-import type { Counter, Histogram, MetricsRegistry } from '../node/metrics.ts'
+import type { Counter, Histogram, MetricsRegistry } from '../foundation/metrics.ts'
 import type { OutboxQueueName, OutboxQueues } from './outbox-policy.ts'
 
 export interface OutboxMetrics {

@@ -1,7 +1,7 @@
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { decodeJson, OutboxModeFile, type OutboxMode, type OutboxRejection } from '../contract/index.ts'
-import { syncFolder, writeFileAtomic } from '../node/atomic-file.ts'
+import { syncFolder, writeFileAtomic } from '../foundation/atomic-file.ts'
 import { isOutboxIdentifier, type OutboxQueueName } from './outbox-policy.ts'
 
 /**

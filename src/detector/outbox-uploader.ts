@@ -1,5 +1,5 @@
 import { ImageMetadata, tryDecode, type OutboxRejection } from '../contract/index.ts'
-import { errorMessage, type Logger } from '../node/log.ts'
+import { errorMessage, type Logger } from '../foundation/log.ts'
 import {
   classifyUploadError, classifyUploadStatus, MAX_RETRY_AFTER_MS, MAX_UPLOAD_BACKOFF_MS, nextUploadDelayMs, selectBatch, splitRejectedBatch,
   STOP_TIMEOUT_MS, UPLOAD_BATCH_SIZE, UPLOAD_INTERVAL_MS, UPLOAD_TIMEOUT_MS, type OutboxQueues, type QueuedItem, type RoundEnd, type UploadAnswer,

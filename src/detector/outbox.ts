@@ -1,8 +1,8 @@
 import { isOneOf, OUTBOX_MODES, type ImageMetadata, type OutboxMode } from '../contract/index.ts'
 import { statfs } from 'node:fs/promises'
-import { createLogger, errorMessage, quoteInput, type Logger } from '../node/log.ts'
-import { MetricsRegistry } from '../node/metrics.ts'
-import { ConcurrencyLimit } from './concurrency-limit.ts'
+import { createLogger, errorMessage, quoteInput, type Logger } from '../foundation/log.ts'
+import { MetricsRegistry } from '../foundation/metrics.ts'
+import { ConcurrencyLimit } from '../foundation/concurrency-limit.ts'
 import { DropLog } from './outbox-drop-log.ts'
 import { registerOutboxMetrics, type OutboxMetrics } from './outbox-metrics.ts'
 import {

@@ -1,5 +1,5 @@
 import { AUTOUPLOAD_MODES, isCreationDate, isOneOf } from '../contract/index.ts'
-import { quoteInput } from '../node/log.ts'
+import { quoteInput } from '../foundation/log.ts'
 import type { DetectOptions } from './detection-service.ts'
 
 /** A request option that is present but invalid; answered with 422 naming the option. */

@@ -2,7 +2,7 @@
  * Model version control (§7.6), the pure part: what `PUT /model_version` / `set_model_version_mode` asked for,
  * and which versions count as local. No I/O.
  */
-import { quoteInput } from '../node/log.ts'
+import { quoteInput } from '../foundation/log.ts'
 
 export type VersionControlMode = 'follow_loop' | 'specific_version' | 'pause'
 

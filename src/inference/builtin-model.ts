@@ -7,8 +7,8 @@
  */
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { EMBEDDED_ASSETS, type EmbeddedFile } from './embedded-assets.ts'
-import { unpackEmbeddedFiles } from './embedded-files.ts'
+import { EMBEDDED_ASSETS, type EmbeddedFile } from '../foundation/embedded-assets.ts'
+import { unpackEmbeddedFiles } from '../foundation/embedded-files.ts'
 import { ModelPackageError } from './inference-errors.ts'
 
 export const BUILTIN_MODEL_VERSION = 'builtin-blazeface-1'

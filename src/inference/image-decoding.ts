@@ -20,7 +20,7 @@
 import jpeg from 'jpeg-js'
 import { checkPixelBudget, chooseJpegScale, DEFAULT_MAX_IMAGE_PIXELS, readImageHeader, type ImageSize } from './image-header.ts'
 import { ImageInputError } from './inference-errors.ts'
-import { quoteInput } from '../node/log.ts'
+import { quoteInput } from '../foundation/log.ts'
 
 export type ImageInput =
   | { kind: 'encoded'; bytes: Uint8Array }

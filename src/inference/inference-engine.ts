@@ -5,8 +5,8 @@
  * keeps its bytes, e.g. for the outbox, and a view into a large buffer never drags the whole buffer
  * along). The worker is unref'd while idle, so a forgotten engine never keeps the process alive.
  */
-import { createLogger, errorMessage } from '../node/log.ts'
-import type { MetricsRegistry } from '../node/metrics.ts'
+import { createLogger, errorMessage } from '../foundation/log.ts'
+import type { MetricsRegistry } from '../foundation/metrics.ts'
 import { parseBackendChoice, type BackendChoice, type BackendName } from './backend-choice.ts'
 import type { ImageDecoderChoice, ImageInput } from './image-decoding.ts'
 import { deserializeError, ImageInputError, InferenceUnavailableError, type BackendRejection } from './inference-errors.ts'

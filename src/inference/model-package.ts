@@ -7,9 +7,9 @@
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { ContractError, ModelInferenceSettings, ModelInformation, decode } from '../contract/index.ts'
-import { quoteInput } from '../node/log.ts'
+import { quoteInput } from '../foundation/log.ts'
 import { ModelPackageError } from './inference-errors.ts'
-import { extractZip, listZipEntries, readZipEntry, ZipError, type ZipEntry, type ZipLimits } from './zip-archive.ts'
+import { extractZip, listZipEntries, readZipEntry, ZipError, type ZipEntry, type ZipLimits } from '../foundation/zip-archive.ts'
 
 export const MODEL_JSON = 'model.json'
 

@@ -9,8 +9,8 @@
  */
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { EMBEDDED_ASSETS, type EmbeddedFile } from './embedded-assets.ts'
-import { unpackEmbeddedFiles } from './embedded-files.ts'
+import { EMBEDDED_ASSETS, type EmbeddedFile } from '../foundation/embedded-assets.ts'
+import { unpackEmbeddedFiles } from '../foundation/embedded-files.ts'
 
 export const ORT_LIBRARY_NAME = 'libonnxruntime.so.1'
 

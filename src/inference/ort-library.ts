@@ -13,8 +13,8 @@
 import { copyFile, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises'
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
-import { createLogger } from '../node/log.ts'
-import { cacheFolder } from './embedded-files.ts'
+import { createLogger } from '../foundation/log.ts'
+import { cacheFolder } from '../foundation/embedded-files.ts'
 import { bundledOrtLibraryPath, bundledOrtVersion, ORT_LIBRARY_NAME } from './ort-library-source.ts'
 
 const log = createLogger('inference.ort-library')

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import wasmPath from 'onnxruntime-web/ort-wasm-simd-threaded.wasm' with { type: 'file' }
 // @ts-expect-error the glue script is embedded as a file, not imported as a module
 import wasmGluePath from 'onnxruntime-web/ort-wasm-simd-threaded.mjs' with { type: 'file' }
-import { EMBEDDED_ASSETS } from './embedded-assets.ts'
+import { EMBEDDED_ASSETS } from '../foundation/embedded-assets.ts'
 
 export const ORT_WEB_WASM_PATHS = { wasm: wasmPath, mjs: wasmGluePath as string }
 

@@ -5,7 +5,7 @@ import type { ImageGeometry } from './image-preprocessing.ts'
 import type { ModelSpec } from './model-spec.ts'
 import { greedyNonMaxSuppression, weightedNonMaxSuppression, type Candidate } from './non-max-suppression.ts'
 import { decodeYoloOutput, detectYoloLayout } from './yolo-decoding.ts'
-import { quoteInput } from '../node/log.ts'
+import { quoteInput } from '../foundation/log.ts'
 
 export interface RawOutput {
   data: Float32Array

@@ -3,7 +3,7 @@ import {
   AdminCreateProjectRequest, AdminDeploymentTargetRequest, AdminEmitRequest, AdminRateLimitRequest, AdminStartTrainingRequest,
   LOOP_IMAGE_STATES, decode, isOneOf,
 } from '../contract/index.ts'
-import { quoteInput } from '../node/log.ts'
+import { quoteInput } from '../foundation/log.ts'
 import { json, readBytes, readJson } from './http-body.ts'
 import { LoopRequestError, notFound, unprocessable } from './loop-errors.ts'
 import type { LocalLoop } from './local-loop.ts'

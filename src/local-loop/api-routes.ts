@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import { LOOP_IMAGE_STATES, LoginForm, decode, isOneOf, type LoopImageState } from '../contract/index.ts'
-import { quoteInput, type Logger } from '../node/log.ts'
+import { quoteInput, type Logger } from '../foundation/log.ts'
 import { json, readFileParts, readFormFields, readJson } from './http-body.ts'
 import { LoopRequestError, notFound, unprocessable } from './loop-errors.ts'
 import type { LoopOperations } from './loop-operations.ts'

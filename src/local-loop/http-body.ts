@@ -1,5 +1,5 @@
 import { bodyTooLarge, readBodyBytes } from '../node/request-limits.ts'
-import { quoteInput } from '../node/log.ts'
+import { quoteInput } from '../foundation/log.ts'
 import { badRequest, LoopRequestError } from './loop-errors.ts'
 import type { UploadPart } from './image-upload.ts'
 

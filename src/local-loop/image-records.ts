@@ -7,7 +7,7 @@ import type {
   PointAnnotation, PointDetection, SegmentationAnnotation, SegmentationDetection,
 } from '../contract/index.ts'
 import { formatCreated } from '../contract/index.ts'
-import { writeFileAtomic } from '../node/atomic-file.ts'
+import { writeFileAtomic } from '../foundation/atomic-file.ts'
 import { notFound } from './loop-errors.ts'
 import { seedFromText } from './project-generator.ts'
 

@@ -1,5 +1,5 @@
 import { ContractError } from '../contract/index.ts'
-import { quoteInput } from '../node/log.ts'
+import { quoteInput } from '../foundation/log.ts'
 import { RequestTooLargeError } from '../node/request-limits.ts'
 
 /**

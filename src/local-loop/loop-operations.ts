@@ -5,8 +5,8 @@ import {
   ContractError, DetectorStatus, Detections, ProjectGeneratorRequest, UploadedModelJson, decode, decodeJson,
   type Category, type LoopImageState,
 } from '../contract/index.ts'
-import { createZip, listZipEntries, readZipEntry, ZipError } from '../inference/zip-archive.ts'
-import { quoteInput, type Logger } from '../node/log.ts'
+import { createZip, listZipEntries, readZipEntry, ZipError } from '../foundation/zip-archive.ts'
+import { quoteInput, type Logger } from '../foundation/log.ts'
 import { inspectJpeg } from './jpeg-inspection.ts'
 import { checkUploadItem, pairUploadParts, type CheckedUploadItem, type UploadPart } from './image-upload.ts'
 import { conflict, notFound, unprocessable } from './loop-errors.ts'

@@ -1,5 +1,5 @@
 import type { Category } from '../contract/index.ts'
-import { quoteInput } from '../node/log.ts'
+import { quoteInput } from '../foundation/log.ts'
 
 /**
  * Model versions of the local Loop: `<training number>.<k>`, k counting from 0 per training, so the first

@@ -4,8 +4,8 @@ import {
   type SocketResponse,
 } from '../contract/index.ts'
 import { RefusedEvent } from '../node/bounded-socket-parser.ts'
-import { clipText, errorMessage, MAX_ERROR_ANSWER_CHARACTERS, quoteInput, type Logger } from '../node/log.ts'
-import type { Counter } from '../node/metrics.ts'
+import { clipText, errorMessage, MAX_ERROR_ANSWER_CHARACTERS, quoteInput, type Logger } from '../foundation/log.ts'
+import type { Counter } from '../foundation/metrics.ts'
 import { LoopRequestError } from './loop-errors.ts'
 import type { LoopStore } from './loop-store.ts'
 import type { SessionStore } from './session-store.ts'

@@ -4,8 +4,8 @@ import {
   decode, decodeJson, DeploymentTarget, Detections, DetectorStatus, ImageDataResponse, ImageIdsResponse, imageFileName, LoopModelsResponse, ModelUploadResponse,
   type Context, type ImageData, type LoopModel,
 } from '../contract/index.ts'
-import { extractZip, type ZipLimits } from '../inference/zip-archive.ts'
-import { createLogger, errorMessage, quoteInput } from '../node/log.ts'
+import { extractZip, type ZipLimits } from '../foundation/zip-archive.ts'
+import { createLogger, errorMessage, quoteInput } from '../foundation/log.ts'
 import { LoopError } from './loop-error.ts'
 import { API_PREFIX, toLoopError, type LoopRestClient } from './loop-rest-client.ts'
 

@@ -2,8 +2,8 @@ import { Elysia } from 'elysia'
 import { Server as SocketIoEngine } from '@socket.io/bun-engine'
 import { Server as SocketIoServer } from 'socket.io'
 import { boundedSocketParser, DEFAULT_MAX_ATTACHMENTS, DEFAULT_MAX_EVENT_BYTES } from './bounded-socket-parser.ts'
-import { errorMessage, quoteInput, type Logger } from './log.ts'
-import type { MetricsRegistry } from './metrics.ts'
+import { errorMessage, quoteInput, type Logger } from '../foundation/log.ts'
+import type { MetricsRegistry } from '../foundation/metrics.ts'
 import { hasChunkedBody, MAX_HEADER_BYTES, raiseNativeHeaderLimit, readBodyBytes, refusalResponse, RequestTooLargeError, requestRefusal } from './request-limits.ts'
 
 /** Engine.IO path of every socket.io endpoint in the ecosystem (§5, §5.5). */

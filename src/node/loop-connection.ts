@@ -4,8 +4,8 @@ import type { NodeConfig } from '../config/node-config.ts'
 import { LoopRestClient } from '../loop/loop-rest-client.ts'
 import { LoopSocket, type LoopEventHandler, type LoopNodeType } from '../loop/loop-socket.ts'
 import { LocalLoop } from '../local-loop/index.ts'
-import { errorMessage, type Logger } from './log.ts'
-import type { MetricsRegistry } from './metrics.ts'
+import { errorMessage, type Logger } from '../foundation/log.ts'
+import type { MetricsRegistry } from '../foundation/metrics.ts'
 
 /** Organization and project of the embedded local loop when none are configured. */
 export const LOCAL_CONTEXT: Context = { organization: 'local', project: 'demo' }

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { writeFileAtomic } from './atomic-file.ts'
+import { writeFileAtomic } from '../foundation/atomic-file.ts'
 import { resolveDataFolder } from './data-folder.ts'
-import type { Logger } from './log.ts'
+import type { Logger } from '../foundation/log.ts'
 
 /** Key of a node in `uuids.json`: the name lower-cased with spaces as underscores (§3.2). */
 export function identityKey(name: string): string {

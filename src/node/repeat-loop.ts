@@ -1,4 +1,4 @@
-import { createLogger, errorMessage, type Logger } from './log.ts'
+import { createLogger, errorMessage, type Logger } from '../foundation/log.ts'
 
 /** Upstream's `repeat_loop_cycle_sec`. */
 export const REPEAT_INTERVAL_MS = 5_000

@@ -2,7 +2,7 @@ import { readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Type } from '@sinclair/typebox'
 import { decodeJson, Detections } from '../contract/index.ts'
-import { writeFileAtomic } from '../node/atomic-file.ts'
+import { writeFileAtomic } from '../foundation/atomic-file.ts'
 
 /** Upstream file names inside the training folder (§8.2); kept so folders stay readable by either implementation. */
 export const TRAINING_FILE_NAMES = {

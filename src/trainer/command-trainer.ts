@@ -5,8 +5,8 @@ import {
   CommandTrainerConfig, decode, imageFileName,
   type Detections, type PretrainedModel, type Training, type TrainingStateData,
 } from '../contract/index.ts'
-import { writeFileAtomic } from '../node/atomic-file.ts'
-import { createLogger, type Logger } from '../node/log.ts'
+import { writeFileAtomic } from '../foundation/atomic-file.ts'
+import { createLogger, type Logger } from '../foundation/log.ts'
 import { checkTemplate, CommandTemplateError, expandCommand, hyperparameterText } from './command-template.ts'
 import { Executor, type ExecutorOptions } from './executor.ts'
 import { TRAINING_FILE_NAMES } from './active-training-files.ts'

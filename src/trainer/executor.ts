@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import type { Subprocess } from 'bun'
-import { createLogger, errorMessage, type Logger } from '../node/log.ts'
+import { createLogger, errorMessage, type Logger } from '../foundation/log.ts'
 import { isProcessGroupAlive, processGroupMembers, signalProcessGroup } from './process-group.ts'
 import { DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_LOG_FILES, RotatingLogFile } from './rotating-log-file.ts'
 

@@ -1,7 +1,7 @@
 import { readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { decodeJson, Training } from '../contract/index.ts'
-import { writeFileAtomic } from '../node/atomic-file.ts'
+import { writeFileAtomic } from '../foundation/atomic-file.ts'
 
 /**
  * `<data>/last_training__<node-uuid>.json` (§8.2): the whole Training in the upstream shape, written

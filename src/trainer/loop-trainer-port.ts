@@ -2,8 +2,8 @@ import type { Context, Detections, ImageData, TrainingOut } from '../contract/in
 import type { DataExchange } from '../loop/data-exchange.ts'
 import { LoopError, LoopSocketError } from '../loop/loop-error.ts'
 import type { LoopSocket } from '../loop/loop-socket.ts'
-import { errorMessage, type Logger } from '../node/log.ts'
-import type { MetricsRegistry } from '../node/metrics.ts'
+import { errorMessage, type Logger } from '../foundation/log.ts'
+import type { MetricsRegistry } from '../foundation/metrics.ts'
 import type { TrainerLoopPort } from './loop-trainer-steps.ts'
 import { CriticalError, sleepUnlessCancelled, throwIfCancelled } from './training-errors.ts'
 

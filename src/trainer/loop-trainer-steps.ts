@@ -5,8 +5,8 @@ import {
   decodeJson, IMAGE_STATES, imageFileName, fileStemOf, ModelInformation,
   type Detections, type Training, type TrainingOut,
 } from '../contract/index.ts'
-import { writeFileAtomic } from '../node/atomic-file.ts'
-import { errorMessage, type Logger } from '../node/log.ts'
+import { writeFileAtomic } from '../foundation/atomic-file.ts'
+import { errorMessage, type Logger } from '../foundation/log.ts'
 import { TRAINING_FILE_NAMES } from './active-training-files.ts'
 import type { ModelFiles, TrainerLogic } from './trainer-logic.ts'
 import { isUuid } from './training-creation.ts'

@@ -1,8 +1,8 @@
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { CommandTrainerConfig } from '../contract/index.ts'
-import { EMBEDDED_ASSETS } from '../inference/embedded-assets.ts'
-import { unpackEmbeddedFiles } from '../inference/embedded-files.ts'
+import { EMBEDDED_ASSETS } from '../foundation/embedded-assets.ts'
+import { unpackEmbeddedFiles } from '../foundation/embedded-files.ts'
 import { CommandTrainer, type CommandTrainerOptions } from './command-trainer.ts'
 
 const SCRIPT_NAME = 'testing-trainer-script.ts'

@@ -1,5 +1,5 @@
 import type { Elysia } from 'elysia'
-import { errorMessage } from '../node/log.ts'
+import { errorMessage } from '../foundation/log.ts'
 import type { TrainerNode } from './trainer-node.ts'
 
 /**

@@ -1,5 +1,5 @@
 import type { Detections, ModelInformation, PretrainedModel, Training, TrainingStateData } from '../contract/index.ts'
-import type { Logger } from '../node/log.ts'
+import type { Logger } from '../foundation/log.ts'
 import type { Executor } from './executor.ts'
 
 /** One start of the training process: what a TrainerLogic needs to launch and watch it. */

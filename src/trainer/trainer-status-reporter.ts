@@ -1,8 +1,8 @@
 import type { PretrainedModel, TrainingStatus } from '../contract/index.ts'
 import { LoopSocketError } from '../loop/loop-error.ts'
 import type { LoopSocket } from '../loop/loop-socket.ts'
-import { errorMessage, type Logger } from '../node/log.ts'
-import type { MetricsRegistry } from '../node/metrics.ts'
+import { errorMessage, type Logger } from '../foundation/log.ts'
+import type { MetricsRegistry } from '../foundation/metrics.ts'
 import type { TrainingStatusFields } from './training-supervisor.ts'
 
 /** How long the Loop gets to acknowledge `update_trainer` (§5.3). */

@@ -1,7 +1,7 @@
 import { mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BeginTrainingDetails, fileStemOf, tryDecode, type Context, type Training } from '../contract/index.ts'
-import { quoteInput } from '../node/log.ts'
+import { quoteInput } from '../foundation/log.ts'
 import { BeginTrainingRejected } from './training-errors.ts'
 
 /** Upstream's wording for the required fields (§8.3): "<field> missing or not a <kind>". */

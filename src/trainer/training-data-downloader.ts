@@ -1,8 +1,8 @@
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { imageFileName, type ImageData } from '../contract/index.ts'
-import { createLogger, errorMessage, type Logger } from '../node/log.ts'
-import { MetricsRegistry } from '../node/metrics.ts'
+import { createLogger, errorMessage, type Logger } from '../foundation/log.ts'
+import { MetricsRegistry } from '../foundation/metrics.ts'
 import { checkJpeg, looksLikeJpeg } from './jpeg-check.ts'
 import { DownloadError, sleepUnlessCancelled, throwIfCancelled } from './training-errors.ts'
 

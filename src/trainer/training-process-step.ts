@@ -1,5 +1,5 @@
 import type { Training } from '../contract/index.ts'
-import { errorMessage } from '../node/log.ts'
+import { errorMessage } from '../foundation/log.ts'
 import { Executor, type ExecutorOptions } from './executor.ts'
 import type { TrainerLogic, TrainingRun } from './trainer-logic.ts'
 import { isUuid } from './training-creation.ts'

@@ -1,6 +1,6 @@
 import type { TrainerState, Training } from '../contract/index.ts'
-import { createLogger, errorMessage, type Logger } from '../node/log.ts'
-import { MetricsRegistry } from '../node/metrics.ts'
+import { createLogger, errorMessage, type Logger } from '../foundation/log.ts'
+import { MetricsRegistry } from '../foundation/metrics.ts'
 import { ActiveTrainingFiles } from './active-training-files.ts'
 import type { LastTrainingFile } from './last-training-file.ts'
 import { CriticalError, isPermanentFailure, NodeNeedsRestartError, StepCancelledError, sleepUnlessCancelled } from './training-errors.ts'

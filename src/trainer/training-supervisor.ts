@@ -1,6 +1,6 @@
 import type { Context, TrainerState, Training } from '../contract/index.ts'
-import { createLogger, errorMessage, type Logger } from '../node/log.ts'
-import { MetricsRegistry } from '../node/metrics.ts'
+import { createLogger, errorMessage, type Logger } from '../foundation/log.ts'
+import { MetricsRegistry } from '../foundation/metrics.ts'
 import { LastTrainingFile } from './last-training-file.ts'
 import { createTraining } from './training-creation.ts'
 import { BeginTrainingRejected } from './training-errors.ts'

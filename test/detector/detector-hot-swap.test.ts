@@ -7,7 +7,7 @@ import { loadNodeConfig } from '../../src/config/node-config.ts'
 import { DetectorNode } from '../../src/detector/detector-node.ts'
 import { OnnxDetectorFactory, type DetectorLogic, type DetectorLogicFactory } from '../../src/detector/detector-logic.ts'
 import { decodeImage, findModelRoot, type ImageInput } from '../../src/inference/index.ts'
-import { createZip } from '../../src/inference/zip-archive.ts'
+import { createZip } from '../../src/foundation/zip-archive.ts'
 import { makeTinyYoloModel, tinyModelJson } from '../../scripts/make-test-models.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
 

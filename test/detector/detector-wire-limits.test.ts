@@ -6,7 +6,7 @@ import { LocalLoop } from '../../src/local-loop/index.ts'
 import { loadNodeConfig } from '../../src/config/node-config.ts'
 import { DetectorNode } from '../../src/detector/detector-node.ts'
 import { decodeImage } from '../../src/inference/index.ts'
-import { setLogSink } from '../../src/node/log.ts'
+import { setLogSink } from '../../src/foundation/log.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
 
 // Issue 11 (5–8) against a real detector and a real local loop: what the wire does with oversized and hostile input.

@@ -5,7 +5,7 @@ import type { ImageMetadata } from '../../src/contract/index.ts'
 import { Outbox } from '../../src/detector/outbox.ts'
 import { OutboxStore } from '../../src/detector/outbox-store.ts'
 import { LocalLoop } from '../../src/local-loop/index.ts'
-import { MetricsRegistry } from '../../src/node/metrics.ts'
+import { MetricsRegistry } from '../../src/foundation/metrics.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
 
 // The outbox against the embedded Learning Loop: what it uploads appears as images of the project.

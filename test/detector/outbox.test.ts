@@ -4,8 +4,8 @@ import { join } from 'node:path'
 import type { ImageMetadata } from '../../src/contract/index.ts'
 import { Outbox, type OutboxOptions } from '../../src/detector/outbox.ts'
 import { OutboxStore } from '../../src/detector/outbox-store.ts'
-import { setLogSink } from '../../src/node/log.ts'
-import { MetricsRegistry } from '../../src/node/metrics.ts'
+import { setLogSink } from '../../src/foundation/log.ts'
+import { MetricsRegistry } from '../../src/foundation/metrics.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
 
 // integration tests with real servers and child processes; bun's default of 5 s is tight on a loaded 2-core machine

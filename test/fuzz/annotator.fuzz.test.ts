@@ -12,7 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { writeFile } from 'node:fs/promises'
-import { setLogSink } from '../../src/node/log.ts'
+import { setLogSink } from '../../src/foundation/log.ts'
 import { annotatorSelector, COFFEE_PATH, ORG, PROJECT, startAnnotator, userInput, type AnnotatorFixture } from '../annotator/annotator-fixture.ts'
 import { jpegClaimingSize, pngBomb } from '../support/image-bombs.ts'
 import {

@@ -20,7 +20,7 @@ import { io as connect, type Socket } from 'socket.io-client'
 import { loadNodeConfig } from '../../src/config/node-config.ts'
 import { DetectorNode } from '../../src/detector/detector-node.ts'
 import { LocalLoop } from '../../src/local-loop/index.ts'
-import { setLogSink } from '../../src/node/log.ts'
+import { setLogSink } from '../../src/foundation/log.ts'
 import { jpegClaimingSize, pngBomb } from '../support/image-bombs.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
 import {

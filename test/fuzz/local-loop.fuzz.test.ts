@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Socket } from 'socket.io-client'
 import { createAdminRoutes } from '../../src/local-loop/admin-routes.ts'
 import { createApiRoutes } from '../../src/local-loop/api-routes.ts'
-import { setLogSink } from '../../src/node/log.ts'
+import { setLogSink } from '../../src/foundation/log.ts'
 import { connectNode, login, makeJpeg, multipart, startLoop, uploadItem, type LoopFixture, type UploadFile } from '../local-loop/loop-test-peer.ts'
 import { jpegClaimingSize, pngBomb } from '../support/image-bombs.ts'
 import {
@@ -294,7 +294,7 @@ describe('unusual but valid input gets its right answer', () => {
     expect(upload.status).toBe(200)
     const { id } = JSON.parse(upload.text) as { id: string }
     const zip = new Uint8Array(await (await fetch(`${url}${PROJECT}/models/${id}/onnx/file`)).arrayBuffer())
-    const { listZipEntries } = await import('../../src/inference/zip-archive.ts')
+    const { listZipEntries } = await import('../../src/foundation/zip-archive.ts')
     expect(listZipEntries(zip).map((e) => e.name).sort()).toEqual([...names, 'model.json'].sort())
   })
 })

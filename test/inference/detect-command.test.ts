@@ -6,7 +6,7 @@ import { makeTinyYoloModel, tinyModelJson, writeTinyModelPackage } from '../../s
 import { UsageError } from '../../src/cli/arguments.ts'
 import { runDetectCommand } from '../../src/cli/detect-command.ts'
 import { decode, ImageMetadata } from '../../src/contract/index.ts'
-import { createZip } from '../../src/inference/zip-archive.ts'
+import { createZip } from '../../src/foundation/zip-archive.ts'
 import { jpegClaimingSize } from '../support/image-bombs.ts'
 import { makeTempDir } from '../support/temp.ts'
 

@@ -4,8 +4,8 @@ import { writeFile } from 'node:fs/promises'
 import { writeTinyModelPackage, type PlantedBox } from '../../scripts/make-test-models.ts'
 import { createInferenceEngine, type InferenceEngine } from '../../src/inference/inference-engine.ts'
 import { ImageInputError, InferenceUnavailableError, ModelPackageError, NoBackendError } from '../../src/inference/inference-errors.ts'
-import { setLogLevel, setLogSink, getLogLevel } from '../../src/node/log.ts'
-import { MetricsRegistry } from '../../src/node/metrics.ts'
+import { setLogLevel, setLogSink, getLogLevel } from '../../src/foundation/log.ts'
+import { MetricsRegistry } from '../../src/foundation/metrics.ts'
 import { makeTempDir } from '../support/temp.ts'
 
 // In 64×64 network pixels: P2 overlaps P1 (IoU 0.88, same class) and must be suppressed.

@@ -6,7 +6,7 @@ import { zipSync } from 'fflate'
 import { makeTinyYoloModel, tinyModelJson } from '../../scripts/make-test-models.ts'
 import { ModelPackageError } from '../../src/inference/inference-errors.ts'
 import { installModelPackage, readModelPackage } from '../../src/inference/model-package.ts'
-import { createZip } from '../../src/inference/zip-archive.ts'
+import { createZip } from '../../src/foundation/zip-archive.ts'
 import { makeTempDir } from '../support/temp.ts'
 
 let temp: Awaited<ReturnType<typeof makeTempDir>>

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Type } from '@sinclair/typebox'
 import { DeploymentTarget, ImageData, ImageIdsResponse, LoopModelsResponse, ModelUploadResponse, ProjectInfo, ProjectsResponse, decode } from '../../src/contract/index.ts'
-import { listZipEntries, readZipEntry, createZip } from '../../src/inference/zip-archive.ts'
+import { listZipEntries, readZipEntry, createZip } from '../../src/foundation/zip-archive.ts'
 import { LocalLoop } from '../../src/local-loop/index.ts'
 import { login, makeJpeg, multipart, postImages, startLoop, uploadItem, type LoopFixture } from './loop-test-peer.ts'
 

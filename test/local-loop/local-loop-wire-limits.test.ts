@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { listZipEntries } from '../../src/inference/zip-archive.ts'
-import { setLogSink } from '../../src/node/log.ts'
+import { listZipEntries } from '../../src/foundation/zip-archive.ts'
+import { setLogSink } from '../../src/foundation/log.ts'
 import { login, multipart, startLoop, type LoopFixture } from './loop-test-peer.ts'
 
 // Issue 11 (5, 6, 8) against a real local loop: request limits answered with a detail, echoes of client input

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import { createZip } from '../../src/inference/zip-archive.ts'
+import { createZip } from '../../src/foundation/zip-archive.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
 import { connectNode, login } from './loop-test-peer.ts'
 

@@ -11,7 +11,7 @@ import { DataExchange } from '../../src/loop/data-exchange.ts'
 import { LoopError } from '../../src/loop/loop-error.ts'
 import { LoopRestClient, type LoopRestClientOptions } from '../../src/loop/loop-rest-client.ts'
 import { LoopSocket } from '../../src/loop/loop-socket.ts'
-import { MetricsRegistry } from '../../src/node/metrics.ts'
+import { MetricsRegistry } from '../../src/foundation/metrics.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
 import { spawnChild, type Child } from '../support/child-process.ts'
 

@@ -4,7 +4,7 @@ import { SocketResponse, decode } from '../../src/contract/index.ts'
 import { LoopSocketError } from '../../src/loop/loop-error.ts'
 import { LoopRestClient } from '../../src/loop/loop-rest-client.ts'
 import { LoopSocket, type ConnectAttempt, type LoopSocketOptions } from '../../src/loop/loop-socket.ts'
-import { MetricsRegistry } from '../../src/node/metrics.ts'
+import { MetricsRegistry } from '../../src/foundation/metrics.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
 import { makeTestCertificates, startScriptedLoop, type ScriptedLoop } from './scripted-loop.ts'
 

@@ -1,7 +1,7 @@
 import type { Server as SocketIoServer } from 'socket.io'
 import { createSocketIo, SOCKET_IO_PATH } from '../../src/node/http-server.ts'
-import { createLogger } from '../../src/node/log.ts'
-import { MetricsRegistry } from '../../src/node/metrics.ts'
+import { createLogger } from '../../src/foundation/log.ts'
+import { MetricsRegistry } from '../../src/foundation/metrics.ts'
 
 /**
  * A purpose-built HTTP peer for the Loop client tests: real Bun.serve on 127.0.0.1, form login with a

@@ -2,7 +2,7 @@ import { describe, expect, test, afterAll } from 'bun:test'
 import { join } from 'node:path'
 import { readFile } from 'node:fs/promises'
 import { NodeRuntime } from '../../src/node/node-runtime.ts'
-import { getLogLevel, parseLevel, setLogLevel, type Logger } from '../../src/node/log.ts'
+import { getLogLevel, parseLevel, setLogLevel, type Logger } from '../../src/foundation/log.ts'
 import { reachableFrom } from '../../src/node/listen-address.ts'
 import { makeTempDir } from '../support/temp.ts'
 

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { readFile, writeFile, readdir, chmod, mkdir } from 'node:fs/promises'
 import { loadOrCreateNodeUuid, identityKey } from '../../src/node/node-identity.ts'
 import { resolveDataFolder } from '../../src/node/data-folder.ts'
-import { writeFileAtomic } from '../../src/node/atomic-file.ts'
+import { writeFileAtomic } from '../../src/foundation/atomic-file.ts'
 import { RepeatLoop } from '../../src/node/repeat-loop.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
 

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import { LoopSocketError } from '../../src/loop/loop-error.ts'
 import type { LoopSocket } from '../../src/loop/loop-socket.ts'
-import { createLogger } from '../../src/node/log.ts'
-import { MetricsRegistry } from '../../src/node/metrics.ts'
+import { createLogger } from '../../src/foundation/log.ts'
+import { MetricsRegistry } from '../../src/foundation/metrics.ts'
 import { buildTrainingStatus, TrainerStatusReporter } from '../../src/trainer/trainer-status-reporter.ts'
 
 describe('buildTrainingStatus (pure)', () => {

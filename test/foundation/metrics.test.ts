@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { MetricsRegistry } from '../../src/node/metrics.ts'
+import { MetricsRegistry } from '../../src/foundation/metrics.ts'
 
 describe('metrics registry', () => {
   test('counters with labels are keyed independently of label order and rendered in the exposition format', () => {

@@ -2,7 +2,7 @@ import { inflateRawSync } from 'node:zlib'
 import { mkdir, rename, rm, writeFile, readdir, stat } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import { zipSync } from 'fflate'
-import { quoteInput } from '../node/log.ts'
+import { quoteInput } from './log.ts'
 
 /** A zip that is unsafe or unreadable: path traversal, links, size caps, corrupt data. Nothing was written. */
 export class ZipError extends Error {
