@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConversionLedgerFile, ContractError, decode, type ConversionRecord } from '../contract/index.ts'
 import { writeFileAtomic } from '../foundation/atomic-file.ts'
+import { backoffDelayMs } from '../foundation/backoff.ts'
 
 export interface RetryPolicy {
   /** failed attempts after which a model is skipped for good */
@@ -48,7 +49,7 @@ export function recordFailure(previous: ConversionRecord | undefined, model: Mod
   const policy = options.policy ?? DEFAULT_RETRY_POLICY
   const attempts = (previous?.attempts ?? 0) + 1
   const giveUp = options.permanent || attempts >= policy.maxAttempts
-  const backoff = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * 2 ** (attempts - 1))
+  const backoff = backoffDelayMs(attempts - 1, { initialMs: policy.initialBackoffMs, maxMs: policy.maxBackoffMs })
   return { ...model, outcome: giveUp ? 'skipped' : 'failed', attempts, last_error: error, updated_at: now, next_attempt_at: giveUp ? null : now + backoff }
 }
 

@@ -1,5 +1,6 @@
 import { formatOutboxIdentifier } from '../contract/index.ts'
-import { backoffDelayMs, parseRetryAfter, type BackoffPolicy } from '../loop/retry-policy.ts'
+import { backoffDelayMs, type BackoffPolicy } from '../foundation/backoff.ts'
+import { parseRetryAfter } from '../loop/retry-policy.ts'
 
 /**
  * The outbox's decisions (§7.8 plus the fixes of §15.9), pure so they are testable without disks,

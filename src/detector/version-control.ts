@@ -3,6 +3,7 @@
  * and which versions count as local. No I/O.
  */
 import { quoteInput } from '../foundation/log.ts'
+import { backoffDelayMs } from '../foundation/backoff.ts'
 
 export type VersionControlMode = 'follow_loop' | 'specific_version' | 'pause'
 
@@ -49,5 +50,5 @@ export function compareVersions(a: string, b: string): number {
 /** Delay before the next attempt after `failures` failed model updates: 5 s doubling to 5 min. */
 export function updateRetryDelayMs(failures: number, baseMs = 5_000, maxMs = 300_000): number {
   if (failures <= 0) return 0
-  return Math.min(maxMs, baseMs * 2 ** (failures - 1))
+  return backoffDelayMs(failures - 1, { initialMs: baseMs, maxMs })
 }

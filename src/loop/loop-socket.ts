@@ -5,7 +5,7 @@ import type { Counter, Gauge, MetricsRegistry } from '../foundation/metrics.ts'
 import { SOCKET_IO_PATH } from '../node/http-server.ts'
 import { LoopSocketError } from './loop-error.ts'
 import type { LoopRestClient } from './loop-rest-client.ts'
-import { backoffDelayMs, type BackoffPolicy } from './retry-policy.ts'
+import { backoffDelayMs, type BackoffPolicy } from '../foundation/backoff.ts'
 
 const log = createLogger('loop.socket')
 

@@ -1,29 +1,8 @@
 /**
- * Delays between retries, pure so they are testable without servers and clocks.
- * `random` is injectable: tests pass a fixed value to make the schedule deterministic.
+ * The Loop client's retry decisions (HTTP 429 and Retry-After), pure so they are testable without servers and
+ * clocks. The delay schedule itself is foundation/backoff.ts.
  */
-export interface BackoffPolicy {
-  /** delay cap of the first retry */
-  initialMs: number
-  /** no delay is ever longer than this */
-  maxMs: number
-  /**
-   * `full`: uniform in [0, cap] — spreads a herd of clients best (socket reconnects);
-   * `equal`: uniform in [cap/2, cap] — never retries almost at once (429 answers).
-   */
-  jitter: 'full' | 'equal'
-  /** floor after jitter (default 0): bounds the attempt rate even when the random draw is near zero */
-  minMs?: number
-}
-
-/** Delay before retry number `retry` (0 = the first retry): exponential cap, then jitter. */
-export function backoffDelayMs(retry: number, policy: BackoffPolicy, random: () => number = Math.random): number {
-  const exponent = Math.min(Math.max(0, retry), 30)
-  const cap = Math.min(policy.maxMs, policy.initialMs * 2 ** exponent)
-  const r = Math.min(1, Math.max(0, random()))
-  const jittered = policy.jitter === 'full' ? cap * r : cap / 2 + (cap / 2) * r
-  return Math.round(Math.max(policy.minMs ?? 0, jittered))
-}
+import { backoffDelayMs, type BackoffPolicy } from '../foundation/backoff.ts'
 
 /**
  * `Retry-After` as milliseconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3).

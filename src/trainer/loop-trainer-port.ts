@@ -2,6 +2,7 @@ import type { Context, Detections, ImageData, TrainingOut } from '../contract/in
 import type { DataExchange } from '../loop/data-exchange.ts'
 import { LoopError, LoopSocketError } from '../loop/loop-error.ts'
 import type { LoopSocket } from '../loop/loop-socket.ts'
+import { backoffDelayMs } from '../foundation/backoff.ts'
 import { errorMessage, type Logger } from '../foundation/log.ts'
 import type { MetricsRegistry } from '../foundation/metrics.ts'
 import type { TrainerLoopPort } from './loop-trainer-steps.ts'
@@ -69,11 +70,9 @@ export class LoopReachability {
     throwIfCancelled(signal)
     if (await this.options.backendReady()) return false
     this.beginOutage('rest', why)
-    let delay = this.initialWaitMs
-    for (;;) {
-      await sleepUnlessCancelled(delay, signal)
+    for (let retry = 0; ; retry++) {
+      await sleepUnlessCancelled(backoffDelayMs(retry, { initialMs: this.initialWaitMs, maxMs: this.maxWaitMs }), signal)
       if (await this.options.backendReady()) break
-      delay = Math.min(this.maxWaitMs, delay * 2)
     }
     this.endOutage('rest')
     return true

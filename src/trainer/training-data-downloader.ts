@@ -1,6 +1,7 @@
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { imageFileName, type ImageData } from '../contract/index.ts'
+import { backoffDelayMs } from '../foundation/backoff.ts'
 import { createLogger, errorMessage, type Logger } from '../foundation/log.ts'
 import { MetricsRegistry } from '../foundation/metrics.ts'
 import { checkJpeg, looksLikeJpeg } from './jpeg-check.ts'
@@ -87,7 +88,7 @@ async function withRetries<T>(what: string, task: () => Promise<T>, options: { a
       return await task()
     } catch (error) {
       if (options.signal.aborted || isPermanent(error) || attempt >= options.attempts) throw error
-      const delayMs = options.retryBaseMs * 2 ** (attempt - 1)
+      const delayMs = backoffDelayMs(attempt - 1, { initialMs: options.retryBaseMs, maxMs: Infinity })
       options.log.debug('request failed; retrying', { what, attempt, delay_ms: delayMs, error: errorMessage(error) })
       await sleepUnlessCancelled(delayMs, options.signal)
     }

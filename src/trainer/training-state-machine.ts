@@ -1,4 +1,5 @@
 import { TRAINER_STATES, isOneOf, type TrainerState } from '../contract/index.ts'
+import { backoffDelayMs } from '../foundation/backoff.ts'
 
 /**
  * The trainer's state machine (§8.4) as a pure function of (machine, event) → (machine, actions).
@@ -137,8 +138,7 @@ export function isTransientState(state: TrainerState): boolean {
 
 /** Wait before attempt `failedAttempts + 1`: base × factor^(failedAttempts − 1), capped. */
 export function retryDelayMs(failedAttempts: number, policy: RetryPolicy): number {
-  const exponent = Math.max(0, failedAttempts - 1)
-  return Math.round(Math.min(policy.maxDelayMs, policy.baseDelayMs * policy.factor ** Math.min(exponent, 60)))
+  return backoffDelayMs(failedAttempts - 1, { initialMs: policy.baseDelayMs, maxMs: policy.maxDelayMs, factor: policy.factor })
 }
 
 /**

@@ -1,26 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { backoffDelayMs, decideRateLimitRetry, DEFAULT_RATE_LIMIT_POLICY, parseRetryAfter } from '../../src/loop/retry-policy.ts'
-
-describe('backoffDelayMs', () => {
-  const full = { initialMs: 1_000, maxMs: 30_000, jitter: 'full' as const }
-  test('full jitter: uniform below a cap that doubles up to the maximum', () => {
-    expect([0, 1, 2, 3, 4, 5, 10].map((n) => backoffDelayMs(n, full, () => 1))).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000])
-    expect(backoffDelayMs(3, full, () => 0)).toBe(0)
-    expect(backoffDelayMs(3, full, () => 0.5)).toBe(4_000)
-  })
-  test('equal jitter never goes below half the cap', () => {
-    const equal = { ...full, jitter: 'equal' as const }
-    expect(backoffDelayMs(2, equal, () => 0)).toBe(2_000)
-    expect(backoffDelayMs(2, equal, () => 1)).toBe(4_000)
-  })
-  test('a floor bounds the attempt rate even for a zero draw', () => {
-    expect(backoffDelayMs(0, { ...full, minMs: 250 }, () => 0)).toBe(250)
-    expect(backoffDelayMs(4, { ...full, minMs: 250 }, () => 1)).toBe(16_000)
-  })
-  test('huge retry numbers do not overflow', () => {
-    expect(backoffDelayMs(10_000, full, () => 1)).toBe(30_000)
-  })
-})
+import { decideRateLimitRetry, DEFAULT_RATE_LIMIT_POLICY, parseRetryAfter } from '../../src/loop/retry-policy.ts'
 
 describe('parseRetryAfter', () => {
   const now = Date.UTC(2030, 5, 1, 12, 0, 0)
