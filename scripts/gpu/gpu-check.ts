@@ -7,7 +7,7 @@
 import { createBackendSession } from '../../src/inference/backend-sessions.ts'
 import { findMismatch } from '../../src/inference/backend-verification.ts'
 import { createInferenceEngine } from '../../src/inference/inference-engine.ts'
-import type { BackendName } from '../../src/inference/backend-choice.ts'
+import type { BackendName } from '../../src/config/inference-settings.ts'
 import { readOnnxModelHeader } from '../../src/inference/onnx-model-header.ts'
 import { builtinModelDir } from '../../src/inference/builtin-model.ts'
 

@@ -1,7 +1,6 @@
 import { ConfigError, readSettings, type RawSettings } from './read-settings.ts'
 import { resolveLoopUrls, type LoopUrls } from './loop-url.ts'
-import { BACKEND_CHOICES } from '../inference/backend-choice.ts'
-import { DEFAULT_MAX_IMAGE_PIXELS } from '../inference/image-header.ts'
+import { BACKEND_CHOICES, DEFAULT_MAX_IMAGE_PIXELS } from './inference-settings.ts'
 
 export interface LoopConnectionConfig {
   /** undefined: no LOOP_HOST; the CLI starts an embedded local loop */

@@ -1,10 +1,8 @@
-/** Backend names and the `auto` order. Pure; the sessions themselves are made in backend-sessions.ts. */
-
-export const BACKEND_NAMES = ['webgpu', 'webgpu-native', 'cuda', 'cpu', 'wasm'] as const
-export type BackendName = (typeof BACKEND_NAMES)[number]
-/** `auto`: the first backend of AUTO_BACKEND_CHAIN that works; `fastest`: every one that works, timed, the fastest kept */
-export type BackendChoice = 'auto' | 'fastest' | BackendName
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'fastest', ...BACKEND_NAMES]
+/**
+ * The `auto` order and the reading of a backend choice. Pure; the names are settings (config/inference-settings.ts),
+ * the sessions themselves are made in backend-sessions.ts.
+ */
+import { BACKEND_CHOICES, type BackendChoice, type BackendName } from '../config/inference-settings.ts'
 
 /**
  * `auto` tries these one at a time, fastest first as measured on an H200 (2026-11-28, ResNet-50 at 640×640:

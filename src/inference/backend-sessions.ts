@@ -3,7 +3,7 @@
  * back by itself (session creation throws), so each backend is one try here and the chain lives in
  * the worker. Modules load lazily: a worker only pays for the runtime it ends up using.
  */
-import type { BackendName } from './backend-choice.ts'
+import type { BackendName } from '../config/inference-settings.ts'
 import { cudaProviderProblem, loadOnnxruntimeNode } from './ort-library.ts'
 import { ORT_WEB_WASM_PATHS, ORT_WEB_WEBGPU_WASM_PATHS } from './ort-web-assets.ts'
 import { webGpuUnavailableReason } from './vulkan-probe.ts'

@@ -4,7 +4,7 @@
  * garbage is then rejected with a reason instead of quietly producing wrong detections.
  */
 import verificationModelPath from './verification-model.onnx' with { type: 'file' }
-import type { BackendName } from './backend-choice.ts'
+import type { BackendName } from '../config/inference-settings.ts'
 import { createBackendSession, type BackendSessionOptions } from './backend-sessions.ts'
 
 export const VERIFICATION_INPUT_NAME = 'input'

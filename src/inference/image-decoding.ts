@@ -18,7 +18,8 @@
  * decoder's RGB buffer, used as it is, plus its working memory; measured 276 MB for 8000×6000).
  */
 import jpeg from 'jpeg-js'
-import { checkPixelBudget, chooseJpegScale, DEFAULT_MAX_IMAGE_PIXELS, readImageHeader, type ImageSize } from './image-header.ts'
+import { checkPixelBudget, chooseJpegScale, readImageHeader, type ImageSize } from './image-header.ts'
+import { DEFAULT_MAX_IMAGE_PIXELS } from '../config/inference-settings.ts'
 import { ImageInputError } from './inference-errors.ts'
 import { quoteInput } from '../foundation/log.ts'
 

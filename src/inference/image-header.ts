@@ -8,9 +8,6 @@
  */
 import { ImageInputError } from './inference-errors.ts'
 
-/** The default of MAX_IMAGE_PIXELS: 50 MP (e.g. 8660×5773), ~150 MB as RGB. */
-export const DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
-
 export interface ImageSize {
   width: number
   height: number

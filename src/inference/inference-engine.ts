@@ -7,7 +7,8 @@
  */
 import { createLogger, errorMessage } from '../foundation/log.ts'
 import type { MetricsRegistry } from '../foundation/metrics.ts'
-import { parseBackendChoice, type BackendChoice, type BackendName } from './backend-choice.ts'
+import { parseBackendChoice } from './backend-choice.ts'
+import type { BackendChoice, BackendName } from '../config/inference-settings.ts'
 import type { ImageDecoderChoice, ImageInput } from './image-decoding.ts'
 import { deserializeError, ImageInputError, InferenceUnavailableError, type BackendRejection } from './inference-errors.ts'
 import type { ModelInformationWithFormat } from './model-package.ts'

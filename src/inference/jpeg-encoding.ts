@@ -6,7 +6,8 @@
  */
 import jpeg from 'jpeg-js'
 import { decodeImage, loadNapiImage, type ImageInput, type RgbImage } from './image-decoding.ts'
-import { checkPixelBudget, DEFAULT_MAX_IMAGE_PIXELS, readImageHeader } from './image-header.ts'
+import { checkPixelBudget, readImageHeader } from './image-header.ts'
+import { DEFAULT_MAX_IMAGE_PIXELS } from '../config/inference-settings.ts'
 
 function toRgba(image: RgbImage): Uint8Array {
   const rgba = new Uint8Array(image.width * image.height * 4)

@@ -5,11 +5,12 @@
  * decode → preprocess → session → decode+NMS and times each stage.
  */
 import { basename } from 'node:path'
-import { backendCandidates, GPU_BACKENDS, type BackendName } from './backend-choice.ts'
+import { backendCandidates, GPU_BACKENDS } from './backend-choice.ts'
+import type { BackendName } from '../config/inference-settings.ts'
 import { createBackendSession, type BackendSession } from './backend-sessions.ts'
 import { verifyAgainstCpu } from './backend-verification.ts'
 import { decodeImage, type DecodeOptions, type ImageInput } from './image-decoding.ts'
-import { DEFAULT_MAX_IMAGE_PIXELS } from './image-header.ts'
+import { DEFAULT_MAX_IMAGE_PIXELS } from '../config/inference-settings.ts'
 import { resampledSize, TensorPreprocessor } from './image-preprocessing.ts'
 import { encodeJpeg } from './jpeg-encoding.ts'
 import { NoBackendError, type BackendRejection } from './inference-errors.ts'

@@ -1,6 +1,6 @@
 /** Messages between an InferenceEngine (main thread) and its inference worker. */
 import type { BoxDetection, ClassificationDetection, PointDetection, SegmentationDetection } from '../contract/index.ts'
-import type { BackendChoice, BackendName } from './backend-choice.ts'
+import type { BackendChoice, BackendName } from '../config/inference-settings.ts'
 import type { ImageDecoderChoice, ImageInput } from './image-decoding.ts'
 import type { BackendRejection, SerializedError } from './inference-errors.ts'
 import type { ModelInformationWithFormat } from './model-package.ts'

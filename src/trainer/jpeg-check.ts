@@ -1,5 +1,6 @@
 import { Transformer } from '@napi-rs/image'
-import { DEFAULT_MAX_IMAGE_PIXELS, readImageHeader } from '../inference/image-header.ts'
+import { DEFAULT_MAX_IMAGE_PIXELS } from '../config/inference-settings.ts'
+import { readImageHeader } from '../inference/image-header.ts'
 
 export type JpegCheck = { ok: true; width: number; height: number } | { ok: false; reason: string }
 

@@ -4,7 +4,7 @@
  * argv[2] is a JSON request; one JSON result is printed on stdout.
  */
 import { makeTinyYoloModel, writeTinyModelPackage } from '../../scripts/make-test-models.ts'
-import type { BackendName } from '../../src/inference/backend-choice.ts'
+import type { BackendName } from '../../src/config/inference-settings.ts'
 import { createBackendSession } from '../../src/inference/backend-sessions.ts'
 import { verifyAgainstCpu } from '../../src/inference/backend-verification.ts'
 import { createInferenceEngine } from '../../src/inference/inference-engine.ts'

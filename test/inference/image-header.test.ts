@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import { checkPixelBudget, chooseJpegScale, DEFAULT_MAX_IMAGE_PIXELS, readImageHeader } from '../../src/inference/image-header.ts'
+import { checkPixelBudget, chooseJpegScale, readImageHeader } from '../../src/inference/image-header.ts'
+import { DEFAULT_MAX_IMAGE_PIXELS } from '../../src/config/inference-settings.ts'
 import { ImageInputError } from '../../src/inference/inference-errors.ts'
 import { jpegClaimingSize, pngBomb } from '../support/image-bombs.ts'
 import { encodePng } from './png-writer.ts'

@@ -1,0 +1,13 @@
+/**
+ * What the inference settings may say (INFERENCE_BACKEND, MAX_IMAGE_PIXELS): facts of the configuration that
+ * config/ checks and inference/ acts on. Pure.
+ */
+
+export const BACKEND_NAMES = ['webgpu', 'webgpu-native', 'cuda', 'cpu', 'wasm'] as const
+export type BackendName = (typeof BACKEND_NAMES)[number]
+/** `auto`: the first backend of AUTO_BACKEND_CHAIN that works; `fastest`: every one that works, timed, the fastest kept */
+export type BackendChoice = 'auto' | 'fastest' | BackendName
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'fastest', ...BACKEND_NAMES]
+
+/** The default of MAX_IMAGE_PIXELS: 50 MP (e.g. 8660×5773), ~150 MB as RGB. */
+export const DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
