@@ -1,13 +1,12 @@
 import { Elysia } from 'elysia'
 import { Server as SocketIoEngine } from '@socket.io/bun-engine'
 import { Server as SocketIoServer } from 'socket.io'
+import { SOCKET_IO_PATH } from '../contract/index.ts'
 import { boundedSocketParser, DEFAULT_MAX_ATTACHMENTS, DEFAULT_MAX_EVENT_BYTES } from './bounded-socket-parser.ts'
 import { errorMessage, quoteInput, type Logger } from '../foundation/log.ts'
 import type { MetricsRegistry } from '../foundation/metrics.ts'
 import { hasChunkedBody, MAX_HEADER_BYTES, raiseNativeHeaderLimit, readBodyBytes, refusalResponse, RequestTooLargeError, requestRefusal } from './request-limits.ts'
 
-/** Engine.IO path of every socket.io endpoint in the ecosystem (§5, §5.5). */
-export const SOCKET_IO_PATH = '/ws/socket.io'
 /** Detector message cap (§5.5, 64 MiB since upstream 0.18.2). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 /** The body limit of a server that names none. */

@@ -1,5 +1,6 @@
 import type { Server as SocketIoServer } from 'socket.io'
-import { createSocketIo, SOCKET_IO_PATH } from '../../src/node/http-server.ts'
+import { SOCKET_IO_PATH } from '../../src/contract/index.ts'
+import { createSocketIo } from '../../src/node/http-server.ts'
 import { createLogger } from '../../src/foundation/log.ts'
 import { MetricsRegistry } from '../../src/foundation/metrics.ts'
 
