@@ -54,7 +54,7 @@ export * from './loop/index.ts'
 
 // the node runtime shared by all node kinds
 export { NodeRuntime, SHUTDOWN_GRACE_MS, type NodeRuntimeOptions, type NodeHooks, type NodeType } from './node/node-runtime.ts'
-export { LoopConnection, LOCAL_CONTEXT, type LoopConnectionOptions } from './node/loop-connection.ts'
+export { LoopConnection, LOCAL_CONTEXT, type LoopConnectionOptions, type EmbeddedLoop, type EmbeddedLoopOptions } from './node/loop-connection.ts'
 export { resolveDataFolder, type DataFolderChoice } from './node/data-folder.ts'
 export { loadOrCreateNodeUuid } from './node/node-identity.ts'
 export { createLogger, errorMessage, parseLevel, setLogLevel, getLogLevel, setLogSink, type Logger, type LogLevel } from './foundation/log.ts'

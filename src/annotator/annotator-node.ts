@@ -16,6 +16,7 @@ import { DataExchange } from '../loop/data-exchange.ts'
 import { LoopSocketError } from '../loop/loop-error.ts'
 import { ImageInputError } from '../inference/inference-errors.ts'
 import { LoopConnection } from '../node/loop-connection.ts'
+import { LocalLoop } from '../local-loop/local-loop.ts'
 import { createLogger, errorMessage, quoteInput, type Logger } from '../foundation/log.ts'
 import { NodeRuntime } from '../node/node-runtime.ts'
 import { AnnotationSessions, DEFAULT_SESSION_OPTIONS } from './annotation-sessions.ts'
@@ -95,6 +96,7 @@ export class AnnotatorNode extends LoopNode {
     const node = new AnnotatorNode({ ...options, log: options.log ?? createLogger('annotator') })
     node.connect(await LoopConnection.open({
       config: options.config, dataFolder: options.dataFolder, nodeType: ANNOTATOR_NODE_TYPE, socket: true, log: node.log, metrics: node.runtime.metrics,
+      startEmbeddedLoop: (loopOptions) => LocalLoop.start(loopOptions),
     }))
     return node
   }

@@ -13,6 +13,7 @@ import {
 import type { NodeConfig } from '../config/node-config.ts'
 import { DataExchange } from '../loop/data-exchange.ts'
 import { LoopConnection } from '../node/loop-connection.ts'
+import { LocalLoop } from '../local-loop/local-loop.ts'
 import { createLogger, errorMessage, type Logger } from '../foundation/log.ts'
 import { NodeRuntime } from '../node/node-runtime.ts'
 import {
@@ -105,6 +106,7 @@ export class ConverterNode extends LoopNode {
     const node = new ConverterNode({ ...options, log: options.log ?? createLogger('converter') }, ledger)
     node.loopConnection = await LoopConnection.open({
       config: options.config, dataFolder: options.dataFolder, nodeType: 'converter', socket: false, log: node.log, metrics: node.runtime.metrics,
+      startEmbeddedLoop: (loopOptions) => LocalLoop.start(loopOptions),
     })
     return node
   }

@@ -5,6 +5,7 @@ import { DataExchange } from '../loop/data-exchange.ts'
 import { builtinModelDir } from '../inference/index.ts'
 import { createLogger, errorMessage, quoteInput, type Logger } from '../foundation/log.ts'
 import { LoopConnection } from '../node/loop-connection.ts'
+import { LocalLoop } from '../local-loop/local-loop.ts'
 import { NodeRuntime, settledWithin } from '../node/node-runtime.ts'
 import { resolveNodeHome } from '../node/node-identity.ts'
 import { ActiveDetector } from './active-detector.ts'
@@ -70,7 +71,9 @@ export class DetectorNode {
       name, uuid, nodeType: 'detector', port: config.port ?? DEFAULT_DETECTOR_PORT, hostname: config.hostname,
       socketIo: true, skipRepeatOnStart: config.skipRepeatOnStart, log,
     })
-    const loop = await LoopConnection.open({ config, dataFolder, nodeType: 'detector', socket: false, log, metrics: runtime.metrics })
+    const loop = await LoopConnection.open({
+      config, dataFolder, nodeType: 'detector', socket: false, log, metrics: runtime.metrics, startEmbeddedLoop: (loopOptions) => LocalLoop.start(loopOptions),
+    })
     const exchange = new DataExchange(loop.rest, loop.context)
     const factory = options.factory ?? new OnnxDetectorFactory({
       backend: config.inference.backend as never, threads: config.inference.threads, ortLibDir: config.inference.ortLibDir,

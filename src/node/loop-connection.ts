@@ -3,12 +3,27 @@ import type { Context } from '../contract/index.ts'
 import type { NodeConfig } from '../config/node-config.ts'
 import { LoopRestClient } from '../loop/loop-rest-client.ts'
 import { LoopSocket, type LoopEventHandler, type LoopNodeType } from '../loop/loop-socket.ts'
-import { LocalLoop } from '../local-loop/index.ts'
 import { errorMessage, type Logger } from '../foundation/log.ts'
 import type { MetricsRegistry } from '../foundation/metrics.ts'
 
 /** Organization and project of the embedded local loop when none are configured. */
 export const LOCAL_CONTEXT: Context = { organization: 'local', project: 'demo' }
+
+/** The embedded Learning Loop a node starts when no LOOP_HOST is set, as far as its connection needs it. */
+export interface EmbeddedLoop {
+  readonly url: string
+  stop(): Promise<void>
+}
+
+/** How the connection asks for its embedded loop (LocalLoopOptions takes these). */
+export interface EmbeddedLoopOptions {
+  dataFolder: string
+  port: number
+  hostname: string
+  seedProject: Context
+  username?: string
+  password?: string
+}
 
 export interface LoopConnectionOptions {
   config: NodeConfig
@@ -20,11 +35,16 @@ export interface LoopConnectionOptions {
   metrics?: MetricsRegistry
   /** the Loop's `restart` event; default: exit with status 0 so the supervisor restarts the node (§5.2) */
   onRestart?: () => void
+  /**
+   * Starts the embedded loop when no LOOP_HOST is configured. The node kinds pass `LocalLoop.start`: the local
+   * loop is built on the node runtime, so node/ cannot import it.
+   */
+  startEmbeddedLoop: (options: EmbeddedLoopOptions) => Promise<EmbeddedLoop>
 }
 
 /**
  * A node's link to its Learning Loop: REST client, optional socket.io client and — when no LOOP_HOST is
- * configured — an embedded local loop started in this process, so every node works offline out of the box.
+ * configured — an embedded local loop started in this process (by `startEmbeddedLoop`), so every node works offline out of the box.
  * Socket event handlers registered with `on` survive `PUT /socketio off/on` (a new LoopSocket each time).
  */
 export class LoopConnection {
@@ -37,7 +57,7 @@ export class LoopConnection {
     readonly rest: LoopRestClient,
     context: Context,
     private readonly options: LoopConnectionOptions,
-    readonly embedded: LocalLoop | undefined,
+    readonly embedded: EmbeddedLoop | undefined,
   ) {
     this.context = context
   }
@@ -45,11 +65,11 @@ export class LoopConnection {
   static async open(options: LoopConnectionOptions): Promise<LoopConnection> {
     const { config, log } = options
     const loop = config.loop
-    let embedded: LocalLoop | undefined
+    let embedded: EmbeddedLoop | undefined
     let baseUrl = loop.urls?.base
     let context: Context = { organization: loop.organization, project: loop.project }
     if (!baseUrl) {
-      embedded = await LocalLoop.start({
+      embedded = await options.startEmbeddedLoop({
         dataFolder: join(options.dataFolder, 'local-loop'),
         port: loop.localLoopPort,
         hostname: '127.0.0.1',

@@ -4,6 +4,7 @@ import type { NodeConfig } from '../config/node-config.ts'
 import { DataExchange } from '../loop/data-exchange.ts'
 import { createLogger, type Logger } from '../foundation/log.ts'
 import { LoopConnection } from '../node/loop-connection.ts'
+import { LocalLoop } from '../local-loop/local-loop.ts'
 import { NodeRuntime } from '../node/node-runtime.ts'
 import { resolveNodeHome } from '../node/node-identity.ts'
 import { DEFAULT_CANCEL_GRACE_MS, type Executor, type ExecutorOptions } from './executor.ts'
@@ -127,6 +128,7 @@ export class TrainerNode {
     const loop = await LoopConnection.open({
       config, dataFolder, nodeType: 'trainer', socket: true, log, metrics: runtime.metrics,
       onRestart: () => node?.requestExit('the Loop asked this node to restart'),
+      startEmbeddedLoop: (loopOptions) => LocalLoop.start(loopOptions),
     })
     node = new TrainerNode(runtime, loop, dataFolder, uuid, name, options)
     node.wire()
