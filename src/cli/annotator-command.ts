@@ -1,4 +1,6 @@
-import { AnnotatorNode, BoxSegmentationTool, DEFAULT_SESSION_OPTIONS } from '../annotator/index.ts'
+import { AnnotatorNode } from '../annotator/annotator-node.ts'
+import { BoxSegmentationTool } from '../annotator/box-segmentation-tool.ts'
+import { DEFAULT_SESSION_OPTIONS } from '../annotator/annotation-sessions.ts'
 import type { SettingName } from '../config/settings.ts'
 import { resolveNodeHome } from '../node/node-identity.ts'
 import { createLogger } from '../foundation/log.ts'

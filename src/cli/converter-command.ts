@@ -1,5 +1,6 @@
 import type { SettingName } from '../config/settings.ts'
-import { ConverterNode, DEFAULT_CONVERSION_INTERVAL_MS, ONNX_PACKAGE_FORMAT, YOLO_ONNX_FORMAT, YoloOnnxConverter } from '../converter/index.ts'
+import { ConverterNode, DEFAULT_CONVERSION_INTERVAL_MS } from '../converter/converter-node.ts'
+import { ONNX_PACKAGE_FORMAT, YOLO_ONNX_FORMAT, YoloOnnxConverter } from '../converter/yolo-onnx-converter.ts'
 import { resolveNodeHome } from '../node/node-identity.ts'
 import { createLogger } from '../foundation/log.ts'
 import { describeSettings, parseArguments, UsageError } from './arguments.ts'

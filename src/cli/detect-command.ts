@@ -10,10 +10,12 @@ import { readEnvSetting } from '../config/read-settings.ts'
 import { SETTINGS } from '../config/settings.ts'
 import { decode, formatCreated, ImageMetadata } from '../contract/index.ts'
 import { errorMessage } from '../foundation/log.ts'
-import {
-  builtinModelDir, createInferenceEngine, DEFAULT_MAX_IMAGE_PIXELS, installModelPackage, parseBackendChoice,
-  type DetectionOutput, type InferenceEngine,
-} from '../inference/index.ts'
+import { builtinModelDir } from '../inference/builtin-model.ts'
+import { createInferenceEngine, type InferenceEngine } from '../inference/inference-engine.ts'
+import { DEFAULT_MAX_IMAGE_PIXELS } from '../config/inference-settings.ts'
+import { installModelPackage } from '../inference/model-package.ts'
+import { parseBackendChoice } from '../inference/backend-choice.ts'
+import type { DetectionOutput } from '../inference/worker-protocol.ts'
 import { parseArguments, UsageError } from './arguments.ts'
 
 export const DETECT_USAGE = `usage: learning-loop-node detect FILE... [flags]

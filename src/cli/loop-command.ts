@@ -1,5 +1,5 @@
 import { resolve } from 'node:path'
-import { LocalLoop } from '../local-loop/index.ts'
+import { LocalLoop } from '../local-loop/local-loop.ts'
 import { watchNpmLauncher } from '../node/launcher-watch.ts'
 import { createLogger, errorMessage, parseLevel, setLogLevel } from '../foundation/log.ts'
 import { integerFlag, numberFlag, parseArguments, UsageError } from './arguments.ts'

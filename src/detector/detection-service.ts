@@ -1,5 +1,7 @@
 import { formatCreated, type ImageMetadata, type SegmentationDetection } from '../contract/index.ts'
-import { encodeJpeg, ImageInputError, type ImageInput } from '../inference/index.ts'
+import { encodeJpeg } from '../inference/jpeg-encoding.ts'
+import { ImageInputError } from '../inference/inference-errors.ts'
+import type { ImageInput } from '../inference/image-decoding.ts'
 import { sniffImageFormat } from '../inference/image-header.ts'
 import { errorMessage, quoteInput, type Logger } from '../foundation/log.ts'
 import type { MetricsRegistry } from '../foundation/metrics.ts'

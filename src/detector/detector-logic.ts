@@ -1,5 +1,8 @@
 import type { ModelInformation } from '../contract/index.ts'
-import { createInferenceEngine, type BackendChoice, type DetectionOutput, type ImageInput, type InferenceEngine } from '../inference/index.ts'
+import { createInferenceEngine, type InferenceEngine } from '../inference/inference-engine.ts'
+import type { BackendChoice } from '../config/inference-settings.ts'
+import type { DetectionOutput } from '../inference/worker-protocol.ts'
+import type { ImageInput } from '../inference/image-decoding.ts'
 import type { MetricsRegistry } from '../foundation/metrics.ts'
 
 /** The package format this node asks the Loop for by default: an ONNX model package (model.json + .onnx). */

@@ -1,6 +1,7 @@
 import type { Elysia } from 'elysia'
 import { ContractError, ImageMetadata, decode, formatCreated } from '../contract/index.ts'
-import { ImageInputError, InferenceUnavailableError, type ImageInput } from '../inference/index.ts'
+import { ImageInputError, InferenceUnavailableError } from '../inference/inference-errors.ts'
+import type { ImageInput } from '../inference/image-decoding.ts'
 import { clipText, errorMessage, MAX_ERROR_ANSWER_CHARACTERS, quoteInput } from '../foundation/log.ts'
 import { MAX_SETTING_BODY_BYTES, readBodyText, RequestTooLargeError } from '../node/request-limits.ts'
 import { DetectorUnavailableError } from './active-detector.ts'

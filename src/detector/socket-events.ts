@@ -1,6 +1,7 @@
 import type { Server, Socket } from 'socket.io'
 import { AUTOUPLOAD_MODES, ImageMetadata, decode, formatCreated, isCreationDate, isOneOf } from '../contract/index.ts'
-import { ImageInputError, type ImageInput } from '../inference/index.ts'
+import { ImageInputError } from '../inference/inference-errors.ts'
+import type { ImageInput } from '../inference/image-decoding.ts'
 import { RefusedEvent } from '../node/bounded-socket-parser.ts'
 import { clipText, errorMessage, MAX_ERROR_ANSWER_CHARACTERS, quoteInput } from '../foundation/log.ts'
 import type { DetectOptions } from './detection-service.ts'

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { join, resolve } from 'node:path'
-import { LocalLoop } from '../../src/local-loop/index.ts'
+import { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { runAnnotatorCommand } from '../../src/cli/annotator-command.ts'
 import { UsageError } from '../../src/cli/arguments.ts'
 import { spawnChild } from '../support/child-process.ts'

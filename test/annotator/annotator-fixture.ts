@@ -1,8 +1,11 @@
 /** A local loop with the coffee photo, and an annotator node connected to it. */
 import { join, resolve } from 'node:path'
-import { AnnotatorNode, BoxSegmentationTool, createInProcessSegmenter, type AnnotatorLogic } from '../../src/annotator/index.ts'
-import { loadNodeConfig } from '../../src/config/index.ts'
-import { LocalLoop } from '../../src/local-loop/index.ts'
+import { AnnotatorNode } from '../../src/annotator/annotator-node.ts'
+import { BoxSegmentationTool } from '../../src/annotator/box-segmentation-tool.ts'
+import { createInProcessSegmenter } from '../../src/annotator/segmenter.ts'
+import type { AnnotatorLogic } from '../../src/annotator/annotator-logic.ts'
+import { loadNodeConfig } from '../../src/config/node-config.ts'
+import { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
 
 export const ORG = 'zauberzeug'

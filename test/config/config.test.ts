@@ -1,5 +1,8 @@
 import { describe, expect, test } from 'bun:test'
-import { ConfigError, loadNodeConfig, readEnvSetting, readSettings, resolveLoopUrls, SETTINGS } from '../../src/config/index.ts'
+import { ConfigError, readEnvSetting, readSettings } from '../../src/config/read-settings.ts'
+import { loadNodeConfig } from '../../src/config/node-config.ts'
+import { resolveLoopUrls } from '../../src/config/loop-url.ts'
+import { SETTINGS } from '../../src/config/settings.ts'
 
 describe('alias lookup (§3.1)', () => {
   test('reads a name or its alias; empty values count as unset', () => {

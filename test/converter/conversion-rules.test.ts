@@ -2,9 +2,10 @@ import { describe, expect, test } from 'bun:test'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { makeTinyYoloModel } from '../../scripts/make-test-models.ts'
-import {
-  ConversionLedger, categoriesForClassNames, decideConversion, ModelNotConvertibleError, recordFailure, recordSuccess, selectModelsToConvert, YoloOnnxConverter,
-} from '../../src/converter/index.ts'
+import { ConversionLedger, decideConversion, recordFailure, recordSuccess } from '../../src/converter/conversion-ledger.ts'
+import { categoriesForClassNames, YoloOnnxConverter } from '../../src/converter/yolo-onnx-converter.ts'
+import { ModelNotConvertibleError } from '../../src/converter/converter-logic.ts'
+import { selectModelsToConvert } from '../../src/converter/converter-node.ts'
 import type { ModelInformation } from '../../src/contract/index.ts'
 import { makeTempDir } from '../support/temp.ts'
 

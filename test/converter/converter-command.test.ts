@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { join, resolve } from 'node:path'
 import { makeTinyYoloModel } from '../../scripts/make-test-models.ts'
 import { runConverterCommand } from '../../src/cli/converter-command.ts'
-import { LocalLoop } from '../../src/local-loop/index.ts'
+import { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { spawnChild } from '../support/child-process.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
 

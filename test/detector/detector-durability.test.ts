@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from 'bun:test'
 import { join } from 'node:path'
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
-import { LocalLoop } from '../../src/local-loop/index.ts'
+import { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { formatOutboxIdentifier } from '../../src/contract/index.ts'
 import { spawnChild, type Child } from '../support/child-process.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'

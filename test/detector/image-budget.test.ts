@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { io as connect, type Socket } from 'socket.io-client'
 import { loadNodeConfig } from '../../src/config/node-config.ts'
 import { DetectorNode } from '../../src/detector/detector-node.ts'
-import { LocalLoop } from '../../src/local-loop/index.ts'
+import { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { jpegClaimingSize, pngBomb } from '../support/image-bombs.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
 

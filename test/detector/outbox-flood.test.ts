@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { LocalLoop } from '../../src/local-loop/index.ts'
+import { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { DEFAULT_WRITE_BACKLOG, DEFAULT_WRITE_CONCURRENCY } from '../../src/detector/outbox-policy.ts'
 import { multipartRequest, RawHttpClient } from '../../scripts/raw-http-client.ts'
 import { spawnChild, type Child } from '../support/child-process.ts'

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { ImageMetadata } from '../../src/contract/index.ts'
 import { Outbox } from '../../src/detector/outbox.ts'
 import { OutboxStore } from '../../src/detector/outbox-store.ts'
-import { LocalLoop } from '../../src/local-loop/index.ts'
+import { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { MetricsRegistry } from '../../src/foundation/metrics.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
 

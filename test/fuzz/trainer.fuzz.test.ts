@@ -16,7 +16,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { LocalLoop } from '../../src/local-loop/index.ts'
+import { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { setLogSink } from '../../src/foundation/log.ts'
 import type { TrainerNode } from '../../src/trainer/trainer-node.ts'
 import { jpegClaimingSize, pngBomb } from '../support/image-bombs.ts'

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Type } from '@sinclair/typebox'
 import { DeploymentTarget, ImageData, ImageIdsResponse, LoopModelsResponse, ModelUploadResponse, ProjectInfo, ProjectsResponse, decode } from '../../src/contract/index.ts'
 import { listZipEntries, readZipEntry, createZip } from '../../src/foundation/zip-archive.ts'
-import { LocalLoop } from '../../src/local-loop/index.ts'
+import { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { login, makeJpeg, multipart, postImages, startLoop, uploadItem, type LoopFixture } from './loop-test-peer.ts'
 
 const json = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })

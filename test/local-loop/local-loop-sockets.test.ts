@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import { io, type Socket } from 'socket.io-client'
-import { NodeAckTimeoutError } from '../../src/local-loop/index.ts'
+import { NodeAckTimeoutError } from '../../src/local-loop/node-hub.ts'
 import { waitFor } from '../support/temp.ts'
 import { connectNode, login, startLoop, type LoopFixture } from './loop-test-peer.ts'
 

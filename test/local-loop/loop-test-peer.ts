@@ -1,6 +1,6 @@
 import jpeg from 'jpeg-js'
 import { io, type Socket } from 'socket.io-client'
-import { LocalLoop, type LocalLoopOptions } from '../../src/local-loop/index.ts'
+import { LocalLoop, type LocalLoopOptions } from '../../src/local-loop/local-loop.ts'
 import { makeTempDir } from '../support/temp.ts'
 
 /** A started LocalLoop in a temp folder plus small HTTP/socket helpers that act like a node would. */

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { LocalLoop } from '../../src/local-loop/index.ts'
+import { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { DataExchange } from '../../src/loop/data-exchange.ts'
 import { LoopError, LoopSocketError } from '../../src/loop/loop-error.ts'
 import { LoopRestClient } from '../../src/loop/loop-rest-client.ts'

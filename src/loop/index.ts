@@ -1,6 +1,0 @@
-export * from './loop-error.ts'
-export * from './cookie-jar.ts'
-export * from './retry-policy.ts'
-export * from './loop-rest-client.ts'
-export * from './loop-socket.ts'
-export * from './data-exchange.ts'
