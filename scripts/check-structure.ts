@@ -1,13 +1,28 @@
 #!/usr/bin/env bun
 /**
- * The house rules of the layout (design.md), checked over src/: no import cycle between files (type-only imports
- * count), none between folders, and no source file over 400 lines. `bun scripts/check-structure.ts` prints the
+ * The house rules of the layout (design.md, ARCHITECTURE.md), checked over src/: no import cycle between files
+ * (type-only imports count), none between folders, every folder imports only folders before it on the layer line
+ * (LAYERS), and no source file over 400 lines. `bun scripts/check-structure.ts` prints the
  * folder graph and every violation and exits 1 when there is one; test/docs/structure.test.ts runs it in CI.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 
 export const MAX_LINES = 400
+
+/**
+ * The layer line, bottom first: a folder may import the folders before it, never one after it. Within a layer
+ * the order says which way an import may go (config may import contract; node kinds may import the local loop).
+ */
+export const LAYERS: readonly (readonly string[])[] = [
+  ['foundation'],
+  ['contract', 'config'],
+  ['loop', 'inference'],
+  ['node'],
+  ['local-loop', 'detector', 'trainer', 'annotator', 'converter'],
+  ['cli'],
+  ['(root)'],
+]
 
 export interface StructureReport {
   files: string[]
@@ -16,6 +31,8 @@ export interface StructureReport {
   fileCycles: string[][]
   folderEdges: Map<string, Set<string>>
   folderCycles: string[][]
+  /** `from → to` imports that go up the layer line, and folders that are on no layer */
+  layerViolations: string[]
   tooLong: { file: string; lines: number }[]
 }
 
@@ -103,8 +120,14 @@ export function checkStructure(srcRoot: string): StructureReport {
     }
   }
   const folders = new Set(files.map(folderOf))
+  const line = LAYERS.flat()
+  const layerViolations = [...folders].filter((folder) => !line.includes(folder)).sort().map((folder) => `${folder} is on no layer`)
+  for (const [from, targets] of folderEdges) {
+    if (!line.includes(from)) continue
+    for (const to of targets) if (line.includes(to) && line.indexOf(to) > line.indexOf(from)) layerViolations.push(`${from} → ${to} goes up the layer line`)
+  }
   return {
-    files, imports, tooLong,
+    files, imports, tooLong, layerViolations,
     fileCycles: cyclesOf(files, (file) => imports.get(file) ?? []),
     folderEdges,
     folderCycles: cyclesOf(folders, (folder) => folderEdges.get(folder) ?? []),
@@ -116,9 +139,10 @@ if (import.meta.main) {
   console.log('folder graph (each folder → the folders it imports):')
   for (const [from, to] of [...report.folderEdges].sort(([a], [b]) => a.localeCompare(b))) console.log(`  ${from} → ${[...to].sort().join(', ')}`)
   for (const cycle of report.folderCycles) console.log(`folder cycle: ${cycle.join(' ↔ ')}`)
+  for (const violation of report.layerViolations) console.log(`layer: ${violation}`)
   for (const cycle of report.fileCycles) console.log(`file cycle: ${cycle.join(' ↔ ')}`)
   for (const { file, lines } of report.tooLong) console.log(`over ${MAX_LINES} lines: src/${file} (${lines})`)
-  const violations = report.folderCycles.length + report.fileCycles.length + report.tooLong.length
+  const violations = report.folderCycles.length + report.layerViolations.length + report.fileCycles.length + report.tooLong.length
   console.log(violations === 0 ? `${report.files.length} files: no cycles, none over ${MAX_LINES} lines` : `${violations} violation(s)`)
   process.exit(violations === 0 ? 0 : 1)
 }

@@ -1,0 +1,51 @@
+/**
+ * The layout rules of ARCHITECTURE.md over src/, through scripts/check-structure.ts: folders form no cycle and
+ * import only folders before them on the layer line. (File cycles and file lengths are the other half of
+ * issue 14.)
+ */
+import { afterEach, describe, expect, test } from 'bun:test'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { checkStructure } from '../../scripts/check-structure.ts'
+import { makeTempDir } from '../support/temp.ts'
+
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup()
+})
+
+/** A src/ tree of the given files (path → source text). */
+async function tree(files: Record<string, string>): Promise<string> {
+  const dir = await makeTempDir('lln-structure-')
+  cleanups.push(dir.cleanup)
+  for (const [path, text] of Object.entries(files)) {
+    await mkdir(dirname(join(dir.path, path)), { recursive: true })
+    await writeFile(join(dir.path, path), text)
+  }
+  return dir.path
+}
+
+describe('layers', () => {
+  test('src/ has no folder cycle and no import up the layer line', () => {
+    const report = checkStructure(join(import.meta.dir, '../../src'))
+    expect(report.folderCycles).toEqual([])
+    expect(report.layerViolations).toEqual([])
+  })
+
+  test('an import up the line, a folder on no layer and a folder cycle are each reported', async () => {
+    const src = await tree({
+      'foundation/log.ts': `import { NodeRuntime } from '../node/node-runtime.ts'\n`,
+      'node/node-runtime.ts': `import type { Logger } from '../foundation/log.ts'\nexport class NodeRuntime {}\n`,
+      'contract/index.ts': `import { config } from '../config/settings.ts'\n`,
+      'config/settings.ts': `export const config = 1\n`,
+      'plugins/extra.ts': `import { config } from '../config/settings.ts'\n`,
+    })
+    const report = checkStructure(src)
+    expect(report.layerViolations.sort()).toEqual([
+      'contract → config goes up the layer line',
+      'foundation → node goes up the layer line',
+      'plugins is on no layer',
+    ])
+    expect(report.folderCycles).toEqual([['foundation', 'node']])
+  })
+})
