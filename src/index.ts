@@ -81,7 +81,8 @@ export { YoloOnnxConverter, categoriesForClassNames, YOLO_ONNX_FORMAT, ONNX_PACK
 
 // the embedded Learning Loop
 export { LocalLoop } from './local-loop/local-loop.ts'
-export type { LocalLoopOptions, LoopStats, RequestCounts, ImageSummary, NodeStatusSummary, ModelUploadRequest, StartTrainingRequest } from './local-loop/local-loop.ts'
+export type { LocalLoopOptions } from './local-loop/local-loop.ts'
+export type { LocalLoopAdmin, LoopStats, RequestCounts, ProjectSummary, ImageSummary, NodeStatusSummary, ModelUploadRequest, StartTrainingRequest } from './local-loop/local-loop-admin.ts'
 export type { ConnectedNode, NodeSelector, ReceivedStatus, ReceivedTrainingUpdate, SocketCounters } from './local-loop/node-hub.ts'
 export { NodeAckTimeoutError } from './local-loop/node-hub.ts'
 export { LoopRequestError } from './local-loop/loop-errors.ts'

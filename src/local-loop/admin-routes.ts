@@ -6,7 +6,7 @@ import {
 import { quoteInput } from '../foundation/log.ts'
 import { json, readBytes, readJson } from './http-body.ts'
 import { LoopRequestError, notFound, unprocessable } from './loop-errors.ts'
-import type { LocalLoop } from './local-loop.ts'
+import type { LocalLoopAdmin } from './local-loop-admin.ts'
 import type { SessionStore } from './session-store.ts'
 
 /**
@@ -38,7 +38,7 @@ import type { SessionStore } from './session-store.ts'
  */
 export interface AdminDependencies {
   /** late-bound: the routes are built before the LocalLoop instance exists */
-  getLoop: () => LocalLoop
+  getLoop: () => LocalLoopAdmin
   sessions: SessionStore
   maxUploadBytes: number
   maxJsonBytes: number

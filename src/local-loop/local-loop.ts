@@ -1,18 +1,16 @@
-import { Elysia } from 'elysia'
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { LoopImageState, ProjectGeneratorRequest } from '../contract/index.ts'
 import { createSocketIo, serve, type RunningServer } from '../node/http-server.ts'
-import { clipText, createLogger, errorMessage, MAX_ERROR_ANSWER_CHARACTERS, type Logger } from '../foundation/log.ts'
-import { MetricsRegistry, type Counter } from '../foundation/metrics.ts'
-import { createAdminRoutes } from './admin-routes.ts'
-import { createApiRoutes } from './api-routes.ts'
-import { checkDeclaredLength, json } from './http-body.ts'
-import { asLoopRequestError, LoopRequestError, notFound } from './loop-errors.ts'
+import { createLogger, type Logger } from '../foundation/log.ts'
+import { MetricsRegistry } from '../foundation/metrics.ts'
+import type { ImageSummary, LocalLoopAdmin, LoopStats, ModelUploadRequest, NodeStatusSummary, ProjectSummary, StartTrainingRequest } from './local-loop-admin.ts'
+import { notFound } from './loop-errors.ts'
+import { buildLoopApp, RequestTraffic } from './loop-http-app.ts'
 import { LoopOperations, type GeneratedProject } from './loop-operations.ts'
 import { LoopStore, type StoredModel, type StoredTraining } from './loop-store.ts'
-import { NodeHub, type ConnectedNode, type NodeSelector, type ReceivedStatus, type ReceivedTrainingUpdate, type SocketCounters } from './node-hub.ts'
-import { RateLimiter, type RateLimit } from './rate-limiter.ts'
+import { NodeHub, type ConnectedNode, type NodeSelector, type ReceivedStatus, type ReceivedTrainingUpdate } from './node-hub.ts'
+import type { RateLimit } from './rate-limiter.ts'
 import { SessionStore } from './session-store.ts'
 
 /**
@@ -46,104 +44,29 @@ export interface LocalLoopOptions {
   version?: string
 }
 
-export interface RequestCounts {
-  total: number
-  rate_limited: number
-  by_route: Record<string, number>
-  by_status: Record<string, number>
-}
-
-export interface LoopStats {
-  uptime_seconds: number
-  requests: RequestCounts
-  sockets: SocketCounters & { connected: number }
-  sessions: number
-  rate_limit: RateLimit | null
-}
-
-export interface ImageSummary {
-  id: string
-  /** the uploaded JPEG's file name (null for generated images) */
-  file_name: string | null
-  state: LoopImageState
-  set: 'train' | 'test'
-  tags: string[]
-  width: number
-  height: number
-  created: string
-  source: string | null
-  box_annotations: number
-  point_annotations: number
-  segmentation_annotations: number
-  box_detections: number
-  point_detections: number
-  segmentation_detections: number
-  classification_detections: number
-  has_trainer_detections: boolean
-}
-
-export interface NodeStatusSummary {
-  nodeId: string
-  event: ReceivedStatus['event']
-  status: unknown
-  receivedAt: number
-  connected: boolean
-  sid: string
-}
-
-export interface ModelUploadRequest {
-  format: string
-  /** a zip whose entries are the format's files (and optionally model.json) */
-  zip?: Uint8Array
-  /** or the files themselves */
-  files?: Record<string, Uint8Array | string>
-  /** default: the project's newest training (training 1 is created when there is none) */
-  trainingNumber?: number
-  /** add the format to this model instead (or replace it) */
-  modelId?: string
-  comment?: string | null
-}
-
-export interface StartTrainingRequest {
-  node: NodeSelector
-  modelVariant?: string
-  hyperparameters?: Record<string, unknown>
-  baseModelUuid?: string | null
-  timeoutMs?: number
-}
-
 const DEFAULT_MAX_UPLOAD_BYTES = 256 * 1024 * 1024
-const MAX_JSON_BYTES = 16 * 1024 * 1024
 const STOP_GRACE_MS = 2_000
-const MAX_ROUTES_COUNTED = 200
 
-export class LocalLoop {
+export class LocalLoop implements LocalLoopAdmin {
   readonly url: string
   readonly port: number
   readonly dataFolder: string
-  readonly operations: LoopOperations
-  readonly metrics: MetricsRegistry
-  private rateLimiter: RateLimiter | undefined
-  private readonly requestCounts: RequestCounts = { total: 0, rate_limited: 0, by_route: {}, by_status: {} }
   private readonly startedAt = Date.now()
   private stopped = false
 
   private constructor(
     readonly store: LoopStore,
+    readonly operations: LoopOperations,
+    readonly metrics: MetricsRegistry,
     private readonly sessions: SessionStore,
     private readonly hub: NodeHub,
+    private readonly traffic: RequestTraffic,
     private readonly server: RunningServer,
-    operations: LoopOperations,
-    metrics: MetricsRegistry,
-    rateLimiter: RateLimiter | undefined,
     private readonly log: Logger,
   ) {
     this.url = server.url
     this.port = server.port
     this.dataFolder = store.dataFolder
-    this.operations = operations
-    this.metrics = metrics
-    this.rateLimiter = rateLimiter
   }
 
   static async start(options: LocalLoopOptions): Promise<LocalLoop> {
@@ -159,7 +82,7 @@ export class LocalLoop {
         : undefined
       const sessions = new SessionStore(credentials)
       const metrics = new MetricsRegistry()
-      const requestCounter = metrics.counter('local_loop_requests_total', 'HTTP requests by route and status')
+      const traffic = new RequestTraffic(metrics.counter('local_loop_requests_total', 'HTTP requests by route and status'), options.rateLimit)
       const socketIo = createSocketIo({ log: log.child('socket.io'), metrics })
       const hub = new NodeHub(socketIo.io, {
         store, sessions, log: log.child('sockets'), requireLogin: options.requireSocketLogin ?? true, ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
@@ -168,86 +91,26 @@ export class LocalLoop {
       })
       const operations = new LoopOperations(store, log.child('operations'))
       const maxUploadBytes = options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES
-      const rateLimiter = toRateLimiter(options.rateLimit)
       // the instance is needed by the admin routes, which are needed by the server; bind late
       let instance: LocalLoop | undefined
       const running = serve(
-        LocalLoop.buildApp(requestCounter, {
-          getInstance: () => instance!, operations, store, sessions, log, maxUploadBytes, version: options.version ?? '0.0.0',
+        buildLoopApp({
+          traffic, metrics, operations, store, sessions, log, maxUploadBytes, version: options.version ?? '0.0.0', getAdmin: () => instance!,
         }),
         { port: options.port ?? 0, hostname: options.hostname ?? '127.0.0.1', socketIo, maxRequestBodyBytes: maxUploadBytes + 1024 * 1024, onRefusal: (request, refusal) => {
-          instance?.countRequest(refusal.status === 431 ? '(headers too large)' : '(too large)', refusal.status, requestCounter)
+          traffic.count(refusal.status === 431 ? '(headers too large)' : '(too large)', refusal.status)
           log.warn('request refused', { method: request.method, path: new URL(request.url).pathname, status: refusal.status, detail: refusal.message })
         } },
       )
-      instance = new LocalLoop(store, sessions, hub, running, operations, metrics, rateLimiter, log)
+      instance = new LocalLoop(store, operations, metrics, sessions, hub, traffic, running, log)
       const loopback = ['127.0.0.1', 'localhost', '::1'].includes(options.hostname ?? '127.0.0.1')
       if (!loopback && !credentials) log.warn('listening beyond loopback without credentials: anyone who can reach the port can log in and use the admin API', { hostname: options.hostname })
-      log.info('local loop listening', { url: running.url, dataFolder, credentials: credentials ? 'configured' : 'any', rateLimit: rateLimiter ? { perSecond: rateLimiter.perSecond, burst: rateLimiter.burst } : null })
+      log.info('local loop listening', { url: running.url, dataFolder, credentials: credentials ? 'configured' : 'any', rateLimit: traffic.rateLimit() })
       return instance
     } catch (error) {
       store.close()
       throw error
     }
-  }
-
-  private static buildApp(requestCounter: Counter, deps: {
-    getInstance: () => LocalLoop; operations: LoopOperations; store: LoopStore; sessions: SessionStore; log: Logger; maxUploadBytes: number; version: string
-  }): Elysia {
-    const { log } = deps
-    const count = (route: string, status: number) => deps.getInstance().countRequest(route, status, requestCounter)
-    const app = new Elysia()
-      // body caps and rate limits apply to the REST and admin APIs; socket.io and /metrics pass untouched
-      .onRequest(({ request, server }) => {
-        const path = new URL(request.url).pathname
-        const isApi = path.startsWith('/api/')
-        if (!isApi && !path.startsWith('/admin/')) return
-        try {
-          checkDeclaredLength(request, deps.maxUploadBytes)
-        } catch (error) {
-          count('(too large)', 413)
-          const refused = asLoopRequestError(error)
-          return json(refused.status, { detail: refused.message })
-        }
-        if (!isApi) return
-        const loop = deps.getInstance()
-        const client = server?.requestIP(request)?.address ?? 'unknown'
-        const decision = loop.rateLimiter?.take(client, Date.now())
-        if (decision && !decision.allowed) {
-          count('(rate limited)', 429)
-          loop.requestCounts.rate_limited++
-          return json(429, { detail: `too many requests from ${client}: retry after ${decision.retryAfterSeconds} s` }, { 'retry-after': String(decision.retryAfterSeconds) })
-        }
-      })
-      .onAfterHandle({ as: 'global' }, ({ request, route, response, set }) => {
-        const status = response instanceof Response ? response.status : typeof set.status === 'number' ? set.status : 200
-        count(`${request.method} ${route}`, status)
-      })
-      .onError({ as: 'global' }, ({ request, route, code, error }) => {
-        let refused: LoopRequestError
-        if (code === 'NOT_FOUND') refused = notFound(`no route ${request.method} ${new URL(request.url).pathname}`)
-        else if (code === 'PARSE') refused = new LoopRequestError(400, `malformed request body: ${errorMessage(error)}`)
-        else if (code === 'VALIDATION') refused = new LoopRequestError(422, errorMessage(error))
-        else refused = asLoopRequestError(error)
-        count(route ? `${request.method} ${route}` : '(no route)', refused.status)
-        if (refused.status >= 500) log.error('request failed', { method: request.method, route, error })
-        else if (refused.status !== 404 && refused.status !== 401) log.warn('request refused', { method: request.method, route, status: refused.status, detail: refused.message })
-        return json(refused.status, { detail: clipText(refused.message, MAX_ERROR_ANSWER_CHARACTERS) }, refused.headers)
-      })
-      .get('/metrics', () => new Response(deps.getInstance().metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } }))
-      .use(createApiRoutes({ operations: deps.operations, store: deps.store, sessions: deps.sessions, log, maxUploadBytes: deps.maxUploadBytes, maxJsonBytes: MAX_JSON_BYTES, version: deps.version }))
-      .use(createAdminRoutes({ getLoop: deps.getInstance, sessions: deps.sessions, maxUploadBytes: deps.maxUploadBytes, maxJsonBytes: MAX_JSON_BYTES }))
-    return app as unknown as Elysia
-  }
-
-  private countRequest(route: string, status: number, counter: Counter): void {
-    const counts = this.requestCounts
-    counts.total++
-    // bounded: unknown paths all count as one route
-    const key = route in counts.by_route || Object.keys(counts.by_route).length < MAX_ROUTES_COUNTED ? route : '(other)'
-    counts.by_route[key] = (counts.by_route[key] ?? 0) + 1
-    counts.by_status[String(status)] = (counts.by_status[String(status)] ?? 0) + 1
-    counter.inc({ route: key, status: String(status) })
   }
 
   /** Stops accepting requests, disconnects nodes, waits briefly for in-flight requests, closes the store. */
@@ -268,18 +131,17 @@ export class LocalLoop {
   // ---------------------------------------------------------------- rate limit and stats
 
   setRateLimit(limit: number | RateLimit | null): void {
-    this.rateLimiter = toRateLimiter(limit)
+    this.traffic.setRateLimit(limit)
   }
 
   rateLimit(): RateLimit | null {
-    return this.rateLimiter ? { perSecond: this.rateLimiter.perSecond, burst: this.rateLimiter.burst } : null
+    return this.traffic.rateLimit()
   }
 
   stats(): LoopStats {
-    const counts = this.requestCounts
     return {
       uptime_seconds: Math.round((Date.now() - this.startedAt) / 1000),
-      requests: { total: counts.total, rate_limited: counts.rate_limited, by_route: { ...counts.by_route }, by_status: { ...counts.by_status } },
+      requests: this.traffic.snapshot(),
       sockets: { ...this.hub.counts(), connected: this.hub.connectedNodes().length },
       sessions: this.sessions.size,
       rate_limit: this.rateLimit(),
@@ -297,7 +159,7 @@ export class LocalLoop {
     return this.store.deleteProject(organization, project, options.keepImages ?? false)
   }
 
-  listProjects(): { organization: string; project: string; counts: Record<string, number>; categories: number; models: number }[] {
+  listProjects(): ProjectSummary[] {
     return this.store.listProjects().map((p) => ({
       organization: p.organization, project: p.project, counts: this.store.images.counts(p.organization, p.project),
       categories: this.store.categories(p.organization, p.project).length, models: this.store.models(p.organization, p.project).length,
@@ -453,7 +315,3 @@ export class LocalLoop {
   }
 }
 
-function toRateLimiter(limit: number | RateLimit | null | undefined): RateLimiter | undefined {
-  if (limit === null || limit === undefined) return undefined
-  return new RateLimiter(typeof limit === 'number' ? { perSecond: limit } : limit)
-}
