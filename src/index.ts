@@ -110,6 +110,7 @@ export * from './loop/loop-error.ts'
 export * from './loop/cookie-jar.ts'
 export * from './loop/retry-policy.ts'
 export * from './loop/loop-rest-client.ts'
+export type { MultipartFile, LoopBody } from './loop/loop-request-body.ts'
 export * from './loop/loop-socket.ts'
 export * from './loop/data-exchange.ts'
 

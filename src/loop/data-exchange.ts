@@ -6,8 +6,8 @@ import {
 } from '../contract/index.ts'
 import { extractZip, type ZipLimits } from '../foundation/zip-archive.ts'
 import { createLogger, errorMessage, quoteInput } from '../foundation/log.ts'
-import { LoopError } from './loop-error.ts'
-import { API_PREFIX, toLoopError, type LoopRestClient } from './loop-rest-client.ts'
+import { LoopError, toLoopError } from './loop-error.ts'
+import { API_PREFIX, type LoopRestClient } from './loop-rest-client.ts'
 
 const log = createLogger('loop.data')
 

@@ -1,3 +1,5 @@
+import { errorMessage } from '../foundation/log.ts'
+
 /** Why a call to the Loop failed. */
 export type LoopErrorKind =
   /** the Loop answered with a non-2xx status (`status` set) */
@@ -55,6 +57,26 @@ export class LoopError extends Error {
 export function excerpt(body: string): string {
   const line = body.replace(/\s+/g, ' ').trim()
   return line.length > EXCERPT_CHARS ? `${line.slice(0, EXCERPT_CHARS)}…` : line
+}
+
+/** What was called: the method, the path with /api, and the timeout of one attempt. */
+export interface RequestContext {
+  method: string
+  path: string
+  timeoutMs: number
+}
+
+/** Maps what fetch (or reading a body) threw to a LoopError: timeout, caller abort, or network. */
+export function toLoopError(error: unknown, ctx: RequestContext, callerSignal?: AbortSignal): LoopError {
+  if (error instanceof LoopError) return error
+  const name = (error as { name?: string } | null)?.name
+  if (callerSignal?.aborted) {
+    return new LoopError({ kind: 'aborted', method: ctx.method, path: ctx.path, detail: 'was aborted by the caller', cause: error })
+  }
+  if (name === 'TimeoutError' || name === 'AbortError') {
+    return new LoopError({ kind: 'timeout', method: ctx.method, path: ctx.path, detail: `timed out after ${ctx.timeoutMs} ms`, cause: error })
+  }
+  return new LoopError({ kind: 'network', method: ctx.method, path: ctx.path, detail: `failed without an answer: ${errorMessage(error)}`, cause: error })
 }
 
 export type LoopSocketErrorKind =

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs'
-import { basename } from 'node:path'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { ContractError, decode } from '../contract/index.ts'
 import { ConfigError } from '../config/read-settings.ts'
@@ -7,7 +6,9 @@ import { resolveLoopUrls } from '../config/loop-url.ts'
 import { createLogger, errorMessage } from '../foundation/log.ts'
 import type { Counter, Histogram, MetricsRegistry } from '../foundation/metrics.ts'
 import { CookieJar } from './cookie-jar.ts'
-import { LoopError } from './loop-error.ts'
+import { LoopError, toLoopError, type RequestContext } from './loop-error.ts'
+import { assertFilesExist, buildBody, type LoopBody, type MultipartFile } from './loop-request-body.ts'
+import { attachAbortMapping, readText } from './loop-response-body.ts'
 import { DEFAULT_RATE_LIMIT_POLICY, decideRateLimitRetry, parseRetryAfter, type RateLimitPolicy } from './retry-policy.ts'
 
 /** Every Loop REST path lives under this prefix (§3.5). */
@@ -37,17 +38,6 @@ export interface LoopRestClientOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
 }
 
-/** One part of a multipart body: a file on disk, or bytes with a file name. The field defaults to `files`. */
-export type MultipartFile =
-  | { field?: string; path: string; fileName?: string }
-  | { field?: string; fileName: string; data: Uint8Array | Blob | string; contentType?: string }
-
-export type LoopBody =
-  | { json: unknown }
-  | { form: Record<string, string> }
-  | { multipart: MultipartFile[] }
-  | { bytes: Uint8Array | Blob; contentType: string }
-
 export interface LoopCallOptions {
   /** log in first and relogin once on 401 (default true, as upstream) */
   requiresLogin?: boolean
@@ -61,12 +51,6 @@ export interface LoopCallOptions {
   body?: LoopBody
   /** wait and retry on 429 within the client's budget (default true); false returns the 429 answer */
   retryOn429?: boolean
-}
-
-export interface RequestContext {
-  method: string
-  path: string
-  timeoutMs: number
 }
 
 /**
@@ -358,88 +342,6 @@ function readCaFile(path: string): string {
     return readFileSync(path, 'utf8')
   } catch (error) {
     throw new ConfigError(`LOOP_SSL_CERT_PATH=${JSON.stringify(path)} cannot be read: ${errorMessage(error)}`)
-  }
-}
-
-async function assertFilesExist(files: MultipartFile[], ctx: RequestContext): Promise<void> {
-  for (const file of files) {
-    if (!('path' in file)) continue
-    if (!(await Bun.file(file.path).exists())) {
-      throw new LoopError({ kind: 'missing_file', method: ctx.method, path: ctx.path, detail: `not sent: file ${file.path} does not exist` })
-    }
-  }
-}
-
-// Built per attempt: a retried request must send the whole body again.
-function buildBody(body: LoopBody | undefined, headers: Headers): BodyInit | undefined {
-  if (!body) return undefined
-  if ('json' in body) {
-    headers.set('content-type', 'application/json')
-    return JSON.stringify(body.json)
-  }
-  if ('form' in body) {
-    headers.set('content-type', 'application/x-www-form-urlencoded')
-    return new URLSearchParams(body.form).toString()
-  }
-  if ('multipart' in body) {
-    const form = new FormData()
-    for (const file of body.multipart) {
-      const field = file.field ?? 'files'
-      if ('path' in file) form.append(field, Bun.file(file.path), file.fileName ?? basename(file.path))
-      else {
-        const blob = file.data instanceof Blob ? file.data : new Blob([file.data as BlobPart], file.contentType ? { type: file.contentType } : {})
-        form.append(field, blob, file.fileName)
-      }
-    }
-    return form
-  }
-  headers.set('content-type', body.contentType)
-  return body.bytes as BodyInit
-}
-
-/** Maps what fetch (or reading a body) threw to a LoopError: timeout, caller abort, or network. */
-export function toLoopError(error: unknown, ctx: RequestContext, callerSignal?: AbortSignal): LoopError {
-  if (error instanceof LoopError) return error
-  const name = (error as { name?: string } | null)?.name
-  if (callerSignal?.aborted) {
-    return new LoopError({ kind: 'aborted', method: ctx.method, path: ctx.path, detail: 'was aborted by the caller', cause: error })
-  }
-  if (name === 'TimeoutError' || name === 'AbortError') {
-    return new LoopError({ kind: 'timeout', method: ctx.method, path: ctx.path, detail: `timed out after ${ctx.timeoutMs} ms`, cause: error })
-  }
-  return new LoopError({ kind: 'network', method: ctx.method, path: ctx.path, detail: `failed without an answer: ${errorMessage(error)}`, cause: error })
-}
-
-/**
- * The attempt's timeout keeps running while the body is read; wrap the body so that such a timeout
- * surfaces as LoopError `timeout` rather than a bare DOMException.
- */
-function attachAbortMapping(response: Response, ctx: RequestContext, callerSignal?: AbortSignal): Response {
-  const body = response.body
-  if (!body) return response
-  const reader = body.getReader()
-  const mapped = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done, value } = await reader.read()
-        if (done) controller.close()
-        else controller.enqueue(value)
-      } catch (error) {
-        controller.error(toLoopError(error, ctx, callerSignal))
-      }
-    },
-    cancel(reason) {
-      return reader.cancel(reason)
-    },
-  })
-  return new Response(mapped, { status: response.status, statusText: response.statusText, headers: response.headers })
-}
-
-async function readText(response: Response, ctx: RequestContext): Promise<string> {
-  try {
-    return await response.text()
-  } catch (error) {
-    throw toLoopError(error, ctx)
   }
 }
 
