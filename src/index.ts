@@ -41,7 +41,8 @@ export { AnnotatorNode, AnnotatorRequestError, ANNOTATOR_CAPABILITIES, ANNOTATOR
 export { AnnotationToolError, type AnnotatorLogic, type AnnotationContext } from './annotator/annotator-logic.ts'
 export { AnnotationSessions, DEFAULT_SESSION_OPTIONS, type AnnotationSessionsOptions } from './annotator/annotation-sessions.ts'
 export { BoxSegmentationTool, type BoxSegmentationToolOptions } from './annotator/box-segmentation-tool.ts'
-export { segmentBox, SegmentationInputError, type PixelBox, type Stroke, type SegmentationRequest, type SegmentationResult } from './annotator/box-segmentation.ts'
+export { segmentBox, SegmentationInputError, type SegmentationRequest, type SegmentationResult } from './annotator/box-segmentation.ts'
+export type { PixelBox, Stroke } from './annotator/segmentation-grid.ts'
 export { AnnotationInputError, createSegmentationHistory, type SegmentationHistory } from './annotator/segmentation-interaction.ts'
 export { createInProcessSegmenter, createWorkerSegmenter, SegmenterUnavailableError, type Segmenter, type ImageSize } from './annotator/segmenter.ts'
 
