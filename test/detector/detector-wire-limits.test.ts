@@ -2,12 +2,13 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from '
 import { join } from 'node:path'
 import { readFile } from 'node:fs/promises'
 import { io as connect, type Socket } from 'socket.io-client'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
+import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { loadNodeConfig } from '../../src/config/node-config.ts'
 import { DetectorNode } from '../../src/detector/detector-node.ts'
 import { decodeImage } from '../../src/inference/image-decoding.ts'
 import { setLogSink } from '../../src/foundation/log.ts'
-import { makeTempDir, waitFor } from '../support/temp.ts'
+import { waitFor } from '../support/temp.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
 // Issue 11 (5–8) against a real detector and a real local loop: what the wire does with oversized and hostile input.
 setDefaultTimeout(120_000)
@@ -16,20 +17,20 @@ const fixtures = join(import.meta.dir, '../fixtures')
 const astronautJpeg = new Uint8Array(await readFile(join(fixtures, 'astronaut.jpg')))
 const chelseaJpeg = new Uint8Array(await readFile(join(fixtures, 'chelsea.jpg')))
 
-let temp: { path: string; cleanup(): Promise<void> }
+let testLoop: TestLoop
 let loop: LocalLoop
 let detector: DetectorNode
 const logLines: string[] = []
 let restoreSink: ((line: string) => void) | undefined
 
 beforeAll(async () => {
-  temp = await makeTempDir('lln-detector-wire-')
   restoreSink = setLogSink((line) => {
     logLines.push(line)
   })
-  loop = await LocalLoop.start({ dataFolder: join(temp.path, 'loop'), port: 0, hostname: '127.0.0.1' })
+  testLoop = await startTestLoop()
+  loop = testLoop.loop
   const config = loadNodeConfig({
-    LOOP_HOST: loop.url, LOOP_ORGANIZATION: 'local', LOOP_PROJECT: 'demo', DATA_FOLDER: join(temp.path, 'detector'),
+    LOOP_HOST: loop.url, LOOP_ORGANIZATION: 'local', LOOP_PROJECT: 'demo', DATA_FOLDER: join(testLoop.folder, 'detector'),
     PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1',
   })
   detector = await DetectorNode.start({ config, outbox: { intervalMs: 250 } })
@@ -38,9 +39,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await detector?.stop()
-  await loop?.stop()
+  await testLoop?.cleanup()
   if (restoreSink) setLogSink(restoreSink)
-  await temp?.cleanup()
 })
 
 /** Log lines written while `work` ran. */

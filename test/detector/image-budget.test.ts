@@ -10,9 +10,10 @@ import { join } from 'node:path'
 import { io as connect, type Socket } from 'socket.io-client'
 import { loadNodeConfig } from '../../src/config/node-config.ts'
 import { DetectorNode } from '../../src/detector/detector-node.ts'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
+import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { jpegClaimingSize, pngBomb } from '../support/image-bombs.ts'
-import { makeTempDir, waitFor } from '../support/temp.ts'
+import { waitFor } from '../support/temp.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
 setDefaultTimeout(60_000)
 
@@ -24,15 +25,15 @@ const BUDGET = 4_000_000
 const ORG = 'local'
 const PROJECT = 'demo'
 
-let temp: { path: string; cleanup(): Promise<void> }
+let testLoop: TestLoop
 let loop: LocalLoop
 let detector: DetectorNode
 
 beforeAll(async () => {
-  temp = await makeTempDir('lln-image-budget-')
-  loop = await LocalLoop.start({ dataFolder: join(temp.path, 'loop'), port: 0, hostname: '127.0.0.1' })
+  testLoop = await startTestLoop()
+  loop = testLoop.loop
   const config = loadNodeConfig({
-    LOOP_HOST: loop.url, LOOP_ORGANIZATION: ORG, LOOP_PROJECT: PROJECT, DATA_FOLDER: join(temp.path, 'detector'),
+    LOOP_HOST: loop.url, LOOP_ORGANIZATION: ORG, LOOP_PROJECT: PROJECT, DATA_FOLDER: join(testLoop.folder, 'detector'),
     PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1', MAX_IMAGE_PIXELS: String(BUDGET),
   })
   detector = await DetectorNode.start({ config, outbox: { intervalMs: 250 } })
@@ -43,8 +44,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await detector?.stop()
-  await loop?.stop()
-  await temp?.cleanup()
+  await testLoop?.cleanup()
 })
 
 const file = (bytes: Uint8Array, name: string, type = 'image/jpeg') => new File([bytes as Uint8Array<ArrayBuffer>], name, { type })
@@ -65,7 +65,7 @@ async function postUpload(files: File[], query = ''): Promise<Response> {
 async function queued(): Promise<{ onDisk: string[]; metric: number }> {
   const onDisk: string[] = []
   for (const queue of ['priority', 'normal']) {
-    const folder = join(temp.path, 'detector', 'outbox', queue)
+    const folder = join(testLoop.folder, 'detector', 'outbox', queue)
     onDisk.push(...(await readdir(folder).catch(() => [] as string[])).map((id) => `${queue}/${id}`))
   }
   const metrics = await (await fetch(`${detector.url}/metrics`)).text()
