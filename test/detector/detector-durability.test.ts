@@ -3,14 +3,13 @@ import { join } from 'node:path'
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { formatOutboxIdentifier } from '../../src/contract/index.ts'
-import { spawnChild, type Child } from '../support/child-process.ts'
+import { startNodeProcess, type NodeProcess } from '../support/node-process.ts'
 import { waitFor } from '../support/temp.ts'
 import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
 setDefaultTimeout(120_000)
 
 const IMAGES = 200
-const main = join(import.meta.dir, '../../src/cli/main.ts')
 const jpeg = new Uint8Array(await readFile(join(import.meta.dir, '../fixtures/coffee.jpg')))
 
 let testLoop: TestLoop
@@ -24,15 +23,13 @@ afterAll(async () => {
   await testLoop?.cleanup()
 })
 
-async function startDetector(): Promise<{ child: Child; url: string }> {
-  const child = spawnChild([process.execPath, main, 'detector'], {
+async function startDetector(): Promise<NodeProcess> {
+  return startNodeProcess(['detector'], {
     env: {
       LOOP_HOST: loop.url, LOOP_ORGANIZATION: 'local', LOOP_PROJECT: 'demo', DATA_FOLDER: join(testLoop.folder, 'detector'),
-      PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1', LOG_LEVEL: 'warn',
+      INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1', LOG_LEVEL: 'warn',
     },
   })
-  const line = await child.waitForLine((l) => l.startsWith('detector listening on '), 30_000)
-  return { child, url: line.slice('detector listening on '.length).trim() }
 }
 
 // the outbox's item names: the Loop assigns ids of its own, so a duplicate shows as a repeated file name

@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import { readdir } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { decode, SocketResponse } from '../../src/contract/index.ts'
 import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { DataExchange } from '../../src/loop/data-exchange.ts'
@@ -13,11 +13,11 @@ import { LoopRestClient, type LoopRestClientOptions } from '../../src/loop/loop-
 import { LoopSocket } from '../../src/loop/loop-socket.ts'
 import { MetricsRegistry } from '../../src/foundation/metrics.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
-import { spawnChild, type Child } from '../support/child-process.ts'
+import type { Child } from '../support/child-process.ts'
+import { startNodeProcess } from '../support/node-process.ts'
 import { startTestLoop, type TestLoopOptions } from '../support/test-loop.ts'
 
 const USER = { username: 'node-user', password: 'node-secret' }
-const REPO_ROOT = resolve(import.meta.dir, '../..')
 
 let tmp: { path: string; cleanup(): Promise<void> }
 const cleanups: (() => Promise<void>)[] = []
@@ -156,10 +156,9 @@ describe('socket.io with the local Loop', () => {
       for (const child of children) await child.kill('SIGKILL')
     })
     const startProcess = async (port: number) => {
-      const child = spawnChild([process.execPath, 'src/cli/loop-command.ts', '--port', String(port), '--data', dataFolder, '--user', USER.username, '--password', USER.password], { cwd: REPO_ROOT })
+      const { child, url } = await startNodeProcess(['loop', '--port', String(port), '--data', dataFolder, '--user', USER.username, '--password', USER.password])
       children.push(child)
-      const line = await child.waitForLine((l) => l.startsWith('local loop listening on '), 20_000)
-      return { child, port: Number(/:(\d+) /.exec(line)![1]) }
+      return { child, port: Number(new URL(url).port) }
     }
     const first = await startProcess(0)
     const rest = new LoopRestClient({ baseUrl: `http://127.0.0.1:${first.port}`, ...USER, timeoutMs: 2_000 })
