@@ -11,6 +11,7 @@ import { findModelRoot } from '../../src/inference/model-package.ts'
 import { createZip } from '../../src/foundation/zip-archive.ts'
 import { makeTinyYoloModel, tinyModelJson } from '../../scripts/make-test-models.ts'
 import { waitFor } from '../support/temp.ts'
+import { connectDetectorClient } from '../support/test-detector.ts'
 import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
 // Model swaps (§7.6, issue 4 acceptance 3) driven through a real local loop, real ONNX sessions and real
@@ -340,8 +341,7 @@ describe('EXCLUSIVE_MODEL_BUILD', () => {
 
   beforeAll(async () => {
     detector = await startDetector('exclusive', factory, { EXCLUSIVE_MODEL_BUILD: 'true' })
-    client = connect(detector.url, { path: '/ws/socket.io', transports: ['websocket'] })
-    await waitFor(() => client.connected, 10_000, 'socket connected')
+    client = await connectDetectorClient(detector.url)
   })
   afterAll(async () => {
     client?.close()

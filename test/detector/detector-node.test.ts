@@ -3,13 +3,13 @@ import { join } from 'node:path'
 import { readFile, readdir } from 'node:fs/promises'
 import { io as connect, type Socket } from 'socket.io-client'
 import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
-import { loadNodeConfig } from '../../src/config/node-config.ts'
-import { DetectorNode } from '../../src/detector/detector-node.ts'
+import type { DetectorNode } from '../../src/detector/detector-node.ts'
 import { decodeImage } from '../../src/inference/image-decoding.ts'
 import { createZip } from '../../src/foundation/zip-archive.ts'
 import { makeTinyYoloModel, tinyModelJson } from '../../scripts/make-test-models.ts'
 import { jpegClaimingSize } from '../support/image-bombs.ts'
 import { waitFor } from '../support/temp.ts'
+import { connectDetectorClient, startTestDetector } from '../support/test-detector.ts'
 import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
 setDefaultTimeout(60_000)
@@ -24,16 +24,6 @@ let testLoop: TestLoop
 let loop: LocalLoop
 let detector: DetectorNode
 
-function detectorConfig(extraEnv: Record<string, string> = {}) {
-  return loadNodeConfig({
-    LOOP_HOST: loop.url, LOOP_ORGANIZATION: ORG, LOOP_PROJECT: PROJECT, DATA_FOLDER: join(testLoop.folder, 'detector'),
-    PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1',
-    // the built-in face model scores the astronaut 0.918: this window makes that detection "uncertain"
-    MIN_UNCERTAIN_THRESHOLD: '0.9', MAX_UNCERTAIN_THRESHOLD: '0.95',
-    ...extraEnv,
-  })
-}
-
 const imagesInLoop = () => loop.listImages(ORG, PROJECT)
 
 async function postDetect(jpeg: Uint8Array, headers: Record<string, string> = {}, query = ''): Promise<Response> {
@@ -45,8 +35,10 @@ async function postDetect(jpeg: Uint8Array, headers: Record<string, string> = {}
 beforeAll(async () => {
   testLoop = await startTestLoop()
   loop = testLoop.loop
-  detector = await DetectorNode.start({ config: detectorConfig(), outbox: { intervalMs: 250 } })
-  await waitFor(async () => (await fetch(`${detector.url}/ready`)).ok, 30_000, 'detector ready')
+  detector = await startTestDetector(loop.url, join(testLoop.folder, 'detector'), {
+    // the built-in face model scores the astronaut 0.918: this window makes that detection "uncertain"
+    MIN_UNCERTAIN_THRESHOLD: '0.9', MAX_UNCERTAIN_THRESHOLD: '0.95',
+  })
 })
 
 afterAll(async () => {
@@ -204,8 +196,7 @@ describe('bad input: 4xx or {error}, and the node keeps serving', () => {
 describe('socket.io like rosys (§5.5, §13)', () => {
   let client: Socket
   beforeAll(async () => {
-    client = connect(detector.url, { path: '/ws/socket.io', transports: ['websocket'] })
-    await waitFor(() => client.connected, 10_000, 'socket connected')
+    client = await connectDetectorClient(detector.url)
   })
   afterAll(() => {
     client?.close()

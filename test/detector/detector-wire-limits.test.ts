@@ -3,11 +3,11 @@ import { join } from 'node:path'
 import { readFile } from 'node:fs/promises'
 import { io as connect, type Socket } from 'socket.io-client'
 import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
-import { loadNodeConfig } from '../../src/config/node-config.ts'
-import { DetectorNode } from '../../src/detector/detector-node.ts'
+import type { DetectorNode } from '../../src/detector/detector-node.ts'
 import { decodeImage } from '../../src/inference/image-decoding.ts'
 import { setLogSink } from '../../src/foundation/log.ts'
 import { waitFor } from '../support/temp.ts'
+import { connectDetectorClient, startTestDetector } from '../support/test-detector.ts'
 import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
 // Issue 11 (5–8) against a real detector and a real local loop: what the wire does with oversized and hostile input.
@@ -29,12 +29,7 @@ beforeAll(async () => {
   })
   testLoop = await startTestLoop()
   loop = testLoop.loop
-  const config = loadNodeConfig({
-    LOOP_HOST: loop.url, LOOP_ORGANIZATION: 'local', LOOP_PROJECT: 'demo', DATA_FOLDER: join(testLoop.folder, 'detector'),
-    PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1',
-  })
-  detector = await DetectorNode.start({ config, outbox: { intervalMs: 250 } })
-  await waitFor(async () => (await fetch(`${detector.url}/ready`)).ok, 30_000, 'detector ready')
+  detector = await startTestDetector(loop.url, join(testLoop.folder, 'detector'))
 })
 
 afterAll(async () => {
@@ -115,8 +110,7 @@ describe('request bodies: capped, and never echoed or logged in full (5, 8)', ()
 describe('socket.io (6, 7)', () => {
   let client: Socket
   beforeAll(async () => {
-    client = connect(detector.url, { path: '/ws/socket.io', transports: ['websocket'] })
-    await waitFor(() => client.connected, 10_000, 'socket connected')
+    client = await connectDetectorClient(detector.url)
   })
   afterAll(() => {
     client?.close()

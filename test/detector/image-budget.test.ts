@@ -7,12 +7,12 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from '
 import { readdir, readFile } from 'node:fs/promises'
 import { connect as connectTcp } from 'node:net'
 import { join } from 'node:path'
-import { io as connect, type Socket } from 'socket.io-client'
-import { loadNodeConfig } from '../../src/config/node-config.ts'
-import { DetectorNode } from '../../src/detector/detector-node.ts'
+import type { Socket } from 'socket.io-client'
+import type { DetectorNode } from '../../src/detector/detector-node.ts'
 import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { jpegClaimingSize, pngBomb } from '../support/image-bombs.ts'
 import { waitFor } from '../support/temp.ts'
+import { connectDetectorClient, startTestDetector } from '../support/test-detector.ts'
 import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
 setDefaultTimeout(60_000)
@@ -32,12 +32,7 @@ let detector: DetectorNode
 beforeAll(async () => {
   testLoop = await startTestLoop()
   loop = testLoop.loop
-  const config = loadNodeConfig({
-    LOOP_HOST: loop.url, LOOP_ORGANIZATION: ORG, LOOP_PROJECT: PROJECT, DATA_FOLDER: join(testLoop.folder, 'detector'),
-    PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1', MAX_IMAGE_PIXELS: String(BUDGET),
-  })
-  detector = await DetectorNode.start({ config, outbox: { intervalMs: 250 } })
-  await waitFor(async () => (await fetch(`${detector.url}/ready`)).ok, 30_000, 'detector ready')
+  detector = await startTestDetector(loop.url, join(testLoop.folder, 'detector'), { MAX_IMAGE_PIXELS: String(BUDGET) })
   // queued items stay on disk where the tests can count them
   expect((await fetch(`${detector.url}/outbox_mode`, { method: 'PUT', body: 'stopped' })).status).toBe(200)
 })
@@ -124,8 +119,7 @@ describe('the pixel budget is checked from the header, before decoding', () => {
   describe('socket.io', () => {
     let client: Socket
     beforeAll(async () => {
-      client = connect(detector.url, { path: '/ws/socket.io', transports: ['websocket'] })
-      await waitFor(() => client.connected, 10_000, 'socket connected')
+      client = await connectDetectorClient(detector.url)
     })
     afterAll(() => { client?.close() })
     const call = (event: string, ...args: unknown[]) => client.timeout(15_000).emitWithAck(event, ...args)

@@ -4,9 +4,9 @@ import { join } from 'node:path'
 import { readFile } from 'node:fs/promises'
 import { chromium, type Browser } from 'playwright-core'
 import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
-import { loadNodeConfig } from '../../src/config/node-config.ts'
-import { DetectorNode } from '../../src/detector/detector-node.ts'
+import type { DetectorNode } from '../../src/detector/detector-node.ts'
 import { waitFor } from '../support/temp.ts'
+import { startTestDetector } from '../support/test-detector.ts'
 import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
 setDefaultTimeout(90_000)
@@ -24,10 +24,7 @@ beforeAll(async () => {
   if (!available) return
   testLoop = await startTestLoop()
   loop = testLoop.loop
-  detector = await DetectorNode.start({
-    config: loadNodeConfig({ LOOP_HOST: loop.url, LOOP_ORGANIZATION: 'local', LOOP_PROJECT: 'demo', DATA_FOLDER: join(testLoop.folder, 'detector'), PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1' }),
-  })
-  await waitFor(async () => (await fetch(`${detector.url}/ready`)).ok, 30_000, 'detector ready')
+  detector = await startTestDetector(loop.url, join(testLoop.folder, 'detector'))
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],

@@ -16,13 +16,13 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { io as connect, type Socket } from 'socket.io-client'
-import { loadNodeConfig } from '../../src/config/node-config.ts'
-import { DetectorNode } from '../../src/detector/detector-node.ts'
+import type { Socket } from 'socket.io-client'
+import type { DetectorNode } from '../../src/detector/detector-node.ts'
 import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { setLogSink } from '../../src/foundation/log.ts'
 import { jpegClaimingSize, pngBomb } from '../support/image-bombs.ts'
 import { waitFor } from '../support/temp.ts'
+import { connectDetectorClient, startTestDetector } from '../support/test-detector.ts'
 import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 import {
   describeTable, expectAnswer, expectHealthy, expectRefusal, folderSnapshot, formOf, handledEventsOf, rawRequest, refusalOf, request, routeList, rowName,
@@ -54,12 +54,7 @@ beforeAll(async () => {
   testLoop = await startTestLoop()
   loop = testLoop.loop
   dataFolder = join(testLoop.folder, 'detector')
-  const config = loadNodeConfig({
-    LOOP_HOST: loop.url, LOOP_ORGANIZATION: 'local', LOOP_PROJECT: 'demo', DATA_FOLDER: dataFolder,
-    PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1', USE_BACKDOOR_CONTROLS: '1',
-  })
-  detector = await DetectorNode.start({ config, outbox: { intervalMs: 250 } })
-  await waitFor(async () => (await fetch(`${detector.url}/ready`)).ok, 30_000, 'detector ready')
+  detector = await startTestDetector(loop.url, dataFolder, { USE_BACKDOOR_CONTROLS: '1' })
   // queued items stay on disk, where a refused input must not have put anything
   expect((await fetch(`${detector.url}/outbox_mode`, { method: 'PUT', body: 'stopped' })).status).toBe(200)
 })
@@ -241,8 +236,7 @@ async function outboxMetadata(): Promise<Record<string, unknown>[]> {
 describe('socket.io events', () => {
   let client: Socket
   beforeAll(async () => {
-    client = connect(detector.url, { path: '/ws/socket.io', transports: ['websocket'] })
-    await waitFor(() => client.connected, 10_000, 'socket connected')
+    client = await connectDetectorClient(detector.url)
   })
   afterAll(() => {
     client?.close()
