@@ -3,35 +3,33 @@
  * box drag in its segmentation worker, and exits 0 on SIGTERM.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { join, resolve } from 'node:path'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
+import { join } from 'node:path'
+import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { runAnnotatorCommand } from '../../src/cli/annotator-command.ts'
 import { UsageError } from '../../src/cli/arguments.ts'
-import { spawnChild } from '../support/child-process.ts'
-import { makeTempDir, waitFor } from '../support/temp.ts'
+import { startNodeProcess } from '../support/node-process.ts'
+import { waitFor } from '../support/temp.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 import { annotatorSelector, COFFEE_ID, COFFEE_PATH, ORG, PROJECT, uploadPhoto, userInput } from './annotator-fixture.ts'
 
-const CLI = resolve(import.meta.dir, '../../src/cli/annotator-command.ts')
-let temp: Awaited<ReturnType<typeof makeTempDir>>
+let testLoop: TestLoop
 let loop: LocalLoop
 
 beforeAll(async () => {
-  temp = await makeTempDir('lln-annotator-cli-')
-  loop = await LocalLoop.start({ port: 0, hostname: '127.0.0.1', dataFolder: join(temp.path, 'loop'), seedProject: false, username: 'u', password: 'p' })
+  testLoop = await startTestLoop({ seedProject: false, username: 'u', password: 'p' })
+  loop = testLoop.loop
   await loop.createProject(ORG, { project_name: PROJECT })
   await uploadPhoto(loop, COFFEE_ID, await Bun.file(COFFEE_PATH).bytes())
 })
 afterAll(async () => {
-  await loop.stop()
-  await temp.cleanup()
+  await testLoop.cleanup()
 })
 
 test('runs against the Loop, segments in its worker, and exits 0 on SIGTERM', async () => {
-  const child = spawnChild([process.execPath, CLI, '--port', '0', '--bind', '127.0.0.1', '--data', join(temp.path, 'node'), '--loop-host', loop.url,
+  const { child, url, line } = await startNodeProcess(['annotator', '--port', '0', '--bind', '127.0.0.1', '--data', join(testLoop.folder, 'node'), '--loop-host', loop.url,
     '--username', 'u', '--password', 'p', '--organization', ORG, '--project', PROJECT, '--name', 'cli annotator'], { env: { LOG_LEVEL: 'warn' } })
   try {
-    const line = await child.waitForLine((l) => l.startsWith('annotator listening on '), 20_000)
-    const url = line.slice('annotator listening on '.length)
+    expect(line).toStartWith('annotator listening on ')
     await waitFor(() => loop.connectedNodes().some((n) => n.nodeType === 'annotation_node'), 15_000, 'the annotator to connect')
     await waitFor(async () => (await fetch(`${url}/ready`)).status === 200, 15_000, 'readiness')
     const emit = (input: unknown) => loop.emitToNode(annotatorSelector, 'handle_user_input', input) as Promise<{ success: boolean; payload: unknown }>

@@ -5,8 +5,9 @@ import { BoxSegmentationTool } from '../../src/annotator/box-segmentation-tool.t
 import { createInProcessSegmenter } from '../../src/annotator/segmenter.ts'
 import type { AnnotatorLogic } from '../../src/annotator/annotator-logic.ts'
 import { loadNodeConfig } from '../../src/config/node-config.ts'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
-import { makeTempDir, waitFor } from '../support/temp.ts'
+import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
+import { waitFor } from '../support/temp.ts'
+import { startTestLoop } from '../support/test-loop.ts'
 
 export const ORG = 'zauberzeug'
 export const PROJECT = 'pytest_nodelib_annotator'
@@ -27,11 +28,11 @@ export async function uploadPhoto(loop: LocalLoop, id: string, jpeg: Uint8Array)
 }
 
 export async function startAnnotator(options: { logic?: AnnotatorLogic<any>; sessionIdleTimeoutMs?: number; repeatIntervalMs?: number } = {}): Promise<AnnotatorFixture> {
-  const temp = await makeTempDir('lln-annotator-')
-  const loop = await LocalLoop.start({ port: 0, hostname: '127.0.0.1', dataFolder: join(temp.path, 'loop'), seedProject: false, ...USER })
+  const testLoop = await startTestLoop({ seedProject: false, ...USER })
+  const loop = testLoop.loop
   await loop.createProject(ORG, { project_name: PROJECT, segmentation_categories: 1 })
   await uploadPhoto(loop, COFFEE_ID, await Bun.file(COFFEE_PATH).bytes())
-  const dataFolder = join(temp.path, 'node')
+  const dataFolder = join(testLoop.folder, 'node')
   const config = loadNodeConfig({ LOOP_HOST: loop.url, LOOP_USERNAME: USER.username, LOOP_PASSWORD: USER.password, LOOP_ORGANIZATION: ORG, LOOP_PROJECT: PROJECT })
   const node = await AnnotatorNode.create({
     name: 'annotator test node', uuid: crypto.randomUUID(), config, dataFolder, port: 0, hostname: '127.0.0.1',
@@ -44,8 +45,7 @@ export async function startAnnotator(options: { logic?: AnnotatorLogic<any>; ses
     loop, node, dataFolder,
     async cleanup() {
       await node.shutdown()
-      await loop.stop()
-      await temp.cleanup()
+      await testLoop.cleanup()
     },
   }
 }

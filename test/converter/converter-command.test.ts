@@ -1,35 +1,33 @@
 /** `learning-loop-node converter` as a real child process: converts an uploaded export, exits 0 on SIGTERM. */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { makeTinyYoloModel } from '../../scripts/make-test-models.ts'
 import { runConverterCommand } from '../../src/cli/converter-command.ts'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
-import { spawnChild } from '../support/child-process.ts'
-import { makeTempDir, waitFor } from '../support/temp.ts'
+import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
+import { startNodeProcess } from '../support/node-process.ts'
+import { waitFor } from '../support/temp.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
-const CLI = resolve(import.meta.dir, '../../src/cli/converter-command.ts')
-let temp: Awaited<ReturnType<typeof makeTempDir>>
+let testLoop: TestLoop
 let loop: LocalLoop
 
 beforeAll(async () => {
-  temp = await makeTempDir('lln-converter-cli-')
-  loop = await LocalLoop.start({ port: 0, hostname: '127.0.0.1', dataFolder: join(temp.path, 'loop'), seedProject: false })
+  testLoop = await startTestLoop({ seedProject: false })
+  loop = testLoop.loop
   await loop.createProject('acme', { project_name: 'parts' })
 })
 afterAll(async () => {
-  await loop.stop()
-  await temp.cleanup()
+  await testLoop.cleanup()
 })
 
 test('converts a model uploaded under the --from format and exits 0 on SIGTERM', async () => {
   const onnx = makeTinyYoloModel({ layout: 'yolov5', metadata: { names: "{0: 'bolt', 1: 'nut'}", imgsz: '[64, 64]' } })
   const model = await loop.uploadModel('acme', 'parts', { format: 'ultralytics', files: { 'best.onnx': onnx } })
-  const child = spawnChild([process.execPath, CLI, '--from', 'ultralytics', '--to', 'onnx', '--interval', '0.3', '--port', '0', '--bind', '127.0.0.1',
-    '--data', join(temp.path, 'node'), '--loop-host', loop.url, '--username', 'any', '--password', 'any'], { env: { LOG_LEVEL: 'warn' } })
+  const { child, url, line } = await startNodeProcess(['converter', '--from', 'ultralytics', '--to', 'onnx', '--interval', '0.3', '--port', '0', '--bind', '127.0.0.1',
+    '--data', join(testLoop.folder, 'node'), '--loop-host', loop.url, '--username', 'any', '--password', 'any'], { env: { LOG_LEVEL: 'warn' } })
   try {
-    const line = await child.waitForLine((l) => l.startsWith('converter (ultralytics → onnx) listening on '), 20_000)
+    expect(line).toStartWith('converter (ultralytics → onnx) listening on ')
     await waitFor(() => (loop.models('acme', 'parts').models.find((m) => m.id === model.id)?.formats as string[]).includes('onnx'), 20_000, 'the onnx format')
-    const url = line.split(' listening on ')[1]!
     expect(await (await fetch(`${url}/status`)).json()).toMatchObject({ converted: 1, source_format: 'ultralytics', target_format: 'onnx' })
     child.proc.kill('SIGTERM')
     expect(await child.proc.exited).toBe(0)

@@ -13,10 +13,11 @@ import { ConverterNode } from '../../src/converter/converter-node.ts'
 import { YoloOnnxConverter } from '../../src/converter/yolo-onnx-converter.ts'
 import type { ConverterLogic } from '../../src/converter/converter-logic.ts'
 import { createInferenceEngine } from '../../src/inference/inference-engine.ts'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
+import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { DataExchange } from '../../src/loop/data-exchange.ts'
 import { LoopRestClient } from '../../src/loop/loop-rest-client.ts'
-import { makeTempDir, waitFor } from '../support/temp.ts'
+import { waitFor } from '../support/temp.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
 const ORG = 'zauberzeug'
 const PROJECT = 'converter_test'
@@ -29,7 +30,7 @@ const PLANTED: PlantedBox[] = [
 ]
 const category = (id: string, name: string) => ({ id, name, description: null, hotkey: null, color: null, point_size: null, type: 'box' })
 
-let temp: Awaited<ReturnType<typeof makeTempDir>>
+let testLoop: TestLoop
 let loop: LocalLoop
 let sourceOnnx: Uint8Array
 
@@ -52,23 +53,22 @@ const formatsOf = (modelId: string, project = PROJECT) =>
   (loop.models(ORG, project).models.find((m) => m.id === modelId)?.formats as string[] | undefined) ?? []
 
 beforeAll(async () => {
-  temp = await makeTempDir('lln-converter-')
-  loop = await LocalLoop.start({ port: 0, hostname: '127.0.0.1', dataFolder: join(temp.path, 'loop'), seedProject: false, ...USER })
+  testLoop = await startTestLoop({ seedProject: false, ...USER })
+  loop = testLoop.loop
   await loop.createProject(ORG, { project_name: PROJECT })
   // the project knows "bicycle" and "person" (in another order than the model's classes) but not the car
   loop.store.setCategories(ORG, PROJECT, [category('id-bicycle', 'bicycle'), category('id-person', 'Person')])
   sourceOnnx = makeTinyYoloModel({ layout: 'yolov8', classes: 3, featureScale: 0.001, planted: PLANTED, metadata: { names: NAMES, imgsz: '[64, 64]', stride: '32' } })
 })
 afterAll(async () => {
-  await loop.stop()
-  await temp.cleanup()
+  await testLoop.cleanup()
 })
 
 describe('converting an Ultralytics ONNX export', () => {
   test('the onnx format is added within two cycles and detects exactly what the source detects', async () => {
     const source = await uploadModel('yolo_onnx', { 'best.onnx': sourceOnnx })
     const unrelated = await uploadModel('mocked', { 'weights.txt': 'not a model' })
-    const node = await startConverter(join(temp.path, 'node-a'))
+    const node = await startConverter(join(testLoop.folder, 'node-a'))
     await node.start()
     try {
       await waitFor(() => formatsOf(source.id).includes('onnx'), 20_000, 'the onnx format')
@@ -77,14 +77,14 @@ describe('converting an Ultralytics ONNX export', () => {
       const status = await (await fetch(`${node.runtime.url}/status`)).json() as Record<string, unknown>
       expect(status).toMatchObject({ source_format: 'yolo_onnx', target_format: 'onnx', converted: 1, skipped: [] })
       // the work folder is cleaned up once the upload has been answered (the Loop may show the format a moment earlier)
-      await waitFor(async () => !(await Bun.file(join(temp.path, 'node-a', ORG, PROJECT, source.id, 'best.onnx')).exists()), 10_000, 'the work folder removed')
+      await waitFor(async () => !(await Bun.file(join(testLoop.folder, 'node-a', ORG, PROJECT, source.id, 'best.onnx')).exists()), 10_000, 'the work folder removed')
     } finally {
       await node.shutdown()
     }
 
     // the package, as a detector downloads it
     const rest = new LoopRestClient({ baseUrl: loop.url, ...USER })
-    const converted = join(temp.path, 'converted')
+    const converted = join(testLoop.folder, 'converted')
     await new DataExchange(rest, { organization: ORG, project: PROJECT }).downloadModel(source.id, 'onnx', converted)
     const modelJson = JSON.parse(await readFile(join(converted, 'model.json'), 'utf8'))
     expect(modelJson).toMatchObject({
@@ -94,7 +94,7 @@ describe('converting an Ultralytics ONNX export', () => {
     expect(modelJson.categories.map((c: { id: string; name: string }) => [c.id, c.name])).toEqual([['id-person', 'Person'], ['id-bicycle', 'bicycle'], ["it's a car", "it's a car"]])
 
     // the source, as a user would have packaged it by hand
-    const handMade = join(temp.path, 'hand-made')
+    const handMade = join(testLoop.folder, 'hand-made')
     await mkdir(handMade, { recursive: true })
     await writeFile(join(handMade, 'model.onnx'), sourceOnnx)
     await writeFile(join(handMade, 'model.json'), JSON.stringify({
@@ -124,7 +124,7 @@ describe('models that cannot be converted', () => {
   test('a source without class names is skipped after one attempt, reported, and not retried after a restart', async () => {
     const noNames = await uploadModel('yolo_onnx', { 'plain.onnx': makeTinyYoloModel({ layout: 'yolov8', classes: 2 }) })
     const notOnnx = await uploadModel('yolo_onnx', { 'model.onnx': 'this is not protobuf at all' })
-    const dataFolder = join(temp.path, 'node-b')
+    const dataFolder = join(testLoop.folder, 'node-b')
     const node = await startConverter(dataFolder)
     const report = await node.runCycle()
     expect(report.error).toBeNull()
@@ -166,7 +166,7 @@ describe('models that cannot be converted', () => {
         return [join(target, 'w.dst')]
       },
     }
-    const node = await startConverter(join(temp.path, 'node-c'), { logic: flaky })
+    const node = await startConverter(join(testLoop.folder, 'node-c'), { logic: flaky })
     try {
       expect((await node.runCycle()).failed[0]!.error).toBe('disk full (call 1)')
       expect(node.ledger.get(`${ORG}/${otherProject}/${model.id}`)).toMatchObject({ outcome: 'failed', attempts: 1 })
@@ -180,7 +180,7 @@ describe('models that cannot be converted', () => {
     }
 
     const alwaysFailing: ConverterLogic = { sourceFormat: 'src_fmt', targetFormat: 'never_fmt', convert: async () => { throw new Error('no GPU') } }
-    const giver = await startConverter(join(temp.path, 'node-d'), { logic: alwaysFailing })
+    const giver = await startConverter(join(testLoop.folder, 'node-d'), { logic: alwaysFailing })
     try {
       for (let i = 0; i < 3; i++) await giver.runCycle()
       expect(giver.ledger.get(`${ORG}/${otherProject}/${model.id}`)).toMatchObject({ outcome: 'skipped', attempts: 3, last_error: 'no GPU' })
@@ -190,7 +190,7 @@ describe('models that cannot be converted', () => {
     }
 
     const config = loadNodeConfig({ LOOP_HOST: 'http://127.0.0.1:9', LOOP_USERNAME: 'x', LOOP_PASSWORD: 'y', LOOP_REQUEST_TIMEOUT_MS: '2000' })
-    const offline = await ConverterNode.create({ name: 'offline', uuid: 'u', config, dataFolder: join(temp.path, 'node-e'), logic: new YoloOnnxConverter() })
+    const offline = await ConverterNode.create({ name: 'offline', uuid: 'u', config, dataFolder: join(testLoop.folder, 'node-e'), logic: new YoloOnnxConverter() })
     try {
       const report = await offline.runCycle()
       expect(report.error).toContain('/api/login')

@@ -1,38 +1,35 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from 'bun:test'
 import { join } from 'node:path'
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
+import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { formatOutboxIdentifier } from '../../src/contract/index.ts'
-import { spawnChild, type Child } from '../support/child-process.ts'
-import { makeTempDir, waitFor } from '../support/temp.ts'
+import { startNodeProcess, type NodeProcess } from '../support/node-process.ts'
+import { waitFor } from '../support/temp.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
 setDefaultTimeout(120_000)
 
 const IMAGES = 200
-const main = join(import.meta.dir, '../../src/cli/main.ts')
 const jpeg = new Uint8Array(await readFile(join(import.meta.dir, '../fixtures/coffee.jpg')))
 
-let temp: { path: string; cleanup(): Promise<void> }
+let testLoop: TestLoop
 let loop: LocalLoop
 
 beforeAll(async () => {
-  temp = await makeTempDir('lln-durability-')
-  loop = await LocalLoop.start({ dataFolder: join(temp.path, 'loop'), port: 0, hostname: '127.0.0.1' })
+  testLoop = await startTestLoop()
+  loop = testLoop.loop
 })
 afterAll(async () => {
-  await loop?.stop()
-  await temp?.cleanup()
+  await testLoop?.cleanup()
 })
 
-async function startDetector(): Promise<{ child: Child; url: string }> {
-  const child = spawnChild([process.execPath, main, 'detector'], {
+async function startDetector(): Promise<NodeProcess> {
+  return startNodeProcess(['detector'], {
     env: {
-      LOOP_HOST: loop.url, LOOP_ORGANIZATION: 'local', LOOP_PROJECT: 'demo', DATA_FOLDER: join(temp.path, 'detector'),
-      PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1', LOG_LEVEL: 'warn',
+      LOOP_HOST: loop.url, LOOP_ORGANIZATION: 'local', LOOP_PROJECT: 'demo', DATA_FOLDER: join(testLoop.folder, 'detector'),
+      INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1', LOG_LEVEL: 'warn',
     },
   })
-  const line = await child.waitForLine((l) => l.startsWith('detector listening on '), 30_000)
-  return { child, url: line.slice('detector listening on '.length).trim() }
 }
 
 // the outbox's item names: the Loop assigns ids of its own, so a duplicate shows as a repeated file name
@@ -48,7 +45,7 @@ test('kill -9 while 200 images are queued and uploading: after a restart every i
       const response = await fetch(`${url}/upload?source=durability`, { method: 'POST', body: form })
       expect(response.status).toBe(200)
     }
-    const queued = await readdir(join(temp.path, 'detector/outbox/normal'))
+    const queued = await readdir(join(testLoop.folder, 'detector/outbox/normal'))
     expect(queued).toHaveLength(IMAGES)
     // uploading has started when the kill comes
     expect((await fetch(`${url}/outbox_mode`, { method: 'PUT', body: 'continuous_upload' })).status).toBe(200)
@@ -60,7 +57,7 @@ test('kill -9 while 200 images are queued and uploading: after a restart every i
 
     // an item an older node left behind that the Loop refuses (its JPEG is garbage): it must not block the rest
     const badId = formatOutboxIdentifier(new Date(2020, 0, 1), 1)
-    const badFolder = join(temp.path, 'detector/outbox/normal', badId)
+    const badFolder = join(testLoop.folder, 'detector/outbox/normal', badId)
     await mkdir(badFolder, { recursive: true })
     await writeFile(join(badFolder, `image_${badId}.json`), JSON.stringify({ tags: [], source: 'bad', created: null }))
     await writeFile(join(badFolder, `image_${badId}.jpg`), 'this is not a jpeg')
@@ -71,8 +68,8 @@ test('kill -9 while 200 images are queued and uploading: after a restart every i
     expect(ids).toHaveLength(IMAGES)
     expect(new Set(ids).size).toBe(IMAGES)
     expect(loop.listImages('local', 'demo').every((i) => i.source === 'durability')).toBe(true)
-    await waitFor(async () => (await readdir(join(temp.path, 'detector/outbox/rejected')).catch((): string[] => [])).includes(badId), 30_000, 'the bad item quarantined')
-    await waitFor(async () => (await readdir(join(temp.path, 'detector/outbox/normal'))).length === 0, 30_000, 'an empty queue')
+    await waitFor(async () => (await readdir(join(testLoop.folder, 'detector/outbox/rejected')).catch((): string[] => [])).includes(badId), 30_000, 'the bad item quarantined')
+    await waitFor(async () => (await readdir(join(testLoop.folder, 'detector/outbox/normal'))).length === 0, 30_000, 'an empty queue')
   } finally {
     await child.kill('SIGTERM')
   }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from '
 import { readFile, readlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { io as connect, type Socket } from 'socket.io-client'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
+import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { loadNodeConfig } from '../../src/config/node-config.ts'
 import { DetectorNode } from '../../src/detector/detector-node.ts'
 import { OnnxDetectorFactory, type DetectorLogic, type DetectorLogicFactory } from '../../src/detector/detector-logic.ts'
@@ -10,7 +10,9 @@ import { decodeImage, type ImageInput } from '../../src/inference/image-decoding
 import { findModelRoot } from '../../src/inference/model-package.ts'
 import { createZip } from '../../src/foundation/zip-archive.ts'
 import { makeTinyYoloModel, tinyModelJson } from '../../scripts/make-test-models.ts'
-import { makeTempDir, waitFor } from '../support/temp.ts'
+import { waitFor } from '../support/temp.ts'
+import { connectDetectorClient } from '../support/test-detector.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
 // Model swaps (§7.6, issue 4 acceptance 3) driven through a real local loop, real ONNX sessions and real
 // sockets. The repeat loop is muted: each test runs the detector's update cycle itself, so every step of a
@@ -89,7 +91,7 @@ class InstrumentedFactory implements DetectorLogicFactory {
   }
 }
 
-let temp: { path: string; cleanup(): Promise<void> }
+let testLoop: TestLoop
 let loop: LocalLoop
 let modelNumber = 0
 
@@ -105,7 +107,7 @@ async function uploadModel(name: string): Promise<{ id: string; version: string 
 
 async function startDetector(folder: string, factory: DetectorLogicFactory, extraEnv: Record<string, string> = {}): Promise<DetectorNode> {
   const config = loadNodeConfig({
-    LOOP_HOST: loop.url, LOOP_ORGANIZATION: ORG, LOOP_PROJECT: PROJECT, DATA_FOLDER: join(temp.path, folder),
+    LOOP_HOST: loop.url, LOOP_ORGANIZATION: ORG, LOOP_PROJECT: PROJECT, DATA_FOLDER: join(testLoop.folder, folder),
     PORT: '0', BIND_HOST: '127.0.0.1', SKIP_REPEAT_ON_START: 'true', ...extraEnv,
   })
   const node = await DetectorNode.start({ config, factory })
@@ -135,13 +137,12 @@ const latestStatus = (uuidOf: DetectorNode) => loop.detectorStatuses(ORG, PROJEC
   { current_model: string | null; target_model: string | null; errors: Record<string, string> } | undefined
 
 beforeAll(async () => {
-  temp = await makeTempDir('lln-hot-swap-')
-  loop = await LocalLoop.start({ dataFolder: join(temp.path, 'loop'), port: 0, hostname: '127.0.0.1' })
+  testLoop = await startTestLoop()
+  loop = testLoop.loop
 })
 
 afterAll(async () => {
-  await loop?.stop()
-  await temp?.cleanup()
+  await testLoop?.cleanup()
 })
 
 describe('zero-downtime swaps', () => {
@@ -340,8 +341,7 @@ describe('EXCLUSIVE_MODEL_BUILD', () => {
 
   beforeAll(async () => {
     detector = await startDetector('exclusive', factory, { EXCLUSIVE_MODEL_BUILD: 'true' })
-    client = connect(detector.url, { path: '/ws/socket.io', transports: ['websocket'] })
-    await waitFor(() => client.connected, 10_000, 'socket connected')
+    client = await connectDetectorClient(detector.url)
   })
   afterAll(async () => {
     client?.close()

@@ -2,14 +2,15 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from '
 import { join } from 'node:path'
 import { readFile, readdir } from 'node:fs/promises'
 import { io as connect, type Socket } from 'socket.io-client'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
-import { loadNodeConfig } from '../../src/config/node-config.ts'
-import { DetectorNode } from '../../src/detector/detector-node.ts'
+import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
+import type { DetectorNode } from '../../src/detector/detector-node.ts'
 import { decodeImage } from '../../src/inference/image-decoding.ts'
 import { createZip } from '../../src/foundation/zip-archive.ts'
 import { makeTinyYoloModel, tinyModelJson } from '../../scripts/make-test-models.ts'
 import { jpegClaimingSize } from '../support/image-bombs.ts'
-import { makeTempDir, waitFor } from '../support/temp.ts'
+import { waitFor } from '../support/temp.ts'
+import { connectDetectorClient, startTestDetector } from '../support/test-detector.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
 setDefaultTimeout(60_000)
 
@@ -19,19 +20,9 @@ const coffeeJpeg = new Uint8Array(await readFile(join(fixtures, 'coffee.jpg')))
 const ORG = 'local'
 const PROJECT = 'demo'
 
-let temp: { path: string; cleanup(): Promise<void> }
+let testLoop: TestLoop
 let loop: LocalLoop
 let detector: DetectorNode
-
-function detectorConfig(extraEnv: Record<string, string> = {}) {
-  return loadNodeConfig({
-    LOOP_HOST: loop.url, LOOP_ORGANIZATION: ORG, LOOP_PROJECT: PROJECT, DATA_FOLDER: join(temp.path, 'detector'),
-    PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1',
-    // the built-in face model scores the astronaut 0.918: this window makes that detection "uncertain"
-    MIN_UNCERTAIN_THRESHOLD: '0.9', MAX_UNCERTAIN_THRESHOLD: '0.95',
-    ...extraEnv,
-  })
-}
 
 const imagesInLoop = () => loop.listImages(ORG, PROJECT)
 
@@ -42,16 +33,17 @@ async function postDetect(jpeg: Uint8Array, headers: Record<string, string> = {}
 }
 
 beforeAll(async () => {
-  temp = await makeTempDir('lln-detector-')
-  loop = await LocalLoop.start({ dataFolder: join(temp.path, 'loop'), port: 0, hostname: '127.0.0.1' })
-  detector = await DetectorNode.start({ config: detectorConfig(), outbox: { intervalMs: 250 } })
-  await waitFor(async () => (await fetch(`${detector.url}/ready`)).ok, 30_000, 'detector ready')
+  testLoop = await startTestLoop()
+  loop = testLoop.loop
+  detector = await startTestDetector(loop.url, join(testLoop.folder, 'detector'), {
+    // the built-in face model scores the astronaut 0.918: this window makes that detection "uncertain"
+    MIN_UNCERTAIN_THRESHOLD: '0.9', MAX_UNCERTAIN_THRESHOLD: '0.95',
+  })
 })
 
 afterAll(async () => {
   await detector?.stop()
-  await loop?.stop()
-  await temp?.cleanup()
+  await testLoop?.cleanup()
 })
 
 describe('REST against a local loop', () => {
@@ -204,8 +196,7 @@ describe('bad input: 4xx or {error}, and the node keeps serving', () => {
 describe('socket.io like rosys (§5.5, §13)', () => {
   let client: Socket
   beforeAll(async () => {
-    client = connect(detector.url, { path: '/ws/socket.io', transports: ['websocket'] })
-    await waitFor(() => client.connected, 10_000, 'socket connected')
+    client = await connectDetectorClient(detector.url)
   })
   afterAll(() => {
     client?.close()
@@ -282,7 +273,7 @@ describe('model version control through the local loop', () => {
     await waitFor(async () => (await (await fetch(`${detector.url}/model_version`)).json()).current_version === model.version, 30_000, 'the deployed version to be active')
     const version = await (await fetch(`${detector.url}/model_version`)).json()
     expect(version).toMatchObject({ target_version: model.version, loop_version: model.version, local_versions: [model.version], version_control: 'follow_loop' })
-    const dataFolder = join(temp.path, 'detector')
+    const dataFolder = join(testLoop.folder, 'detector')
     expect(await readdir(join(dataFolder, 'models'))).toEqual([model.version])
     const { readlink } = await import('node:fs/promises')
     expect(await readlink(join(dataFolder, 'current_model'))).toBe(join('models', model.version))

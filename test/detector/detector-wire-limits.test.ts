@@ -2,12 +2,13 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from '
 import { join } from 'node:path'
 import { readFile } from 'node:fs/promises'
 import { io as connect, type Socket } from 'socket.io-client'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
-import { loadNodeConfig } from '../../src/config/node-config.ts'
-import { DetectorNode } from '../../src/detector/detector-node.ts'
+import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
+import type { DetectorNode } from '../../src/detector/detector-node.ts'
 import { decodeImage } from '../../src/inference/image-decoding.ts'
 import { setLogSink } from '../../src/foundation/log.ts'
-import { makeTempDir, waitFor } from '../support/temp.ts'
+import { waitFor } from '../support/temp.ts'
+import { connectDetectorClient, startTestDetector } from '../support/test-detector.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
 // Issue 11 (5–8) against a real detector and a real local loop: what the wire does with oversized and hostile input.
 setDefaultTimeout(120_000)
@@ -16,31 +17,25 @@ const fixtures = join(import.meta.dir, '../fixtures')
 const astronautJpeg = new Uint8Array(await readFile(join(fixtures, 'astronaut.jpg')))
 const chelseaJpeg = new Uint8Array(await readFile(join(fixtures, 'chelsea.jpg')))
 
-let temp: { path: string; cleanup(): Promise<void> }
+let testLoop: TestLoop
 let loop: LocalLoop
 let detector: DetectorNode
 const logLines: string[] = []
 let restoreSink: ((line: string) => void) | undefined
 
 beforeAll(async () => {
-  temp = await makeTempDir('lln-detector-wire-')
   restoreSink = setLogSink((line) => {
     logLines.push(line)
   })
-  loop = await LocalLoop.start({ dataFolder: join(temp.path, 'loop'), port: 0, hostname: '127.0.0.1' })
-  const config = loadNodeConfig({
-    LOOP_HOST: loop.url, LOOP_ORGANIZATION: 'local', LOOP_PROJECT: 'demo', DATA_FOLDER: join(temp.path, 'detector'),
-    PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1',
-  })
-  detector = await DetectorNode.start({ config, outbox: { intervalMs: 250 } })
-  await waitFor(async () => (await fetch(`${detector.url}/ready`)).ok, 30_000, 'detector ready')
+  testLoop = await startTestLoop()
+  loop = testLoop.loop
+  detector = await startTestDetector(loop.url, join(testLoop.folder, 'detector'))
 })
 
 afterAll(async () => {
   await detector?.stop()
-  await loop?.stop()
+  await testLoop?.cleanup()
   if (restoreSink) setLogSink(restoreSink)
-  await temp?.cleanup()
 })
 
 /** Log lines written while `work` ran. */
@@ -115,8 +110,7 @@ describe('request bodies: capped, and never echoed or logged in full (5, 8)', ()
 describe('socket.io (6, 7)', () => {
   let client: Socket
   beforeAll(async () => {
-    client = connect(detector.url, { path: '/ws/socket.io', transports: ['websocket'] })
-    await waitFor(() => client.connected, 10_000, 'socket connected')
+    client = await connectDetectorClient(detector.url)
   })
   afterAll(() => {
     client?.close()

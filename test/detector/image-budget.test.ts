@@ -7,12 +7,13 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from '
 import { readdir, readFile } from 'node:fs/promises'
 import { connect as connectTcp } from 'node:net'
 import { join } from 'node:path'
-import { io as connect, type Socket } from 'socket.io-client'
-import { loadNodeConfig } from '../../src/config/node-config.ts'
-import { DetectorNode } from '../../src/detector/detector-node.ts'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
+import type { Socket } from 'socket.io-client'
+import type { DetectorNode } from '../../src/detector/detector-node.ts'
+import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { jpegClaimingSize, pngBomb } from '../support/image-bombs.ts'
-import { makeTempDir, waitFor } from '../support/temp.ts'
+import { waitFor } from '../support/temp.ts'
+import { connectDetectorClient, startTestDetector } from '../support/test-detector.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
 setDefaultTimeout(60_000)
 
@@ -24,27 +25,21 @@ const BUDGET = 4_000_000
 const ORG = 'local'
 const PROJECT = 'demo'
 
-let temp: { path: string; cleanup(): Promise<void> }
+let testLoop: TestLoop
 let loop: LocalLoop
 let detector: DetectorNode
 
 beforeAll(async () => {
-  temp = await makeTempDir('lln-image-budget-')
-  loop = await LocalLoop.start({ dataFolder: join(temp.path, 'loop'), port: 0, hostname: '127.0.0.1' })
-  const config = loadNodeConfig({
-    LOOP_HOST: loop.url, LOOP_ORGANIZATION: ORG, LOOP_PROJECT: PROJECT, DATA_FOLDER: join(temp.path, 'detector'),
-    PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1', MAX_IMAGE_PIXELS: String(BUDGET),
-  })
-  detector = await DetectorNode.start({ config, outbox: { intervalMs: 250 } })
-  await waitFor(async () => (await fetch(`${detector.url}/ready`)).ok, 30_000, 'detector ready')
+  testLoop = await startTestLoop()
+  loop = testLoop.loop
+  detector = await startTestDetector(loop.url, join(testLoop.folder, 'detector'), { MAX_IMAGE_PIXELS: String(BUDGET) })
   // queued items stay on disk where the tests can count them
   expect((await fetch(`${detector.url}/outbox_mode`, { method: 'PUT', body: 'stopped' })).status).toBe(200)
 })
 
 afterAll(async () => {
   await detector?.stop()
-  await loop?.stop()
-  await temp?.cleanup()
+  await testLoop?.cleanup()
 })
 
 const file = (bytes: Uint8Array, name: string, type = 'image/jpeg') => new File([bytes as Uint8Array<ArrayBuffer>], name, { type })
@@ -65,7 +60,7 @@ async function postUpload(files: File[], query = ''): Promise<Response> {
 async function queued(): Promise<{ onDisk: string[]; metric: number }> {
   const onDisk: string[] = []
   for (const queue of ['priority', 'normal']) {
-    const folder = join(temp.path, 'detector', 'outbox', queue)
+    const folder = join(testLoop.folder, 'detector', 'outbox', queue)
     onDisk.push(...(await readdir(folder).catch(() => [] as string[])).map((id) => `${queue}/${id}`))
   }
   const metrics = await (await fetch(`${detector.url}/metrics`)).text()
@@ -124,8 +119,7 @@ describe('the pixel budget is checked from the header, before decoding', () => {
   describe('socket.io', () => {
     let client: Socket
     beforeAll(async () => {
-      client = connect(detector.url, { path: '/ws/socket.io', transports: ['websocket'] })
-      await waitFor(() => client.connected, 10_000, 'socket connected')
+      client = await connectDetectorClient(detector.url)
     })
     afterAll(() => { client?.close() })
     const call = (event: string, ...args: unknown[]) => client.timeout(15_000).emitWithAck(event, ...args)

@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
+import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { DEFAULT_WRITE_BACKLOG, DEFAULT_WRITE_CONCURRENCY } from '../../src/detector/outbox-policy.ts'
 import { multipartRequest, RawHttpClient } from '../../scripts/raw-http-client.ts'
 import { spawnChild, type Child } from '../support/child-process.ts'
-import { makeTempDir, waitFor } from '../support/temp.ts'
+import { waitFor } from '../support/temp.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
 setDefaultTimeout(120_000)
 
@@ -120,23 +121,22 @@ class FloodedDetector {
   }
 }
 
-let temp: { path: string; cleanup(): Promise<void> }
+let testLoop: TestLoop
 let loop: LocalLoop
 
 beforeAll(async () => {
-  temp = await makeTempDir('lln-outbox-flood-')
-  loop = await LocalLoop.start({ dataFolder: join(temp.path, 'loop'), port: 0, hostname: '127.0.0.1' })
+  testLoop = await startTestLoop()
+  loop = testLoop.loop
 })
 
 afterAll(async () => {
-  await loop?.stop()
-  await temp?.cleanup()
+  await testLoop?.cleanup()
 })
 
 describe('an autoupload flood into a stopped outbox', () => {
   test('a low cap (50) holds exactly, on disk too; drops are counted with true reasons; every image is accounted for', async () => {
     const cap = 50
-    const detector = await FloodedDetector.start(temp.path, loop, cap)
+    const detector = await FloodedDetector.start(testLoop.folder, loop, cap)
     try {
       const { metrics, saved, failed, report, text, log } = await detector.flood()
       expect(report.handed).toBeGreaterThan(cap * 4)
@@ -156,7 +156,7 @@ describe('an autoupload flood into a stopped outbox', () => {
 
   test(`a high cap under a limit of ${FD_LIMIT} descriptors: writes are bounded, nothing fails with EMFILE`, async () => {
     const cap = 10_000
-    const detector = await FloodedDetector.start(temp.path, loop, cap)
+    const detector = await FloodedDetector.start(testLoop.folder, loop, cap)
     try {
       const { failed, report, text } = await detector.flood()
       expect(report.emfile, text).toBe(0)

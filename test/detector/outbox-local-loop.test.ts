@@ -4,9 +4,9 @@ import { join } from 'node:path'
 import type { ImageMetadata } from '../../src/contract/index.ts'
 import { Outbox } from '../../src/detector/outbox.ts'
 import { OutboxStore } from '../../src/detector/outbox-store.ts'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { MetricsRegistry } from '../../src/foundation/metrics.ts'
-import { makeTempDir, waitFor } from '../support/temp.ts'
+import { waitFor } from '../support/temp.ts'
+import { startTestLoop } from '../support/test-loop.ts'
 
 // The outbox against the embedded Learning Loop: what it uploads appears as images of the project.
 
@@ -29,14 +29,10 @@ afterEach(async () => {
 })
 
 async function setUp(rateLimit?: { perSecond: number; burst: number }) {
-  const dir = await makeTempDir('lln-outbox-loop-')
-  cleanups.push(dir.cleanup)
-  const loop = await LocalLoop.start({
-    dataFolder: join(dir.path, 'loop'), port: 0, hostname: '127.0.0.1',
-    seedProject: { organization: ORGANIZATION, project: PROJECT }, ...(rateLimit ? { rateLimit } : {}),
-  })
-  cleanups.push(() => loop.stop())
-  const data = join(dir.path, 'node')
+  const testLoop = await startTestLoop({ seedProject: { organization: ORGANIZATION, project: PROJECT }, rateLimit })
+  cleanups.push(testLoop.cleanup)
+  const loop = testLoop.loop
+  const data = join(testLoop.folder, 'node')
   await new OutboxStore(data).writeMode('stopped')
   const metrics = new MetricsRegistry()
   const outbox = await Outbox.open({

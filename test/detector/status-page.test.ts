@@ -3,10 +3,11 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { readFile } from 'node:fs/promises'
 import { chromium, type Browser } from 'playwright-core'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
-import { loadNodeConfig } from '../../src/config/node-config.ts'
-import { DetectorNode } from '../../src/detector/detector-node.ts'
-import { makeTempDir, waitFor } from '../support/temp.ts'
+import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
+import type { DetectorNode } from '../../src/detector/detector-node.ts'
+import { waitFor } from '../support/temp.ts'
+import { startTestDetector } from '../support/test-detector.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
 setDefaultTimeout(90_000)
 
@@ -14,19 +15,16 @@ const CHROMIUM = '/usr/bin/chromium'
 const available = existsSync(CHROMIUM)
 if (!available) console.log(`skipping the status page browser test: ${CHROMIUM} not found (apt-get install -y chromium)`)
 
-let temp: { path: string; cleanup(): Promise<void> }
+let testLoop: TestLoop
 let loop: LocalLoop
 let detector: DetectorNode
 let browser: Browser | undefined
 
 beforeAll(async () => {
   if (!available) return
-  temp = await makeTempDir('lln-status-page-')
-  loop = await LocalLoop.start({ dataFolder: join(temp.path, 'loop'), port: 0, hostname: '127.0.0.1' })
-  detector = await DetectorNode.start({
-    config: loadNodeConfig({ LOOP_HOST: loop.url, LOOP_ORGANIZATION: 'local', LOOP_PROJECT: 'demo', DATA_FOLDER: join(temp.path, 'detector'), PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1' }),
-  })
-  await waitFor(async () => (await fetch(`${detector.url}/ready`)).ok, 30_000, 'detector ready')
+  testLoop = await startTestLoop()
+  loop = testLoop.loop
+  detector = await startTestDetector(loop.url, join(testLoop.folder, 'detector'))
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -36,8 +34,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close()
   await detector?.stop()
-  await loop?.stop()
-  await temp?.cleanup()
+  await testLoop?.cleanup()
 })
 
 test.skipIf(!available)('the status page shows model, backend, the last detections over the image, and its controls work', async () => {
@@ -67,7 +64,7 @@ test.skipIf(!available)('the status page shows model, backend, the last detectio
   expect(canvas.width).toBe(512)
   expect(canvas.height).toBe(512)
   expect(canvas.green).toBeGreaterThan(100)
-  await page.screenshot({ path: process.env.STATUS_PAGE_SCREENSHOT ?? join(temp.path, 'status-page.png') })
+  await page.screenshot({ path: process.env.STATUS_PAGE_SCREENSHOT ?? join(testLoop.folder, 'status-page.png') })
 
   await page.click('#toggle-outbox')
   await page.waitForFunction(() => document.getElementById('outbox-mode')?.textContent === 'stopped')

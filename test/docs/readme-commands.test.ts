@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { spawnChild, type Child } from '../support/child-process.ts'
+import type { Child } from '../support/child-process.ts'
+import { startNodeProcess } from '../support/node-process.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
 
 const root = join(import.meta.dir, '../..')
@@ -129,11 +130,9 @@ describe('README commands, run', () => {
 
   beforeAll(async () => {
     temp = await makeTempDir('lln-readme-')
-    detector = spawnChild([process.execPath, join(root, 'src/cli/main.ts'), 'detector'], {
-      env: { PORT: '0', BIND_HOST: '127.0.0.1', DATA_FOLDER: join(temp.path, 'detector') },
-    })
-    const ready = await detector.waitForLine((line) => line.startsWith('detector listening on '), 50_000)
-    detectorAddress = ready.slice('detector listening on http://'.length).trim()
+    const started = await startNodeProcess(['detector'], { env: { DATA_FOLDER: join(temp.path, 'detector') } })
+    detector = started.child
+    detectorAddress = new URL(started.url).host
     await waitFor(async () => (await fetch(`http://${detectorAddress}/ready`)).ok, 50_000, 'the detector to be ready')
   })
   afterAll(async () => {

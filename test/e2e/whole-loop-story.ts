@@ -9,7 +9,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { splitCommandLine } from '../../src/trainer/command-template.ts'
-import { spawnChild, type Child } from '../support/child-process.ts'
+import type { Child } from '../support/child-process.ts'
+import { freePort, startNodeProcess } from '../support/node-process.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
 
 export const ROOT = join(import.meta.dir, '../..')
@@ -23,13 +24,6 @@ export function walkthroughLines(): string[] {
   const block = /^```sh\n([\s\S]*?)^```/m.exec(section)
   if (!block) throw new Error('README.md has no ```sh block under "The whole loop in five commands"')
   return block[1]!.split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'))
-}
-
-function freePort(): number {
-  const server = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
-  const port = server.port
-  server.stop(true)
-  return port
 }
 
 export interface RunningNode {
@@ -74,10 +68,9 @@ export class Story {
     if (words[0] !== 'npx' || words[1] !== 'learning-loop-node') throw new Error(`not a learning-loop-node line: ${line}`)
     const role = words[2] as Role
     if (!(role in README_PORTS)) throw new Error(`unexpected command ${role} in: ${line}`)
-    const child = spawnChild([process.execPath, 'src/cli/main.ts', ...words.slice(2)], { cwd: ROOT, env: { ...env, LOG_LEVEL: 'info' } })
+    const { child } = await startNodeProcess(words.slice(2), { cwd: ROOT, env: { ...env, LOG_LEVEL: 'info' } })
     const node = { role, line, child }
     this.nodes.set(role, node)
-    await child.waitForLine((text) => /listening on http/.test(text), 60_000)
     return node
   }
 

@@ -10,13 +10,13 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { loadNodeConfig } from '../../src/config/node-config.ts'
-import { DetectorNode } from '../../src/detector/detector-node.ts'
+import type { DetectorNode } from '../../src/detector/detector-node.ts'
 import { builtinModelDir } from '../../src/inference/builtin-model.ts'
 import { createZip } from '../../src/foundation/zip-archive.ts'
 import { setLogSink } from '../../src/foundation/log.ts'
 import { startScriptedLoop, type ScriptedLoop } from '../loop/scripted-loop.ts'
-import { makeTempDir, waitFor } from '../support/temp.ts'
+import { makeTempDir } from '../support/temp.ts'
+import { startTestDetector } from '../support/test-detector.ts'
 import { expectHealthy, folderSnapshot } from './fuzz-harness.ts'
 import { deepJsonObject, zipBomb, zipClaimingSize, zipWithEntries, zipWithSymlink } from './fuzz-inputs.ts'
 
@@ -59,12 +59,7 @@ beforeAll(async () => {
     return undefined
   }
   dataFolder = join(temp.path, 'detector', 'data')
-  const config = loadNodeConfig({
-    LOOP_HOST: peer.url, LOOP_USERNAME: 'alice', LOOP_PASSWORD: 'secret', LOOP_ORGANIZATION: 'local', LOOP_PROJECT: 'demo',
-    DATA_FOLDER: dataFolder, PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1',
-  })
-  detector = await DetectorNode.start({ config })
-  await waitFor(async () => (await fetch(`${detector.url}/ready`)).ok, 30_000, 'detector ready')
+  detector = await startTestDetector(peer.url, dataFolder, { LOOP_USERNAME: 'alice', LOOP_PASSWORD: 'secret' })
 })
 
 afterAll(async () => {

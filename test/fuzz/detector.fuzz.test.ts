@@ -16,13 +16,14 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { io as connect, type Socket } from 'socket.io-client'
-import { loadNodeConfig } from '../../src/config/node-config.ts'
-import { DetectorNode } from '../../src/detector/detector-node.ts'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
+import type { Socket } from 'socket.io-client'
+import type { DetectorNode } from '../../src/detector/detector-node.ts'
+import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { setLogSink } from '../../src/foundation/log.ts'
 import { jpegClaimingSize, pngBomb } from '../support/image-bombs.ts'
-import { makeTempDir, waitFor } from '../support/temp.ts'
+import { waitFor } from '../support/temp.ts'
+import { connectDetectorClient, startTestDetector } from '../support/test-detector.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 import {
   describeTable, expectAnswer, expectHealthy, expectRefusal, folderSnapshot, formOf, handledEventsOf, rawRequest, refusalOf, request, routeList, rowName,
   type EventRow, type HttpRow,
@@ -41,33 +42,27 @@ const SOCKET_EVENTS = ['detect', 'batch_detect', 'upload', 'info', 'about', 'get
 const astronaut = new Uint8Array(await readFile(join(import.meta.dir, '../fixtures/astronaut.jpg')))
 const KIB = 1024
 
-let temp: { path: string; cleanup(): Promise<void> }
+let testLoop: TestLoop
 let loop: LocalLoop
 let detector: DetectorNode
 let dataFolder: string
 let restoreSink: ((line: string) => void) | undefined
 
 beforeAll(async () => {
-  temp = await makeTempDir('lln-fuzz-detector-')
   // the suite sends thousands of refused inputs; their warnings are checked elsewhere (wire-limits tests)
   restoreSink = setLogSink(() => undefined)
-  loop = await LocalLoop.start({ dataFolder: join(temp.path, 'loop'), port: 0, hostname: '127.0.0.1' })
-  dataFolder = join(temp.path, 'detector')
-  const config = loadNodeConfig({
-    LOOP_HOST: loop.url, LOOP_ORGANIZATION: 'local', LOOP_PROJECT: 'demo', DATA_FOLDER: dataFolder,
-    PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1', USE_BACKDOOR_CONTROLS: '1',
-  })
-  detector = await DetectorNode.start({ config, outbox: { intervalMs: 250 } })
-  await waitFor(async () => (await fetch(`${detector.url}/ready`)).ok, 30_000, 'detector ready')
+  testLoop = await startTestLoop()
+  loop = testLoop.loop
+  dataFolder = join(testLoop.folder, 'detector')
+  detector = await startTestDetector(loop.url, dataFolder, { USE_BACKDOOR_CONTROLS: '1' })
   // queued items stay on disk, where a refused input must not have put anything
   expect((await fetch(`${detector.url}/outbox_mode`, { method: 'PUT', body: 'stopped' })).status).toBe(200)
 })
 
 afterAll(async () => {
   await detector?.stop()
-  await loop?.stop()
+  await testLoop?.cleanup()
   if (restoreSink) setLogSink(restoreSink)
-  await temp?.cleanup()
 })
 
 /** The outbox (items and count) and every other file of the data folder. */
@@ -214,10 +209,10 @@ describe('unusual but valid input gets its right answer', () => {
   })
 
   test('POST /upload ← a good image named ../../escape.jpg and priority=__proto__: queued inside the outbox under its own id', async () => {
-    const before = await folderSnapshot(temp.path)
+    const before = await folderSnapshot(testLoop.folder)
     const answer = await detect('/upload?upload_priority=__proto__', formOf([['files', astronaut, '../../escape.jpg']]))(detector.url)
     expect({ status: answer.status, text: answer.text }).toEqual({ status: 200, text: '[200,"OK"]' })
-    const after = await folderSnapshot(temp.path)
+    const after = await folderSnapshot(testLoop.folder)
     const added = Object.keys(after).filter((path) => !(path in before) && !path.startsWith('loop/'))
     expect(added).toHaveLength(2)
     for (const path of added) expect(path).toMatch(/^detector\/outbox\/normal\/[^/]+\/image_[^/]+\.(json|jpg)$/)
@@ -241,8 +236,7 @@ async function outboxMetadata(): Promise<Record<string, unknown>[]> {
 describe('socket.io events', () => {
   let client: Socket
   beforeAll(async () => {
-    client = connect(detector.url, { path: '/ws/socket.io', transports: ['websocket'] })
-    await waitFor(() => client.connected, 10_000, 'socket connected')
+    client = await connectDetectorClient(detector.url)
   })
   afterAll(() => {
     client?.close()

@@ -21,7 +21,8 @@ import type { Socket } from 'socket.io-client'
 import { createAdminRoutes } from '../../src/local-loop/admin-routes.ts'
 import { createApiRoutes } from '../../src/local-loop/api-routes.ts'
 import { setLogSink } from '../../src/foundation/log.ts'
-import { connectNode, login, makeJpeg, multipart, startLoop, uploadItem, type LoopFixture, type UploadFile } from '../local-loop/loop-test-peer.ts'
+import { connectNode, login, makeJpeg, multipart, uploadItem, type UploadFile } from '../local-loop/loop-test-peer.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 import { jpegClaimingSize, pngBomb } from '../support/image-bombs.ts'
 import {
   describeTable, expectAnswer, expectRefusal, folderSnapshot, handledEventsOf, rawRequest, refusalOf, request, routeList, rowName, type EventRow, type HttpRow,
@@ -50,14 +51,14 @@ const MAX_UPLOAD_BYTES = 4 * 1024 * 1024
 /** the training model uploads go to */
 const TRAINING = 2
 
-let fixture: LoopFixture
+let fixture: TestLoop
 let url: string
 let cookie: string
 let restoreSink: ((line: string) => void) | undefined
 
 beforeAll(async () => {
   restoreSink = setLogSink(() => undefined)
-  fixture = await startLoop({ maxUploadBytes: MAX_UPLOAD_BYTES })
+  fixture = await startTestLoop({ maxUploadBytes: MAX_UPLOAD_BYTES })
   url = fixture.loop.url
   cookie = await login(url)
   await fixture.loop.createProject('local', { project_name: 'fuzz', complete: 2, box_categories: 1, trainings: 1 })

@@ -16,11 +16,12 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
+import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { setLogSink } from '../../src/foundation/log.ts'
 import type { TrainerNode } from '../../src/trainer/trainer-node.ts'
 import { jpegClaimingSize, pngBomb } from '../support/image-bombs.ts'
-import { makeTempDir, waitFor } from '../support/temp.ts'
+import { waitFor } from '../support/temp.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 import { startTrainer } from '../trainer/trainer-node-fixture.ts'
 import {
   describeTable, expectAnswer, expectHealthy, expectRefusal, folderSnapshot, handledEventsOf, refusalOf, request, routeList, rowName, type EventRow, type HttpRow,
@@ -32,30 +33,29 @@ setDefaultTimeout(60_000)
 const REST_ENTRY_POINTS = ['GET /health', 'GET /ready', 'GET /metrics', 'PUT /debug_logging', 'PUT /socketio', 'POST /reset', 'POST /kill_training_process', 'POST /force_status_update']
 const LOOP_EVENTS = ['begin_training', 'stop_training', 'abort_training', 'restart']
 
-let temp: { path: string; cleanup(): Promise<void> }
+let testLoop: TestLoop
 let loop: LocalLoop
 let node: TrainerNode
 let dataFolder: string
 let restoreSink: ((line: string) => void) | undefined
 
 beforeAll(async () => {
-  temp = await makeTempDir('lln-fuzz-trainer-')
   restoreSink = setLogSink(() => undefined)
-  loop = await LocalLoop.start({ dataFolder: join(temp.path, 'loop'), port: 0, hostname: '127.0.0.1' })
+  testLoop = await startTestLoop()
+  loop = testLoop.loop
   await loop.createProject('local', { project_name: 'fuzz', complete: 2, box_categories: 1 })
-  dataFolder = join(temp.path, 'trainer')
+  dataFolder = join(testLoop.folder, 'trainer')
   node = (await startTrainer(loop, dataFolder, { USE_BACKDOOR_CONTROLS: '1' })).node
 })
 afterAll(async () => {
   await node?.stop()
-  await loop?.stop()
+  await testLoop?.cleanup()
   if (restoreSink) setLogSink(restoreSink)
-  await temp?.cleanup()
 })
 
 /** The trainer's files (its log rotates while it runs: left out) and where it stands; the Loop's trainings. */
 const trainerState = async () => ({
-  files: await folderSnapshot(temp.path, (path) => path.startsWith('loop/') || path.endsWith('.log')),
+  files: await folderSnapshot(testLoop.folder, (path) => path.startsWith('loop/') || path.endsWith('.log')),
   state: node.supervisor.status().state,
   trainings: loop.trainings('local', 'fuzz').length,
 })
@@ -141,7 +141,7 @@ describe('odd but valid trainings stay inside the data folder', () => {
     expect(refusalOf(await emit('begin_training', withDetails({})))).toMatch(/a training is already active/)
     expect(await emit('abort_training', [])).toEqual({ success: true, error_msg: null, payload: null })
     await waitFor(() => !node.supervisor.isActive, 10_000, 'the training aborted')
-    const outside = Object.keys(await folderSnapshot(temp.path)).filter((path) => !path.startsWith('loop/') && !path.startsWith('trainer/'))
+    const outside = Object.keys(await folderSnapshot(testLoop.folder)).filter((path) => !path.startsWith('loop/') && !path.startsWith('trainer/'))
     expect(outside).toEqual([])
   }
 

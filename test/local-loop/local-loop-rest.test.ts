@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Type } from '@sinclair/typebox'
 import { DeploymentTarget, ImageData, ImageIdsResponse, LoopModelsResponse, ModelUploadResponse, ProjectInfo, ProjectsResponse, decode } from '../../src/contract/index.ts'
 import { listZipEntries, readZipEntry, createZip } from '../../src/foundation/zip-archive.ts'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
-import { login, makeJpeg, multipart, postImages, startLoop, uploadItem, type LoopFixture } from './loop-test-peer.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
+import { login, makeJpeg, multipart, postImages, uploadItem } from './loop-test-peer.ts'
 
 const json = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
 
@@ -12,14 +12,14 @@ function unzip(bytes: Uint8Array): Record<string, string> {
 }
 
 describe('local loop REST API', () => {
-  let fixture: LoopFixture
+  let fixture: TestLoop
   let url: string
   let cookie: string
   const get = (path: string, withLogin = true) => fetch(url + path, { headers: withLogin ? { cookie } : {} })
   const send = (path: string, init: RequestInit) => fetch(url + path, { ...init, headers: { cookie, ...(init.headers as Record<string, string> | undefined) } })
 
   beforeAll(async () => {
-    fixture = await startLoop({ maxUploadBytes: 2 * 1024 * 1024 })
+    fixture = await startTestLoop({ maxUploadBytes: 2 * 1024 * 1024 })
     url = fixture.loop.url
     cookie = await login(url)
     await fixture.loop.createProject('zauberzeug', { project_name: 'pytest_nodelib_general', complete: 3, box_categories: 2, point_categories: 2, segmentation_categories: 2, trainings: 1, box_detections: 3 })
@@ -374,7 +374,7 @@ describe('local loop REST API', () => {
 
 describe('credentials, rate limit and restarts', () => {
   test('configured credentials: wrong ones are 401, right ones log in; the admin API wants them too', async () => {
-    const fixture = await startLoop({ username: 'admin', password: 'secret' })
+    const fixture = await startTestLoop({ username: 'admin', password: 'secret' })
     try {
       const url = fixture.loop.url
       const wrong = await fetch(`${url}/api/login`, { method: 'POST', body: new URLSearchParams({ username: 'admin', password: 'guess' }) })
@@ -393,7 +393,7 @@ describe('credentials, rate limit and restarts', () => {
   })
 
   test('over the rate limit: 429 with Retry-After; switching it off lets requests through', async () => {
-    const fixture = await startLoop({ rateLimit: { perSecond: 0.1, burst: 3 } })
+    const fixture = await startTestLoop({ rateLimit: { perSecond: 0.1, burst: 3 } })
     try {
       const url = fixture.loop.url
       const statuses: number[] = []
@@ -417,19 +417,18 @@ describe('credentials, rate limit and restarts', () => {
   })
 
   test('a restart on the same folder keeps projects, images and models and drops sessions', async () => {
-    const fixture = await startLoop()
+    const fixture = await startTestLoop()
     const first = fixture.loop
     const cookie = await login(first.url)
     await first.createProject('o', { project_name: 'kept', complete: 2, box_categories: 1, trainings: 1 })
     const upload = await postImages(first.url, 'o', 'kept', uploadItem('up-1', { tags: ['t'] }))
     const [uploadedId] = ((await upload.json()) as { stored: string[] }).stored as [string]
     await first.deleteProject('local', 'demo')
-    const port = first.port
     const modelId = first.store.models('o', 'kept')[0]!.id
     first.setDeploymentTarget('o', 'kept', modelId)
     await first.stop()
 
-    const second = await LocalLoop.start({ port, hostname: '127.0.0.1', dataFolder: fixture.dataFolder })
+    const second = await fixture.restart()
     try {
       expect(second.url).toBe(first.url)
       expect((await fetch(`${second.url}/api/o/projects/kept/data`, { headers: { cookie } })).status).toBe(401)
@@ -445,7 +444,6 @@ describe('credentials, rate limit and restarts', () => {
       // the seed is a first-start thing: a deleted demo project stays deleted
       expect(second.listProjects().map((p) => `${p.organization}/${p.project}`)).toEqual(['o/kept'])
     } finally {
-      await second.stop()
       await fixture.cleanup()
     }
   })

@@ -2,7 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test
 import { io, type Socket } from 'socket.io-client'
 import { NodeAckTimeoutError } from '../../src/local-loop/node-hub.ts'
 import { waitFor } from '../support/temp.ts'
-import { connectNode, login, startLoop, type LoopFixture } from './loop-test-peer.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
+import { connectNode, login } from './loop-test-peer.ts'
 
 const trainerStatus = (state: string | null, id = 'trainer-uuid-1') => ({
   id, name: 'test trainer', state, uptime: 1, errors: {}, progress: 0.5, pretrained_models: [], architecture: 'mock',
@@ -10,7 +11,7 @@ const trainerStatus = (state: string | null, id = 'trainer-uuid-1') => ({
 })
 
 describe('local loop socket.io (§5)', () => {
-  let fixture: LoopFixture
+  let fixture: TestLoop
   let url: string
   let cookie: string
   const sockets: Socket[] = []
@@ -21,7 +22,7 @@ describe('local loop socket.io (§5)', () => {
   }
 
   beforeAll(async () => {
-    fixture = await startLoop({ ackTimeoutMs: 5_000 })
+    fixture = await startTestLoop({ ackTimeoutMs: 5_000 })
     url = fixture.loop.url
     cookie = await login(url)
     await fixture.loop.createProject('zauberzeug', { project_name: 'sockets', complete: 1, box_categories: 1 })

@@ -1,14 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { listZipEntries } from '../../src/foundation/zip-archive.ts'
 import { setLogSink } from '../../src/foundation/log.ts'
-import { login, multipart, startLoop, type LoopFixture } from './loop-test-peer.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
+import { login, multipart } from './loop-test-peer.ts'
 
 // Issue 11 (5, 6, 8) against a real local loop: request limits answered with a detail, echoes of client input
 // cut short in answers and logs, and names from clients never reaching JavaScript object members.
 
 const logLines: string[] = []
 let restoreSink: ((line: string) => void) | undefined
-let fixture: LoopFixture
+let fixture: TestLoop
 let url: string
 let cookie: string
 
@@ -16,7 +17,7 @@ beforeAll(async () => {
   restoreSink = setLogSink((line) => {
     logLines.push(line)
   })
-  fixture = await startLoop({ maxUploadBytes: 1024 * 1024 })
+  fixture = await startTestLoop({ maxUploadBytes: 1024 * 1024 })
   url = fixture.loop.url
   cookie = await login(url)
 })

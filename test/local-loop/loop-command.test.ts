@@ -1,48 +1,29 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { createZip } from '../../src/foundation/zip-archive.ts'
-import { makeTempDir, waitFor } from '../support/temp.ts'
+import type { Child } from '../support/child-process.ts'
+import { freePort, runNodeCommand, startNodeProcess } from '../support/node-process.ts'
+import { makeTempDir } from '../support/temp.ts'
 import { connectNode, login } from './loop-test-peer.ts'
 
-const COMMAND = join(import.meta.dir, '../../src/cli/loop-command.ts')
-
-/** A port that was free a moment ago (the acceptance item runs the loop with an explicit --port). */
-function freePort(): number {
-  const probe = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response() })
-  const port = probe.port!
-  probe.stop(true)
-  return port
-}
-
-async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = Bun.spawn([process.execPath, COMMAND, ...args], { stdout: 'pipe', stderr: 'pipe', env: { ...process.env, LOG_LEVEL: 'warn' } })
-  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
-  return { code, stdout, stderr }
-}
+const runCli = (args: string[]) => runNodeCommand(['loop', ...args])
 
 describe('learning-loop-node loop (child process)', () => {
   let temp: { path: string; cleanup(): Promise<void> }
-  let child: ReturnType<typeof Bun.spawn>
+  let child: Child
   let url: string
-  let output = ''
 
   beforeAll(async () => {
     temp = await makeTempDir('lln-loop-cli-')
     const port = freePort()
-    child = Bun.spawn([process.execPath, COMMAND, '--port', String(port), '--data', temp.path], { stdout: 'pipe', stderr: 'pipe', env: { ...process.env, LOG_LEVEL: 'warn' } })
-    const reader = (child.stdout as ReadableStream<Uint8Array>).getReader()
-    url = await waitFor(async () => {
-      const { value, done } = await reader.read()
-      if (done) throw new Error(`loop exited before listening: ${output}`)
-      output += new TextDecoder().decode(value)
-      return /listening on (http:\/\/\S+)/.exec(output)?.[1]
-    }, 20_000, 'the loop to listen')
-    reader.releaseLock()
+    const started = await startNodeProcess(['loop', '--port', String(port), '--data', temp.path], { env: { LOG_LEVEL: 'warn' } })
+    child = started.child
+    url = started.url
     expect(url).toBe(`http://127.0.0.1:${port}`)
   })
 
   afterAll(async () => {
-    if (child.exitCode === null) child.kill('SIGKILL')
+    await child?.kill('SIGKILL')
     await temp.cleanup()
   })
 
@@ -123,8 +104,8 @@ describe('learning-loop-node loop (child process)', () => {
   })
 
   test('SIGTERM stops it gracefully with exit code 0', async () => {
-    child.kill('SIGTERM')
-    expect(await child.exited).toBe(0)
+    child.proc.kill('SIGTERM')
+    expect(await child.proc.exited).toBe(0)
     const after = await fetch(`${url}/api/status`).then(() => 'answered', () => 'refused')
     expect(after).toBe('refused')
   })

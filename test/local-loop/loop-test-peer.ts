@@ -1,28 +1,6 @@
+/** Requests and socket.io connections shaped like a node's, for tests against a local loop. */
 import jpeg from 'jpeg-js'
 import { io, type Socket } from 'socket.io-client'
-import { LocalLoop, type LocalLoopOptions } from '../../src/local-loop/local-loop.ts'
-import { makeTempDir } from '../support/temp.ts'
-
-/** A started LocalLoop in a temp folder plus small HTTP/socket helpers that act like a node would. */
-export interface LoopFixture {
-  loop: LocalLoop
-  dataFolder: string
-  /** stops the loop (if still running) and removes the folder */
-  cleanup(): Promise<void>
-}
-
-export async function startLoop(options: Partial<LocalLoopOptions> = {}): Promise<LoopFixture> {
-  const temp = await makeTempDir('lln-local-loop-')
-  const loop = await LocalLoop.start({ port: 0, hostname: '127.0.0.1', dataFolder: temp.path, ...options })
-  return {
-    loop,
-    dataFolder: temp.path,
-    async cleanup() {
-      await loop.stop()
-      await temp.cleanup()
-    },
-  }
-}
 
 /** Logs in and returns the `Cookie` header value. */
 export async function login(url: string, username = 'any', password = 'any'): Promise<string> {

@@ -4,19 +4,20 @@
  */
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import { readdir } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { decode, SocketResponse } from '../../src/contract/index.ts'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
+import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { DataExchange } from '../../src/loop/data-exchange.ts'
 import { LoopError } from '../../src/loop/loop-error.ts'
 import { LoopRestClient, type LoopRestClientOptions } from '../../src/loop/loop-rest-client.ts'
 import { LoopSocket } from '../../src/loop/loop-socket.ts'
 import { MetricsRegistry } from '../../src/foundation/metrics.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
-import { spawnChild, type Child } from '../support/child-process.ts'
+import type { Child } from '../support/child-process.ts'
+import { startNodeProcess } from '../support/node-process.ts'
+import { startTestLoop, type TestLoopOptions } from '../support/test-loop.ts'
 
 const USER = { username: 'node-user', password: 'node-secret' }
-const REPO_ROOT = resolve(import.meta.dir, '../..')
 
 let tmp: { path: string; cleanup(): Promise<void> }
 const cleanups: (() => Promise<void>)[] = []
@@ -28,10 +29,10 @@ afterEach(async () => {
   await tmp.cleanup()
 })
 
-async function startLoop(options: Partial<Parameters<typeof LocalLoop.start>[0]> = {}): Promise<LocalLoop> {
-  const loop = await LocalLoop.start({ port: 0, hostname: '127.0.0.1', dataFolder: join(tmp.path, 'loop'), ...USER, ...options })
-  cleanups.push(() => loop.stop())
-  return loop
+async function startLoop(options: TestLoopOptions = {}): Promise<LocalLoop> {
+  const testLoop = await startTestLoop({ ...USER, ...options })
+  cleanups.push(testLoop.cleanup)
+  return testLoop.loop
 }
 
 function restClient(loop: { url: string }, extra: Partial<LoopRestClientOptions> = {}): LoopRestClient {
@@ -45,7 +46,9 @@ function trackSocket(socket: LoopSocket): LoopSocket {
 
 describe('login', () => {
   test('logs in, and logs in again after the Loop restarted on the same data folder and port', async () => {
-    const first = await startLoop()
+    const testLoop = await startTestLoop(USER)
+    cleanups.push(testLoop.cleanup)
+    const first = testLoop.loop
     const metrics = new MetricsRegistry()
     const rest = restClient(first, { metrics })
     const exchange = new DataExchange(rest, { organization: 'local', project: 'demo' })
@@ -55,7 +58,7 @@ describe('login', () => {
 
     const port = first.port
     await first.stop()
-    const second = await startLoop({ port })
+    const second = await testLoop.restart()
     expect(second.port).toBe(port)
     // the restarted Loop forgot the session: 401 → one relogin → the call succeeds
     expect(await exchange.fetchImageIds()).toEqual([])
@@ -153,10 +156,9 @@ describe('socket.io with the local Loop', () => {
       for (const child of children) await child.kill('SIGKILL')
     })
     const startProcess = async (port: number) => {
-      const child = spawnChild([process.execPath, 'src/cli/loop-command.ts', '--port', String(port), '--data', dataFolder, '--user', USER.username, '--password', USER.password], { cwd: REPO_ROOT })
+      const { child, url } = await startNodeProcess(['loop', '--port', String(port), '--data', dataFolder, '--user', USER.username, '--password', USER.password])
       children.push(child)
-      const line = await child.waitForLine((l) => l.startsWith('local loop listening on '), 20_000)
-      return { child, port: Number(/:(\d+) /.exec(line)![1]) }
+      return { child, port: Number(new URL(url).port) }
     }
     const first = await startProcess(0)
     const rest = new LoopRestClient({ baseUrl: `http://127.0.0.1:${first.port}`, ...USER, timeoutMs: 2_000 })

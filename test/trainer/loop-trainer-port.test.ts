@@ -1,7 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { DataExchange } from '../../src/loop/data-exchange.ts'
 import { LoopError, LoopSocketError } from '../../src/loop/loop-error.ts'
 import { LoopRestClient } from '../../src/loop/loop-rest-client.ts'
@@ -10,7 +9,7 @@ import { createLogger } from '../../src/foundation/log.ts'
 import { MetricsRegistry } from '../../src/foundation/metrics.ts'
 import { LoopReachability, LoopTrainerPort } from '../../src/trainer/loop-trainer-port.ts'
 import { CriticalError, StepCancelledError } from '../../src/trainer/training-errors.ts'
-import { makeTempDir } from '../support/temp.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
 describe('LoopReachability.isUnreachable (pure)', () => {
   const http = (status: number) => new LoopError({ kind: 'http', method: 'GET', path: '/api/x', detail: 'failed', status })
@@ -26,20 +25,12 @@ describe('LoopReachability.isUnreachable (pure)', () => {
 })
 
 describe('LoopTrainerPort against a real local loop', () => {
-  let temp: Awaited<ReturnType<typeof makeTempDir>>
-  let loop: LocalLoop | undefined
-  let port: number
+  let testLoop: TestLoop
   let metrics: MetricsRegistry
   let socket: { connected: boolean } | undefined
 
-  async function startLoop(): Promise<LocalLoop> {
-    loop = await LocalLoop.start({ dataFolder: join(temp.path, 'loop'), port, hostname: '127.0.0.1', seedProject: false })
-    port = loop.port
-    return loop
-  }
-
   function trainerPort(): LoopTrainerPort {
-    const rest = new LoopRestClient({ baseUrl: `http://127.0.0.1:${port}`, timeoutMs: 5_000 })
+    const rest = new LoopRestClient({ baseUrl: testLoop.loop.url, timeoutMs: 5_000 })
     metrics = new MetricsRegistry()
     const log = createLogger('test')
     const reachability = new LoopReachability({
@@ -49,29 +40,23 @@ describe('LoopTrainerPort against a real local loop', () => {
   }
 
   beforeEach(async () => {
-    temp = await makeTempDir('lln-trainer-port-')
-    port = 0
     socket = undefined
-    await startLoop()
-    await loop!.createProject('local', { project_name: 'demo', complete: 2, box_categories: 1 })
+    testLoop = await startTestLoop({ seedProject: false })
+    await testLoop.loop.createProject('local', { project_name: 'demo', complete: 2, box_categories: 1 })
   })
-  afterEach(async () => {
-    await loop?.stop()
-    await temp.cleanup()
-  })
+  afterEach(() => testLoop.cleanup())
 
   test('a call that finds the Loop down waits for it (not a step failure) and goes on when it is back', async () => {
     const trainer = trainerPort()
     const ids = await trainer.fetchImageIds('state=complete')
     expect(ids).toHaveLength(2)
-    await loop!.stop()
-    loop = undefined
+    await testLoop.loop.stop()
     let settled = false
     const pending = trainer.fetchImageIds('state=complete', new AbortController().signal).finally(() => { settled = true })
     await Bun.sleep(400)
     expect(settled).toBe(false)
     expect(metrics.render()).toContain('trainer_loop_reachable 0')
-    await startLoop()
+    await testLoop.restart()
     expect((await pending).sort()).toEqual([...ids].sort())
     expect(metrics.render()).toContain('trainer_loop_unreachable_total{need="rest"} 1')
     expect(metrics.render()).toContain('trainer_loop_reachable 1')
@@ -81,8 +66,7 @@ describe('LoopTrainerPort against a real local loop', () => {
 
   test('waiting for the Loop ends at once when the step is cancelled', async () => {
     const trainer = trainerPort()
-    await loop!.stop()
-    loop = undefined
+    await testLoop.loop.stop()
     const cancel = new AbortController()
     const pending = trainer.fetchImageData(['a'], cancel.signal)
     await Bun.sleep(100)
@@ -92,9 +76,9 @@ describe('LoopTrainerPort against a real local loop', () => {
 
   test('a model the Loop refuses (4xx) is a CriticalError; a missing image a 404 the downloader can skip', async () => {
     const trainer = trainerPort()
-    const file = join(temp.path, 'model.bin')
+    const file = join(testLoop.folder, 'model.bin')
     await writeFile(file, 'weights')
-    const modelJson = join(temp.path, 'model.json')
+    const modelJson = join(testLoop.folder, 'model.json')
     await writeFile(modelJson, JSON.stringify({ categories: [] }))
     const upload = trainer.uploadModel(999, 'mocked', [file, modelJson], new AbortController().signal)
     await expect(upload).rejects.toBeInstanceOf(CriticalError)

@@ -1,16 +1,6 @@
-import { join } from 'node:path'
-import { spawnChild, type Child } from '../support/child-process.ts'
+import type { Child } from '../support/child-process.ts'
+import { startNodeProcess } from '../support/node-process.ts'
 import { waitFor } from '../support/temp.ts'
-
-const MAIN = join(import.meta.dir, '../../src/cli/main.ts')
-
-/** A port that was free a moment ago (for a child process that must come back on the same port). */
-export async function freePort(): Promise<number> {
-  const server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response() })
-  const port = server.port!
-  await server.stop(true)
-  return port
-}
 
 /** The local loop as its own child process (`learning-loop-node loop --port P --data D`), driven through its admin API. */
 export class LoopProcess {
@@ -27,9 +17,7 @@ export class LoopProcess {
   }
 
   async start(): Promise<void> {
-    const child = spawnChild([process.execPath, MAIN, 'loop', '--port', String(this.port), '--data', this.dataFolder], { env: { LOG_LEVEL: 'warn' } })
-    await child.waitForLine((line) => line.startsWith('local loop listening on '), 30_000)
-    this.child = child
+    this.child = (await startNodeProcess(['loop', '--port', String(this.port), '--data', this.dataFolder], { env: { LOG_LEVEL: 'warn' } })).child
   }
 
   async stop(): Promise<void> {
@@ -92,21 +80,17 @@ export interface TrainerProcess {
  * (connected to the Loop), or with `waitReady: false` once it listens.
  */
 export async function startTrainerProcess(loopUrl: string, dataFolder: string, options: { env?: Record<string, string>; flags?: string[]; waitReady?: boolean } = {}): Promise<TrainerProcess> {
-  const child = spawnChild([
-    process.execPath, MAIN, 'trainer', '--logic', 'testing',
+  const { child, url, line } = await startNodeProcess([
+    'trainer', '--logic', 'testing',
     '--status-interval-ms', '200', '--retry-attempts', '3', '--retry-base-ms', '100', '--retry-max-ms', '500',
     '--loop-wait-max-ms', '300', '--cancel-grace-ms', '500', '--stop-grace-ms', '3000',
     ...(options.flags ?? []),
   ], {
-    env: {
-      LOOP_HOST: loopUrl, DATA_FOLDER: dataFolder, PORT: '0', BIND_HOST: '127.0.0.1', LOG_LEVEL: 'warn', KEEP_OLD_TRAININGS: '1',
-      ...options.env,
-    },
+    env: { LOOP_HOST: loopUrl, DATA_FOLDER: dataFolder, LOG_LEVEL: 'warn', KEEP_OLD_TRAININGS: '1', ...options.env },
   })
-  const line = await child.waitForLine((l) => l.startsWith('trainer ') && l.includes(' listening on '), 30_000)
-  const [, uuid, url] = /^trainer (\S+) listening on (\S+)/.exec(line)!
+  const [, uuid] = /^trainer (\S+) listening on /.exec(line)!
   if (options.waitReady !== false) {
     await waitFor(async () => (await fetch(`${url}/ready`)).status === 200, 20_000, `the trainer connected to the loop; output:\n${child.output()}`)
   }
-  return { child, uuid: uuid!, url: url! }
+  return { child, uuid: uuid!, url }
 }

@@ -4,7 +4,8 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { isProcessAlive } from '../../src/trainer/process-group.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
-import { freePort, LoopProcess, startTrainerProcess, type TrainerProcess } from './node-processes.ts'
+import { freePort, runNodeCommand } from '../support/node-process.ts'
+import { LoopProcess, startTrainerProcess, type TrainerProcess } from './node-processes.ts'
 
 /**
  * Acceptance 3 of issue 5: the trainer (a child process running the CLI) is killed with SIGKILL in `running`,
@@ -21,7 +22,7 @@ const trainers: TrainerProcess[] = []
 
 beforeAll(async () => {
   temp = await makeTempDir('lln-trainer-crash-')
-  loop = new LoopProcess(await freePort(), join(temp.path, 'loop'))
+  loop = new LoopProcess(freePort(), join(temp.path, 'loop'))
   await loop.start()
 })
 afterEach(async () => {
@@ -167,11 +168,7 @@ test('kill -9 in running, restart while the Loop is down: the training resumes o
 })
 
 /** `learning-loop-node loop admin …` against the loop child; returns its exit code and output. */
-async function loopAdmin(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, join(import.meta.dir, '../../src/cli/main.ts'), 'loop', 'admin', ...args, '--url', loop.url], { stdout: 'pipe', stderr: 'pipe' })
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
-  return { code, stdout, stderr }
-}
+const loopAdmin = (...args: string[]) => runNodeCommand(['loop', 'admin', ...args, '--url', loop.url])
 
 test('SIGTERM stops the trainer gracefully (exit 0, process group gone, training kept); the admin CLI starts and aborts trainings', async () => {
   const data = join(temp.path, 'cli')

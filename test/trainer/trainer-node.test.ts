@@ -2,9 +2,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, te
 import { existsSync } from 'node:fs'
 import { readFile, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
-import { LocalLoop } from '../../src/local-loop/local-loop.ts'
+import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { isProcessAlive } from '../../src/trainer/process-group.ts'
-import { makeTempDir, waitFor } from '../support/temp.ts'
+import { waitFor } from '../support/temp.ts'
+import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 import {
   ALL_STATES_IN_ORDER, grandchildPid, waitForLogLine, reportedStates, reportedStatuses, startTrainer, TEST_TIMING, trainerDetectionCoverage, waitForTrainingState,
   type StartedTrainer,
@@ -13,25 +14,24 @@ import {
 setDefaultTimeout(60_000)
 
 const ORG = 'local'
-let temp: Awaited<ReturnType<typeof makeTempDir>>
+let testLoop: TestLoop
 let loop: LocalLoop
 const started: StartedTrainer[] = []
 let projectCount = 0
 
 beforeAll(async () => {
-  temp = await makeTempDir('lln-trainer-node-')
-  loop = await LocalLoop.start({ dataFolder: join(temp.path, 'loop'), port: 0, hostname: '127.0.0.1' })
+  testLoop = await startTestLoop()
+  loop = testLoop.loop
 })
 afterEach(async () => {
   for (const { node } of started.splice(0)) await node.stop()
 })
 afterAll(async () => {
-  await loop?.stop()
-  await temp?.cleanup()
+  await testLoop?.cleanup()
 })
 
 async function trainer(env: Record<string, string> = {}): Promise<StartedTrainer> {
-  const fresh = await startTrainer(loop, join(temp.path, `trainer-${started.length}-${crypto.randomUUID().slice(0, 8)}`), env)
+  const fresh = await startTrainer(loop, join(testLoop.folder, `trainer-${started.length}-${crypto.randomUUID().slice(0, 8)}`), env)
   started.push(fresh)
   return fresh
 }
@@ -329,7 +329,7 @@ describe('shutdown grace', () => {
   test('a long TRAINER_CANCEL_GRACE_MS widens the shutdown grace, so the training process can stop before the node exits', async () => {
     const short = await trainer()
     expect(short.node.runtime.shutdownBudget.graceMs).toBe(8_000)
-    const long = await startTrainer(loop, join(temp.path, `trainer-long-grace-${crypto.randomUUID().slice(0, 8)}`), {}, { ...TEST_TIMING, executor: { stopGraceMs: 3_000, cancelGraceMs: 12_000 } })
+    const long = await startTrainer(loop, join(testLoop.folder, `trainer-long-grace-${crypto.randomUUID().slice(0, 8)}`), {}, { ...TEST_TIMING, executor: { stopGraceMs: 3_000, cancelGraceMs: 12_000 } })
     started.push(long)
     // cancelling the process, the last status, a margin: all kept for persisting, after 2 s for requests in flight
     expect(long.node.runtime.shutdownBudget).toEqual({ persistMs: 12_000 + 2_000 + 1_000, graceMs: 12_000 + 2_000 + 1_000 + 2_000 })
