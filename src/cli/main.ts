@@ -2,6 +2,7 @@
 import packageJson from '../../package.json' with { type: 'json' }
 import { ConfigError } from '../config/read-settings.ts'
 import { quoteInput } from '../foundation/log.ts'
+import { AddressInUseError } from '../node/listen-address.ts'
 import { UsageError } from './arguments.ts'
 
 type Command = { summary: string; run: (args: string[]) => Promise<number> }
@@ -70,6 +71,10 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof UsageError || error instanceof ConfigError) {
       console.error(`learning-loop-node ${name}: ${error.message}`)
       return 2
+    }
+    if (error instanceof AddressInUseError) {
+      console.error(`learning-loop-node ${name}: ${error.message}`)
+      return 1
     }
     throw error
   }

@@ -6,6 +6,7 @@ import { boundedSocketParser, DEFAULT_MAX_ATTACHMENTS, DEFAULT_MAX_EVENT_BYTES }
 import { errorMessage, quoteInput, type Logger } from '../foundation/log.ts'
 import type { MetricsRegistry } from '../foundation/metrics.ts'
 import { hasChunkedBody, MAX_HEADER_BYTES, raiseNativeHeaderLimit, readBodyBytes, refusalResponse, RequestTooLargeError, requestRefusal } from './request-limits.ts'
+import { AddressInUseError } from './listen-address.ts'
 
 /** Detector message cap (§5.5, 64 MiB since upstream 0.18.2). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -130,13 +131,20 @@ export function serve(app: Elysia<any, any, any, any, any, any, any>, options: {
   if (socketIo) {
     app.all(`${SOCKET_IO_PATH}/*`, ({ request, server }) => socketIo.engine.handleRequest(request, server as any))
   }
-  app.listen({
-    port: options.port,
-    hostname: options.hostname,
-    // Bun's own limit answers with an empty 413 before any handler runs; the onRequest check above answers instead
-    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-    ...(socketIo ? { websocket: socketIo.websocket, idleTimeout: Math.max(socketIo.idleTimeoutSeconds, 60) } : { idleTimeout: 60 }),
-  } as any)
+  try {
+    app.listen({
+      port: options.port,
+      hostname: options.hostname,
+      // Bun's own limit answers with an empty 413 before any handler runs; the onRequest check above answers instead
+      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+      // Elysia asks for SO_REUSEPORT: a second node on the same port would start and silently share its traffic
+      reusePort: false,
+      ...(socketIo ? { websocket: socketIo.websocket, idleTimeout: Math.max(socketIo.idleTimeoutSeconds, 60) } : { idleTimeout: 60 }),
+    } as any)
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'EADDRINUSE') throw new AddressInUseError(options.hostname, options.port)
+    throw error
+  }
   const server = app.server
   if (!server) throw new Error(`could not listen on ${options.hostname}:${options.port}`)
   const port = server.port!

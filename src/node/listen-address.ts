@@ -20,3 +20,11 @@ export function reachableFrom(hostname: string): string {
   const network = WILDCARD_HOSTS.has(hostname) ? 'every network interface of this machine' : `the network of ${hostname}`
   return `${network}, without authentication (--bind 127.0.0.1 or BIND_HOST=127.0.0.1 for this machine only)`
 }
+
+/** The port is taken: a startup error the CLI prints as one line (exit 1), not a stack trace. */
+export class AddressInUseError extends Error {
+  constructor(readonly hostname: string, readonly port: number) {
+    super(`cannot listen on ${hostname}:${port}: the port is in use (another node or program listens there); choose another with --port or PORT`)
+    this.name = 'AddressInUseError'
+  }
+}

@@ -71,6 +71,14 @@ describe('learning-loop-node loop (child process)', () => {
     expect(JSON.parse(nodes.stdout)).toEqual({ nodes: [] })
   })
 
+  test('a second loop on the same port exits 1 with one line saying the port is in use (it does not share the port)', async () => {
+    const port = new URL(url).port
+    const second = await runCli(['--port', port, '--data', join(temp.path, 'second')])
+    expect(second.code).toBe(1)
+    expect(second.stderr.trim()).toBe(`learning-loop-node loop: cannot listen on 127.0.0.1:${port}: the port is in use (another node or program listens there); choose another with --port or PORT`)
+    expect((await fetch(`${url}/api/status`)).status).toBe(200)
+  })
+
   test('admin errors exit 1 with the detail; usage errors exit 2', async () => {
     const missing = await runCli(['admin', 'images', '--url', url, '--org', 'acme', '--project', 'nothing'])
     expect(missing.code).toBe(1)

@@ -149,3 +149,15 @@ describe('socket.io limits', () => {
     expect(counted('handshake')).toBe(1)
   })
 })
+
+describe('one server per port', () => {
+  test('a second server on a port in use fails to start instead of sharing the port (Elysia asks Bun for reusePort)', async () => {
+    const first = serve(new Elysia().get('/who', () => 'first'), { port: 0, hostname: '127.0.0.1' })
+    try {
+      expect(() => serve(new Elysia().get('/who', () => 'second'), { port: first.port, hostname: '127.0.0.1' })).toThrow(`cannot listen on 127.0.0.1:${first.port}: the port is in use`)
+      for (let i = 0; i < 20; i++) expect(await (await fetch(`${first.url}/who`)).text()).toBe('first')
+    } finally {
+      await first.stop(true)
+    }
+  })
+})
