@@ -197,7 +197,7 @@ export function decodeRawImage(bytes: Uint8Array, dtype: string, shape: number[]
   if (dtype === 'uint8') return { width, height, data: toRgb(bytes, width * height, channels, identity) }
   const floats = bytes.byteOffset % 4 === 0
     ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4)
-    : new Float32Array(bytes.slice().buffer)
+    : new Float32Array(new Uint8Array(bytes).buffer) // a copy (Buffer#slice would be a view of the whole memory)
   for (let i = 0; i < floats.length; i++) {
     const v = floats[i]!
     if (!(v >= -1e-3 && v <= 1.001)) {

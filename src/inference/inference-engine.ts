@@ -156,7 +156,9 @@ class WorkerInferenceEngine implements InferenceEngine {
       if (!image || typeof image !== 'object' || !(image.bytes instanceof Uint8Array)) {
         return this.refuse(new ImageInputError('an image must be { kind: "encoded", bytes } or { kind: "raw", bytes, dtype, shape } with bytes as a Uint8Array'))
       }
-      const bytes = image.bytes.slice()
+      // a copy with a buffer of its own: Buffer#slice (socket.io attachments are Buffers) is a view, and
+      // transferring its buffer would empty the caller's bytes and every other view of that memory
+      const bytes = new Uint8Array(image.bytes)
       copies.push({ ...image, bytes })
       transfer.push(bytes.buffer as ArrayBuffer)
     }

@@ -228,6 +228,16 @@ describe('socket.io like rosys (§5.5, §13)', () => {
     expect(jpeg.box_detections).toHaveLength(1)
   })
 
+  test('detect with autoupload all: JPEG bytes and raw frames reach the loop (socket.io hands attachments over as Buffers)', async () => {
+    const rgb = await decodeImage({ kind: 'encoded', bytes: astronautJpeg })
+    const frame = { bytes: rgb.data, dtype: 'uint8', shape: [rgb.height, rgb.width, 3] }
+    expect((await call('detect', { image: astronautJpeg, autoupload: 'all', source: 'socket-autoupload-jpeg' })).box_detections).toHaveLength(1)
+    expect((await call('detect', { image: frame, autoupload: 'all', source: 'socket-autoupload-raw' })).box_detections).toHaveLength(1)
+    await waitFor(() => ['jpeg', 'raw'].every((kind) => imagesInLoop().some((i) => i.source === `socket-autoupload-${kind}`)), 20_000, 'both autouploads in the loop')
+    const stored = imagesInLoop().find((i) => i.source === 'socket-autoupload-raw')!
+    expect([stored.width, stored.height]).toEqual([rgb.width, rgb.height])
+  })
+
   test('upload with rosys metadata (creation_date, state) arrives in the loop', async () => {
     const answer = await call('upload', {
       image: astronautJpeg,

@@ -98,6 +98,16 @@ describe('raw arrays', () => {
     await expectImageError(decodeImage({ kind: 'raw', bytes: nan, dtype: 'float32', shape: [1, 1] }), 'values in 0–1')
   })
 
+  test('float32 in a Node Buffer at an unaligned offset (as socket.io may hand it over) reads its own samples', async () => {
+    // Buffer#slice is a view: the samples must be copied out of the shared memory, not read from its start
+    const memory = new ArrayBuffer(64)
+    new Uint8Array(memory).fill(0xff) // NaN as float32 wherever it is read
+    const bytes = Buffer.from(memory, 5, 12)
+    bytes.set(new Uint8Array(Float32Array.from([0, 0.5, 1]).buffer))
+    const image = await decodeImage({ kind: 'raw', bytes, dtype: 'float32', shape: [1, 1, 3] })
+    expect(Array.from(image.data)).toEqual([0, 128, 255])
+  })
+
   test('wrong shapes, byte counts and dtypes are explained', async () => {
     const bytes = new Uint8Array(12)
     await expectImageError(decodeImage({ kind: 'raw', bytes, dtype: 'uint8', shape: [2, 2, 2] }), '2 channels')
