@@ -77,6 +77,11 @@ export class SoakProcess {
     this.child = undefined
   }
 
+  /** SIGKILL without waiting, for an exiting script. */
+  killNow(): void {
+    if (this.running) this.child!.proc.kill('SIGKILL')
+  }
+
   sample(): Promise<ProcessSample> {
     return sampleProcess(this.pid)
   }

@@ -1,5 +1,6 @@
 /** The soak benchmark's progress lines (stderr) and final report (stdout); see scripts/soak.ts. */
 import type { ProcessSample } from './process-sample.ts'
+import { drift, windowStats, type Drift, type ResourceSample, type WindowStats } from './soak-resources.ts'
 import { readCounters, sumCounters, type LifeCounters, type SoakDetectorApi, type SoakLoopApi } from './soak-apis.ts'
 import type { Balance, KillWindow } from './soak-balance.ts'
 import type { LoadPlan, RequestFailure, SoakLedger } from './soak-load.ts'
@@ -64,7 +65,8 @@ export interface ReportInput {
   totals: LifeCounters
   lives: readonly LifeCounters[]
   events: SoakEvents
-  samples: Record<string, ProcessSample>
+  resources: readonly ResourceSample[]
+  warmUpMs: number
   drainMs: number
   loopImages: { total: number; fileNames: number; before: number }
   queuedOnDisk: number
@@ -76,10 +78,10 @@ export interface ReportInput {
 }
 
 export function printReport(r: ReportInput): void {
-  const { ledger, balance, totals, events, samples, options } = r
+  const { ledger, balance, totals, events, options } = r
   const out = (line = '') => console.log(line)
   const at = (ms: number) => `${((ms - r.soakStart) / 1000).toFixed(1)} s`
-  out(`soak: ${options.minutes} min after a ${'10 s'} warm-up; ${options.clients} REST clients × ${options.clientRps || 'max'} req/s, ${options.cameras} socket.io cameras × ${options.cameraFps} fps ` +
+  out(`soak: ${options.minutes} min after a 10 s warm-up; ${options.clients} REST clients × ${options.clientRps || 'max'} req/s, ${options.cameras} socket.io cameras × ${options.cameraFps} fps ` +
     `(odd ones send raw frames); autoupload: all on every ${r.plan.autouploadEvery}th request, an upload every ${r.plan.uploadEvery}th; ` +
     `${navigator.hardwareConcurrency} cores, Bun ${Bun.version}`)
   out()
@@ -127,29 +129,49 @@ export function printReport(r: ReportInput): void {
     `outbox on disk after the stop: ${r.queuedOnDisk} items (lln_outbox_items before it: ${totals.items}), ${balance.queuedAndReceived} of them already at the Loop`)
   out()
 
-  out('resources (VmRSS, open descriptors from /proc)')
-  const drift = (from: ProcessSample | undefined, to: ProcessSample | undefined, name: string): string[] => from && to
-    ? [name, `${mib(from.rssBytes)} → ${mib(to.rssBytes)}`, percent(to.rssBytes / from.rssBytes - 1), `${from.fds} → ${to.fds}`, `${to.fds - from.fds >= 0 ? '+' : ''}${to.fds - from.fds}`]
-    : [name, '–', '–', '–', '–']
-  const lastLife = drift(samples.detectorLastLife, samples.detectorEnd, 'detector, last life (10 s after its restart → end)')
+  const minute = 60_000
+  const end = r.soakStart + r.durationMs
+  const lastServing = events.kills.at(-1)?.servingAt
+  const lastLife = lastServing === undefined ? 1 : events.kills.length + 1
+  const lastLifeFrom = lastServing === undefined ? r.soakStart : lastServing + r.warmUpMs
+  const detectorFirst = drift(windowStats(r.resources, 'detector', r.soakStart, r.soakStart + minute, 1), windowStats(r.resources, 'detector', end - minute, end))
+  const detectorLast = drift(windowStats(r.resources, 'detector', lastLifeFrom, lastLifeFrom + minute, lastLife), windowStats(r.resources, 'detector', end - minute, end, lastLife))
+  const loopDrift = drift(windowStats(r.resources, 'loop', r.soakStart, r.soakStart + minute), windowStats(r.resources, 'loop', end - minute, end))
+  const range = (w: WindowStats | undefined, pick: 'rss' | 'fds') => !w ? '–' : pick === 'rss'
+    ? `${mib(w.rssMedian)} (${mib(w.rssMin)}–${mib(w.rssMax)})` : `${w.fdsMedian} (${w.fdsMin}–${w.fdsMax})`
+  out(`resources: VmRSS and open descriptors from /proc every few seconds; median (min–max) per minute of the run`)
+  const rows = [['minute', 'detector RSS', 'detector fds', 'loop RSS', 'loop fds', 'events']]
+  for (let from = r.soakStart; from < end - 1; from += minute) {
+    const detector = windowStats(r.resources, 'detector', from, from + minute)
+    const loop = windowStats(r.resources, 'loop', from, from + minute)
+    const happened = [
+      ...events.kills.filter((k) => k.killedAt >= from && k.killedAt < from + minute).map(() => 'kill -9'),
+      ...(events.capFill && events.capFill.stoppedAt >= from && events.capFill.stoppedAt < from + minute ? ['outbox held to its cap'] : []),
+    ]
+    rows.push([String(Math.round((from - r.soakStart) / minute) + 1), range(detector, 'rss'), range(detector, 'fds'), range(loop, 'rss'), range(loop, 'fds'), happened.join(', ')])
+  }
+  out(table(rows))
+  const driftRow = (name: string, d: Drift | undefined) => d
+    ? [name, `${mib(d.start.rssMedian)} → ${mib(d.end.rssMedian)}`, percent(d.rssMedian), `${mib(d.start.rssMin)} → ${mib(d.end.rssMin)}`, percent(d.rssFloor), `${d.start.fdsMedian} → ${d.end.fdsMedian}`]
+    : [name, '–', '–', '–', '–', '–']
   out(table([
-    ['process', 'RSS', 'RSS drift', 'fds', 'fd change'],
-    drift(samples.detectorStart, samples.detectorEnd, 'detector (start of the first life → end of the last)'),
-    lastLife,
-    drift(samples.loopStart, samples.loopEnd, 'loop (its first and its last process)'),
+    ['first minute → last minute', 'RSS median', 'drift', 'RSS minimum', 'drift', 'fds median'],
+    driftRow(`detector, last life (from ${r.warmUpMs / 1000} s after its restart)`, detectorLast),
+    driftRow('detector, first life → last life', detectorFirst),
+    driftRow('loop (restarted every 30 s: other processes)', loopDrift),
   ]))
   out()
 
-  const lastLifeDrift = samples.detectorLastLife && samples.detectorEnd ? samples.detectorEnd.rssBytes / samples.detectorLastLife.rssBytes - 1 : NaN
-  const fdChange = samples.detectorLastLife && samples.detectorEnd ? samples.detectorEnd.fds - samples.detectorLastLife.fds : NaN
+  const lastLifeDrift = detectorLast?.rssMedian ?? NaN
+  const fdChange = detectorLast?.fds ?? NaN
   const mark = (met: boolean) => (met ? 'yes' : 'NO')
   out('targets')
   out(table([
     ['target', 'measured', 'met'],
     ['0 failed valid requests outside the kill windows', String(outside.length), mark(outside.length === 0)],
     ['balance exact outside the kill windows', `${balance.missingElsewhere.length} missing vs ${balance.counted} counted; ${balance.unexpected} unexpected`, mark(balance.exactOutsideKillWindows && balance.unexpected === 0)],
-    ['detector RSS drift ≤ 10 % (last life)', percent(lastLifeDrift), mark(lastLifeDrift <= 0.1)],
-    ['detector fd count flat (last life, ±5)', `${fdChange >= 0 ? '+' : ''}${fdChange}`, mark(Math.abs(fdChange) <= 5)],
+    ['detector RSS drift ≤ 10 % (last life, medians of its first and last minute)', percent(lastLifeDrift), mark(lastLifeDrift <= 0.1)],
+    ['detector fd count flat (last life, medians within ±5)', `${fdChange >= 0 ? '+' : ''}${fdChange}`, mark(Math.abs(fdChange) <= 5)],
     [`outbox filled to its cap (${options.outboxCap}) once`, fill?.fullAt === undefined ? 'no' : `yes, ${fill.dropsAtCap} displaced`, mark(fill?.fullAt !== undefined)],
   ]))
   out()

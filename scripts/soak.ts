@@ -17,17 +17,18 @@
  *                       [--loop-restart-s 30] [--swap-s 60] [--kills 2] [--outbox-cap 300]
  *                       [--autoupload-every 10] [--upload-every 50] [--keep]
  */
+import { rmSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { decodeImage } from '../src/inference/image-decoding.ts'
 import { builtinModelDir } from '../src/inference/builtin-model.ts'
 import { makeTempDir } from '../test/support/temp.ts'
 import { modelPackageZip, readModelFiles } from './model-package-zip.ts'
-import type { ProcessSample } from './process-sample.ts'
 import { computeBalance, type KillWindow } from './soak-balance.ts'
 import { readCounters, SoakDetectorApi, SoakLoopApi, sumCounters, type LifeCounters } from './soak-apis.ts'
 import { runCamera, runRestClient, SoakLedger, type LoadImages, type LoadPlan } from './soak-load.ts'
 import { freePort, SoakProcess } from './soak-processes.ts'
+import type { ResourceSample } from './soak-resources.ts'
 import { printReport, progressLine, type SoakEvents } from './soak-report.ts'
 
 const argument = (name: string, fallback: string) => {
@@ -53,6 +54,7 @@ const options = {
 }
 const plan: LoadPlan = { autouploadEvery: numberArgument('autoupload-every', 10), uploadEvery: numberArgument('upload-every', 50), requestTimeoutMs: 20_000 }
 const WARM_UP_MS = 10_000
+const RESOURCE_SAMPLE_MS = 2_000
 /** socket.io clients reconnect with a backoff of up to 5 s: failures this long after a restarted node serves belong to its kill */
 const KILL_GRACE_MS = 6_000
 /** an accepted autoupload answered this long before a kill may not have reached the disk */
@@ -76,15 +78,13 @@ const detectorProcess = new SoakProcess('detector', [bun, cli, 'detector', '--po
 const loopApi = new SoakLoopApi(loopUrl)
 const detectorApi = new SoakDetectorApi(detectorUrl)
 
-let interrupted = false
-process.on('SIGINT', () => {
-  interrupted = true
-  log('interrupted: stopping the nodes')
-  void Promise.all([detectorProcess.stop('SIGKILL'), loopProcess.stop('SIGKILL')]).finally(async () => {
-    if (!options.keep) await temp.cleanup()
-    process.exit(130)
-  })
+// whatever ends this script (an error, Ctrl-C), the nodes end with it and the temp folder goes
+process.on('exit', () => {
+  detectorProcess.killNow()
+  loopProcess.killNow()
+  if (!options.keep) rmSync(temp.path, { recursive: true, force: true })
 })
+process.on('SIGINT', () => process.exit(130))
 
 // ---------------------------------------------------------------- setup
 log(`soak: ${options.minutes} min, ${options.clients} REST clients × ${options.clientRps || 'max'} req/s, ${options.cameras} cameras × ${options.cameraFps} fps, data in ${temp.path}`)
@@ -112,7 +112,14 @@ const load = [
 log(`… warm-up ${WARM_UP_MS / 1000} s`)
 await Bun.sleep(WARM_UP_MS)
 const soakStart = ledger.now()
-const samples: Record<string, ProcessSample> = { detectorStart: await detectorProcess.sample(), loopStart: await loopProcess.sample() }
+const resources: ResourceSample[] = []
+const sampler = setInterval(() => {
+  for (const [name, node] of [['detector', detectorProcess], ['loop', loopProcess]] as const) {
+    if (!node.running) continue
+    const life = node.starts
+    void node.sample().then((sample) => resources.push({ ...sample, process: name, life, at: ledger.now() }), () => undefined)
+  }
+}, RESOURCE_SAMPLE_MS)
 
 // ---------------------------------------------------------------- events
 const events: SoakEvents = { loopRestarts: [], swaps: [], kills: [], capFill: undefined }
@@ -158,8 +165,6 @@ async function killDetector(): Promise<void> {
   await detectorProcess.start()
   window.servingAt = ledger.now()
   events.kills.push({ ...window, readToKillMs })
-  // the last life's start sample, after the same warm-up as the first one (a later kill takes it again)
-  setTimeout(() => void detectorProcess.sample().then((sample) => (samples.detectorLastLife = sample), () => undefined), WARM_UP_MS)
 }
 
 async function fillOutbox(): Promise<void> {
@@ -191,14 +196,12 @@ const progress = setInterval(() => {
 for (const event of schedule) {
   const wait = soakStart + event.atMs - ledger.now()
   if (wait > 0) await Bun.sleep(wait)
-  if (interrupted) break
   log(`… ${Math.round((ledger.now() - soakStart) / 1000)} s: ${event.name}`)
   await event.run()
 }
-while (ledger.now() < soakStart + durationMs && !interrupted) await Bun.sleep(Math.min(1_000, soakStart + durationMs - ledger.now()))
-// the end samples under the same load as the start samples (its connections included)
-samples.detectorEnd = await detectorProcess.sample()
-samples.loopEnd = await loopProcess.sample()
+while (ledger.now() < soakStart + durationMs) await Bun.sleep(Math.min(1_000, soakStart + durationMs - ledger.now()))
+// the last samples are taken under the same load as the first ones (its connections included)
+clearInterval(sampler)
 loadRunning = false
 await Promise.all(load)
 clearInterval(progress)
@@ -224,7 +227,7 @@ const balance = computeBalance({
   counts: totals, kills: killWindows, killLeadMs: KILL_LEAD_MS,
 })
 printReport({
-  options, plan, durationMs, ledger, soakStart, balance, totals, lives, events, samples, drainMs,
+  options, plan, durationMs, ledger, soakStart, balance, totals, lives, events, resources, warmUpMs: WARM_UP_MS, drainMs,
   loopImages: { total: soakImages.length, fileNames: new Set(soakImages.map((image) => image.file_name)).size, before: imagesBefore },
   queuedOnDisk: queued.length, kills: killWindows, graceMs: KILL_GRACE_MS, killLeadMs: KILL_LEAD_MS,
   detectorLog: detectorProcess.output(), loopLog: loopProcess.output(),
