@@ -19,10 +19,11 @@ import { createZip } from '../src/foundation/zip-archive.ts'
 import { builtinModelDir } from '../src/inference/builtin-model.ts'
 import { decodeImage } from '../src/inference/image-decoding.ts'
 import { fetchBenchModels } from './fetch-bench-models.ts'
+import { modelPackageZip, readModelFiles } from './model-package-zip.ts'
 import { describeFlood, measureOutboxFlood } from './bench-outbox-flood.ts'
 import { multipartRequest, RawHttpClient } from './raw-http-client.ts'
 import { makeTempDir } from '../test/support/temp.ts'
-import { readdir, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { parseLevel, setLogLevel } from '../src/foundation/log.ts'
 
 const argument = (name: string, fallback: string) => {
@@ -43,10 +44,9 @@ setLogLevel(parseLevel(process.env.LOG_LEVEL) ?? 'warn')
 const temp = await makeTempDir('lln-bench-detector-')
 const loop = await LocalLoop.start({ dataFolder: join(temp.path, 'loop'), port: 0, hostname: '127.0.0.1' })
 const modelDir = modelChoice === 'yolov8n' ? await fetchBenchModels() : builtinModelDir()
-const modelFiles = Object.fromEntries(await Promise.all((await readdir(modelDir)).map(async (f) => [f, new Uint8Array(await readFile(join(modelDir, f)))] as const)))
+const modelFiles = await readModelFiles(modelDir)
 const deploy = async (version: string) => {
-  const json = JSON.parse(new TextDecoder().decode(modelFiles['model.json']))
-  const model = await loop.uploadModel('local', 'demo', { format: 'onnx', zip: createZip({ ...modelFiles, 'model.json': JSON.stringify({ ...json, version }) }) })
+  const model = await loop.uploadModel('local', 'demo', { format: 'onnx', zip: modelPackageZip(modelFiles, version) })
   loop.setDeploymentTarget('local', 'demo', model.id)
   return model.version
 }

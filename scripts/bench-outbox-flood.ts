@@ -8,7 +8,7 @@
  *   bun scripts/bench-outbox-flood.ts [--seconds 10] [--clients 4] [--cap 10000]     (also a row of `npm run bench:detector`)
  */
 import { Transformer } from '@napi-rs/image'
-import { readdir, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { loadNodeConfig } from '../src/config/node-config.ts'
 import { DetectorNode, type DetectorNodeOptions } from '../src/detector/detector-node.ts'
@@ -16,6 +16,8 @@ import { LocalLoop } from '../src/local-loop/local-loop.ts'
 import { parseLevel, setLogLevel, setLogSink } from '../src/foundation/log.ts'
 import { fixedBoxFactory } from '../test/support/fixed-box-logic.ts'
 import { makeTempDir } from '../test/support/temp.ts'
+import { sampleProcess } from './process-sample.ts'
+import { byLabels, parseMetrics } from './prometheus-text.ts'
 import { multipartRequest, RawHttpClient } from './raw-http-client.ts'
 
 export interface FloodResult {
@@ -36,15 +38,8 @@ export interface FloodResult {
 }
 
 const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))] ?? NaN
-const openFds = async () => (await readdir('/proc/self/fd')).length
+const openFds = async () => (await sampleProcess('self')).fds
 const mib = (bytes: number) => Math.round(bytes / 2 ** 20)
-
-/** Sums of a counter's samples by their labels, read from the registry's text. */
-function countersByLabels(text: string, name: string): Record<string, number> {
-  const sums: Record<string, number> = {}
-  for (const m of text.matchAll(new RegExp(`^lln_${name}\\{([^}]*)\\} (\\S+)$`, 'gm'))) sums[m[1]!] = Number(m[2])
-  return sums
-}
 
 export async function measureOutboxFlood(options: {
   loopUrl: string; dataFolder: string; jpeg: Uint8Array; clients?: number; seconds?: number; phase?: (what: string) => void
@@ -107,12 +102,12 @@ export async function measureOutboxFlood(options: {
     sampling = false
     await sampler
     for (const connection of connections) connection.close()
-    const text = node.runtime.metrics.render()
+    const samples = parseMetrics(node.runtime.metrics.render())
     const summary = (values: number[]) => ({ perSecond: values.length / seconds, p50: quantile(values, 0.5), p99: quantile(values, 0.99) })
     return {
       clients, seconds, quiet: summary(latencies.quiet), flood: summary(latencies.flood),
       rssBeforeMiB: mib(rssBefore), rssPeakMiB: mib(peaks.rss), fdsBefore, fdsPeak: peaks.fds, itemsPeak: peaks.items, cap: node.outbox.limits.maxItems,
-      saved: node.outbox.totals.saved, dropped: countersByLabels(text, 'outbox_dropped_total'), saveFailures: countersByLabels(text, 'outbox_save_failures_total'), emfile,
+      saved: node.outbox.totals.saved, dropped: byLabels(samples, 'lln_outbox_dropped_total'), saveFailures: byLabels(samples, 'lln_outbox_save_failures_total'), emfile,
     }
   } finally {
     await node.stop()

@@ -31,6 +31,8 @@ export interface NodeConfig {
     minUncertainThreshold: number
     maxUncertainThreshold: number
     modelFormat: string
+    /** OUTBOX_MAX_ITEMS / OUTBOX_MAX_BYTES; those unset keep the outbox's defaults */
+    outboxLimits: { maxItems?: number; maxBytes?: number }
   }
   trainer: {
     idleTimeoutSec: number
@@ -54,6 +56,11 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   return v
 }
 
+function atLeastOne(name: string, value: number | undefined): number | undefined {
+  if (value !== undefined && !(value >= 1)) throw new ConfigError(`${name} must be at least 1, got ${value}`)
+  return value
+}
+
 /** Typed config with defaults from raw settings. Pure. */
 export function buildNodeConfig(raw: RawSettings): NodeConfig {
   const min = raw.minUncertainThreshold ?? 0.3
@@ -64,6 +71,8 @@ export function buildNodeConfig(raw: RawSettings): NodeConfig {
   if (!(BACKEND_CHOICES as readonly string[]).includes(backend)) {
     throw new ConfigError(`INFERENCE_BACKEND=${JSON.stringify(backend)} is not one of ${BACKEND_CHOICES.join(', ')}`)
   }
+  const outboxMaxItems = atLeastOne('OUTBOX_MAX_ITEMS', raw.outboxMaxItems)
+  const outboxMaxBytes = atLeastOne('OUTBOX_MAX_BYTES', raw.outboxMaxBytes)
   return {
     loop: {
       urls: raw.loopHost ? resolveLoopUrls(raw.loopHost) : undefined,
@@ -88,6 +97,10 @@ export function buildNodeConfig(raw: RawSettings): NodeConfig {
       minUncertainThreshold: min,
       maxUncertainThreshold: max,
       modelFormat: raw.modelFormat ?? 'onnx',
+      outboxLimits: {
+        ...(outboxMaxItems === undefined ? {} : { maxItems: outboxMaxItems }),
+        ...(outboxMaxBytes === undefined ? {} : { maxBytes: outboxMaxBytes }),
+      },
     },
     trainer: {
       idleTimeoutSec: raw.trainerIdleTimeoutSec ?? 0,

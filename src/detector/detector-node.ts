@@ -32,7 +32,7 @@ export interface DetectorNodeOptions {
   factory?: DetectorLogicFactory
   /** model served until the Loop deploys one; default: the built-in face model; `null`: none */
   fallbackModelDir?: string | null
-  /** outbox tuning (upload interval, limits, write queue); defaults as upstream: every 5 s, batches of 20 */
+  /** outbox tuning (upload interval, limits over OUTBOX_MAX_ITEMS/BYTES, write queue); defaults as upstream: every 5 s, batches of 20 */
   outbox?: Pick<OutboxOptions, 'intervalMs' | 'batchSize' | 'limits' | 'minFreeDiskBytes' | 'writeConcurrency' | 'writeBacklog'>
   log?: Logger
 }
@@ -82,7 +82,10 @@ export class DetectorNode {
     })
     const store = new ModelStore(dataFolder)
     const active = new ActiveDetector()
-    const outbox = await Outbox.open({ ...options.outbox, dataFolder, upload: loopUpload(loop), metrics: runtime.metrics, logger: log.child('outbox') })
+    const outbox = await Outbox.open({
+      ...options.outbox, limits: { ...config.detector.outboxLimits, ...options.outbox?.limits },
+      dataFolder, upload: loopUpload(loop), metrics: runtime.metrics, logger: log.child('outbox'),
+    })
     const filter = new RelevanceFilter({ minUncertain: config.detector.minUncertainThreshold, maxUncertain: config.detector.maxUncertainThreshold })
     const detections = new DetectionService({
       active, filter, outbox, log, metrics: runtime.metrics, track: (w) => runtime.track(w), maxImagePixels: config.inference.maxImagePixels,

@@ -34,7 +34,7 @@ describe('typed settings', () => {
   test('defaults match upstream', () => {
     const config = loadNodeConfig({})
     expect(config.loop.urls).toBeUndefined()
-    expect(config.detector).toEqual({ versionControlDefault: 'follow_loop', syncCycles: 6, exclusiveModelBuild: false, minUncertainThreshold: 0.3, maxUncertainThreshold: 0.6, modelFormat: 'onnx' })
+    expect(config.detector).toEqual({ versionControlDefault: 'follow_loop', syncCycles: 6, exclusiveModelBuild: false, minUncertainThreshold: 0.3, maxUncertainThreshold: 0.6, modelFormat: 'onnx', outboxLimits: {} })
     expect(config.trainer).toEqual({ idleTimeoutSec: 0, restartAfterTraining: false, keepOldTrainings: false, inferenceBatchSize: 10 })
     expect(config.loop.requestTimeoutMs).toBe(60_000)
   })
@@ -53,6 +53,14 @@ describe('typed settings', () => {
     expect(loadNodeConfig({ MAX_IMAGE_PIXELS: '1000' }, { 'max-image-pixels': '2000' }).inference.maxImagePixels).toBe(2000)
     expect(() => loadNodeConfig({ MAX_IMAGE_PIXELS: '0' })).toThrow('MAX_IMAGE_PIXELS must be greater than 0')
     expect(() => loadNodeConfig({ MAX_IMAGE_PIXELS: 'lots' })).toThrow('MAX_IMAGE_PIXELS="lots" is not an integer')
+  })
+  test('OUTBOX_MAX_ITEMS / OUTBOX_MAX_BYTES: unset leaves the outbox defaults; set by env or flag; at least 1', () => {
+    expect(loadNodeConfig({}).detector.outboxLimits).toEqual({})
+    expect(loadNodeConfig({ OUTBOX_MAX_ITEMS: '500', OUTBOX_MAX_BYTES: '1e8' }).detector.outboxLimits).toEqual({ maxItems: 500, maxBytes: 100_000_000 })
+    expect(loadNodeConfig({ OUTBOX_MAX_ITEMS: '500' }, { 'outbox-max-items': '20' }).detector.outboxLimits).toEqual({ maxItems: 20 })
+    expect(() => loadNodeConfig({ OUTBOX_MAX_ITEMS: '0' })).toThrow('OUTBOX_MAX_ITEMS must be at least 1')
+    expect(() => loadNodeConfig({ OUTBOX_MAX_BYTES: '-5' })).toThrow('OUTBOX_MAX_BYTES must be at least 1')
+    expect(() => loadNodeConfig({ OUTBOX_MAX_ITEMS: 'many' })).toThrow('OUTBOX_MAX_ITEMS="many" is not an integer')
   })
   test('inconsistent thresholds and unknown backends are rejected', () => {
     expect(() => loadNodeConfig({ MIN_UNCERTAIN_THRESHOLD: '0.7' })).toThrow('greater than MAX_UNCERTAIN_THRESHOLD')

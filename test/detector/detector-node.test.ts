@@ -7,6 +7,7 @@ import type { DetectorNode } from '../../src/detector/detector-node.ts'
 import { decodeImage } from '../../src/inference/image-decoding.ts'
 import { createZip } from '../../src/foundation/zip-archive.ts'
 import { makeTinyYoloModel, tinyModelJson } from '../../scripts/make-test-models.ts'
+import { fixedBoxFactory } from '../support/fixed-box-logic.ts'
 import { jpegClaimingSize } from '../support/image-bombs.ts'
 import { waitFor } from '../support/temp.ts'
 import { connectDetectorClient, startTestDetector } from '../support/test-detector.ts'
@@ -218,6 +219,16 @@ describe('socket.io like rosys (§5.5, §13)', () => {
     expect(jpeg.box_detections).toHaveLength(1)
   })
 
+  test('detect with autoupload all: JPEG bytes and raw frames reach the loop (socket.io hands attachments over as Buffers)', async () => {
+    const rgb = await decodeImage({ kind: 'encoded', bytes: astronautJpeg })
+    const frame = { bytes: rgb.data, dtype: 'uint8', shape: [rgb.height, rgb.width, 3] }
+    expect((await call('detect', { image: astronautJpeg, autoupload: 'all', source: 'socket-autoupload-jpeg' })).box_detections).toHaveLength(1)
+    expect((await call('detect', { image: frame, autoupload: 'all', source: 'socket-autoupload-raw' })).box_detections).toHaveLength(1)
+    await waitFor(() => ['jpeg', 'raw'].every((kind) => imagesInLoop().some((i) => i.source === `socket-autoupload-${kind}`)), 20_000, 'both autouploads in the loop')
+    const stored = imagesInLoop().find((i) => i.source === 'socket-autoupload-raw')!
+    expect([stored.width, stored.height]).toEqual([rgb.width, rgb.height])
+  })
+
   test('upload with rosys metadata (creation_date, state) arrives in the loop', async () => {
     const answer = await call('upload', {
       image: astronautJpeg,
@@ -323,5 +334,37 @@ describe('hot swap', () => {
     expect(seen.has(first.version)).toBe(true)
     expect(seen.has(second.version)).toBe(true)
     expect(requests).toBeGreaterThan(40)
+  })
+})
+
+describe('outbox caps from the environment', () => {
+  test('OUTBOX_MAX_ITEMS and OUTBOX_MAX_BYTES bound the outbox; the oldest normal images make room and are counted', async () => {
+    const chelseaJpeg = new Uint8Array(await readFile(join(fixtures, 'chelsea.jpg')))
+    // room for two coffees (71 540 B each, plus their metadata), not for a third image beside them
+    const maxBytes = 2 * coffeeJpeg.length + 2_000
+    const folder = join(testLoop.folder, 'capped-detector')
+    const capped = await startTestDetector(loop.url, folder, { OUTBOX_MAX_ITEMS: '3', OUTBOX_MAX_BYTES: String(maxBytes) }, { factory: fixedBoxFactory, fallbackModelDir: folder })
+    try {
+      expect(capped.outbox.limits).toEqual({ maxItems: 3, maxBytes })
+      expect((await fetch(`${capped.url}/outbox_mode`, { method: 'PUT', body: 'stopped' })).status).toBe(200)
+      const upload = async (jpeg: Uint8Array, source: string) => {
+        const form = new FormData()
+        form.append('files', new File([jpeg as Uint8Array<ArrayBuffer>], `${source}.jpg`, { type: 'image/jpeg' }))
+        expect((await fetch(`${capped.url}/upload?source=${source}`, { method: 'POST', body: form })).status).toBe(200)
+      }
+      const droppedForLimit = async () => Number(/lln_outbox_dropped_total\{queue="normal",reason="limit"\} (\d+)/.exec(await (await fetch(`${capped.url}/metrics`)).text())?.[1] ?? 0)
+      for (const n of [1, 2, 3]) await upload(chelseaJpeg, `chelsea-${n}`)
+      expect(await droppedForLimit()).toBe(0)
+      await upload(chelseaJpeg, 'chelsea-4') // the item cap: chelsea-1 goes
+      expect(await droppedForLimit()).toBe(1)
+      await upload(coffeeJpeg, 'coffee-1') // the item cap again: chelsea-2 goes
+      expect(await droppedForLimit()).toBe(2)
+      await upload(coffeeJpeg, 'coffee-2') // the items cap takes chelsea-3, the byte cap chelsea-4 too
+      expect(await droppedForLimit()).toBe(4)
+      expect(capped.outbox.count()).toBe(2)
+      expect(capped.outbox.bytes()).toBeLessThanOrEqual(maxBytes)
+    } finally {
+      await capped.stop()
+    }
   })
 })

@@ -93,6 +93,20 @@ describe('detections through the worker', () => {
     expect(buffer[100]).toBe(astronaut[100]!)
   })
 
+  test('a Node Buffer (socket.io hands attachments over as Buffers) is copied too: neither it nor its neighbours are detached', async () => {
+    // Buffer.prototype.slice is a view, not a copy: transferring its buffer would empty the caller's bytes
+    // and every other view of the same memory (Buffers share pooled memory)
+    const memory = new ArrayBuffer(astronaut.byteLength + 512)
+    const neighbour = new Uint8Array(memory, 0, 512).fill(7)
+    const bytes = Buffer.from(memory, 512, astronaut.byteLength)
+    bytes.set(astronaut)
+    expect((await engine.detect({ kind: 'encoded', bytes })).width).toBeGreaterThan(0)
+    expect(bytes.byteLength).toBe(astronaut.byteLength)
+    expect(bytes.equals(astronaut)).toBe(true)
+    expect(neighbour.byteLength).toBe(512)
+    expect(neighbour[511]).toBe(7)
+  })
+
   test('the main thread keeps running while the worker decodes and infers', async () => {
     const big = { kind: 'raw' as const, bytes: new Uint8Array(1600 * 1200 * 3), dtype: 'uint8', shape: [1200, 1600, 3] }
     let ticks = 0

@@ -1,19 +1,20 @@
 import { io as connect, type Socket } from 'socket.io-client'
 import { loadNodeConfig } from '../../src/config/node-config.ts'
 import { SOCKET_IO_PATH } from '../../src/contract/socket-io.ts'
-import { DetectorNode } from '../../src/detector/detector-node.ts'
+import { DetectorNode, type DetectorNodeOptions } from '../../src/detector/detector-node.ts'
 import { waitFor } from './temp.ts'
 
 /**
  * A DetectorNode for tests, resolved once /ready answers: the built-in face model on one CPU thread, on a free port
- * of 127.0.0.1, following local/demo of the Loop at `loopUrl` and uploading every 250 ms. `env` adds or overrides settings.
+ * of 127.0.0.1, following local/demo of the Loop at `loopUrl` and uploading every 250 ms. `env` adds or overrides settings,
+ * `options` the node's (a model factory, say).
  */
-export async function startTestDetector(loopUrl: string, dataFolder: string, env: Record<string, string> = {}): Promise<DetectorNode> {
+export async function startTestDetector(loopUrl: string, dataFolder: string, env: Record<string, string> = {}, options: Omit<Partial<DetectorNodeOptions>, 'config'> = {}): Promise<DetectorNode> {
   const config = loadNodeConfig({
     LOOP_HOST: loopUrl, LOOP_ORGANIZATION: 'local', LOOP_PROJECT: 'demo', DATA_FOLDER: dataFolder,
     PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1', ...env,
   })
-  const node = await DetectorNode.start({ config, outbox: { intervalMs: 250 } })
+  const node = await DetectorNode.start({ outbox: { intervalMs: 250 }, ...options, config })
   try {
     await waitFor(async () => (await fetch(`${node.url}/ready`)).ok, 30_000, 'detector ready')
   } catch (error) {
