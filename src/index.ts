@@ -33,7 +33,8 @@ export {
   type DetectorLogic, type DetectorLogicFactory, type LogicOutput, type OnnxDetectorOptions,
 } from './detector/detector-logic.ts'
 export { RelevanceFilter, ObservationHistory, type RelevanceFilterOptions } from './detector/relevance-filter.ts'
-export { Outbox, createFetchUpload, type OutboxOptions, type UploadFunction, type SaveResult } from './detector/outbox.ts'
+export { Outbox, type OutboxOptions, type SaveResult } from './detector/outbox.ts'
+export { createFetchUpload, type ImageUploadTarget, type UploadFunction } from './loop/image-upload.ts'
 export { DEFAULT_OUTBOX_LIMITS, type OutboxLimits, type OutboxQueueName } from './detector/outbox-policy.ts'
 
 // annotator node, its session store, the tool interface and the built-in box-segmentation tool

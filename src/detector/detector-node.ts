@@ -13,7 +13,7 @@ import { DetectionService } from './detection-service.ts'
 import { OnnxDetectorFactory, type DetectorLogicFactory } from './detector-logic.ts'
 import { ModelStore } from './model-store.ts'
 import { ModelUpdater } from './model-updater.ts'
-import { Outbox, type OutboxOptions, type UploadFunction } from './outbox.ts'
+import { Outbox, type OutboxOptions } from './outbox.ts'
 import { RelevanceFilter } from './relevance-filter.ts'
 import { registerDetectorRoutes } from './rest-routes.ts'
 import { registerDetectorEvents } from './socket-events.ts'
@@ -82,7 +82,9 @@ export class DetectorNode {
     })
     const store = new ModelStore(dataFolder)
     const active = new ActiveDetector()
-    const outbox = await Outbox.open({ ...options.outbox, dataFolder, upload: loopUpload(loop), metrics: runtime.metrics, logger: log.child('outbox') })
+    // images go up over the node's Loop connection: its CA bundle and, when logged in, its session cookie
+    const uploadTarget = { baseUrl: loop.rest.baseUrl, ...loop.context, ca: loop.rest.ca, cookie: () => loop.rest.cookieHeader() }
+    const outbox = await Outbox.open({ ...options.outbox, dataFolder, loop: uploadTarget, metrics: runtime.metrics, logger: log.child('outbox') })
     const filter = new RelevanceFilter({ minUncertain: config.detector.minUncertainThreshold, maxUncertain: config.detector.maxUncertainThreshold })
     const detections = new DetectionService({
       active, filter, outbox, log, metrics: runtime.metrics, track: (w) => runtime.track(w), maxImagePixels: config.inference.maxImagePixels,
@@ -192,18 +194,5 @@ function safeBuiltinModelDir(log: Logger): string | undefined {
   } catch (error) {
     log.warn('no built-in model', { error: errorMessage(error) })
     return undefined
-  }
-}
-
-/** Outbox uploads through the Loop connection: its base URL, CA bundle and (when logged in) session cookie. */
-function loopUpload(loop: LoopConnection): UploadFunction {
-  const url = `${loop.rest.baseUrl}/api/${encodeURIComponent(loop.context.organization)}/projects/${encodeURIComponent(loop.context.project)}/images`
-  return (form, signal) => {
-    const cookie = loop.rest.cookieHeader()
-    return fetch(url, {
-      method: 'POST', body: form, signal,
-      headers: cookie ? { cookie } : {},
-      ...(loop.rest.ca ? { tls: { ca: loop.rest.ca } } : {}),
-    } as RequestInit)
   }
 }
