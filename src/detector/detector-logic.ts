@@ -1,5 +1,5 @@
 import type { ModelInformation } from '../contract/index.ts'
-import { createInferenceEngine, type InferenceEngine } from '../inference/inference-engine.ts'
+import { createInferenceEngine } from '../inference/inference-engine.ts'
 import type { BackendChoice } from '../config/inference-settings.ts'
 import type { DetectionOutput } from '../inference/worker-protocol.ts'
 import type { ImageInput } from '../inference/image-decoding.ts'
@@ -47,8 +47,9 @@ export class OnnxDetectorFactory implements DetectorLogicFactory {
     this.modelFormat = options.modelFormat ?? DEFAULT_MODEL_FORMAT
   }
 
-  async build(modelDir: string): Promise<DetectorLogic> {
-    const engine = await createInferenceEngine({
+  /** The inference engine is a DetectorLogic as it is (a worker per model version). */
+  build(modelDir: string): Promise<DetectorLogic> {
+    return createInferenceEngine({
       modelDir,
       backend: this.options.backend,
       threads: this.options.threads,
@@ -57,16 +58,5 @@ export class OnnxDetectorFactory implements DetectorLogicFactory {
       maxImagePixels: this.options.maxImagePixels,
       metrics: this.options.metrics,
     })
-    return engineLogic(engine)
-  }
-}
-
-function engineLogic(engine: InferenceEngine): DetectorLogic {
-  return {
-    modelInfo: engine.model,
-    backend: engine.backend,
-    detect: (image) => engine.detect(image),
-    detectBatch: (images) => engine.detectBatch(images),
-    dispose: () => engine.dispose(),
   }
 }

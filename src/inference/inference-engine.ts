@@ -43,7 +43,8 @@ export interface InferenceEngine {
   readonly backend: BackendName
   /** backends tried and not chosen, with the reason (an error, or `slower on this model` with `fastest`) */
   readonly rejected: BackendRejection[]
-  readonly model: ModelInformationWithFormat
+  /** model.json of the package; the name DetectorLogic gives it, so an engine is a DetectorLogic as it is */
+  readonly modelInfo: ModelInformationWithFormat
   /** the network input size */
   readonly inputSize: { width: number; height: number }
   detect(image: ImageInput): Promise<DetectionOutput>
@@ -81,7 +82,7 @@ function failureKind(error: Error): string {
 class WorkerInferenceEngine implements InferenceEngine {
   backend!: BackendName
   rejected: BackendRejection[] = []
-  model!: ModelInformationWithFormat
+  modelInfo!: ModelInformationWithFormat
   inputSize = { width: 0, height: 0 }
   private readonly pending = new Map<number, Pending>()
   private pendingImages = 0
@@ -119,7 +120,7 @@ class WorkerInferenceEngine implements InferenceEngine {
     const byReason = new Map<string, string[]>()
     for (const { backend: name, reason } of this.rejected) byReason.set(reason, [...(byReason.get(reason) ?? []), name])
     for (const [reason, backends] of byReason) log.info('inference backend rejected', { backends, reason })
-    log.info('inference backend chosen', { backend: this.backend, model: this.model.version, rejected: this.rejected.map((r) => r.backend) })
+    log.info('inference backend chosen', { backend: this.backend, model: this.modelInfo.version, rejected: this.rejected.map((r) => r.backend) })
   }
 
   detect(image: ImageInput): Promise<DetectionOutput> {
@@ -186,7 +187,7 @@ class WorkerInferenceEngine implements InferenceEngine {
       case 'loaded':
         this.backend = message.backend
         this.rejected = message.rejected
-        this.model = message.model
+        this.modelInfo = message.model
         this.inputSize = message.inputSize
         this.loadWaiter?.resolve()
         break

@@ -49,7 +49,7 @@ function expectPlanted(output: { box_detections: { confidence: number }[] }): vo
 describe('detections through the worker', () => {
   test('YOLOv8 layout: planted boxes come back in source pixels after NMS', async () => {
     expect(engine.backend).toBe('cpu')
-    expect(engine.model).toMatchObject({ version: '1.0', organization: 'tests' })
+    expect(engine.modelInfo).toMatchObject({ version: '1.0', organization: 'tests' })
     expect(engine.inputSize).toEqual({ width: 64, height: 64 })
     const output = await engine.detect(RAW)
     expectPlanted(output)
