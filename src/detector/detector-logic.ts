@@ -1,7 +1,7 @@
 import type { ModelInformation } from '../contract/index.ts'
 import { createInferenceEngine } from '../inference/inference-engine.ts'
 import type { BackendChoice } from '../config/inference-settings.ts'
-import type { DetectionOutput } from '../inference/worker-protocol.ts'
+import type { DetectionOutput, DetectionRequestOptions } from '../inference/worker-protocol.ts'
 import type { ImageInput } from '../inference/image-decoding.ts'
 import type { MetricsRegistry } from '../foundation/metrics.ts'
 
@@ -19,8 +19,9 @@ export interface DetectorLogic {
   readonly modelInfo: ModelInformation & { format?: string }
   /** what runs it, for /about and /metrics (e.g. `webgpu-native`, `cpu`, or a custom name) */
   readonly backend: string
-  detect(image: ImageInput): Promise<LogicOutput>
-  detectBatch(images: ImageInput[]): Promise<LogicOutput[]>
+  /** `options.keepDecoded`: a logic that decodes may return the pixels of a non-JPEG image as `decoded` (optional) */
+  detect(image: ImageInput, options?: DetectionRequestOptions): Promise<LogicOutput>
+  detectBatch(images: ImageInput[], options?: DetectionRequestOptions): Promise<LogicOutput[]>
   dispose(): Promise<void>
 }
 

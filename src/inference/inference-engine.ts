@@ -12,7 +12,7 @@ import type { BackendChoice, BackendName } from '../config/inference-settings.ts
 import type { ImageDecoderChoice, ImageInput } from './image-decoding.ts'
 import { deserializeError, ImageInputError, InferenceUnavailableError, type BackendRejection } from './inference-errors.ts'
 import type { ModelInformationWithFormat } from './model-package.ts'
-import type { DetectionOutput, WorkerRequest, WorkerResponse } from './worker-protocol.ts'
+import type { DetectionOutput, DetectionRequestOptions, WorkerRequest, WorkerResponse } from './worker-protocol.ts'
 
 const log = createLogger('inference')
 
@@ -47,8 +47,8 @@ export interface InferenceEngine {
   readonly modelInfo: ModelInformationWithFormat
   /** the network input size */
   readonly inputSize: { width: number; height: number }
-  detect(image: ImageInput): Promise<DetectionOutput>
-  detectBatch(images: ImageInput[]): Promise<DetectionOutput[]>
+  detect(image: ImageInput, options?: DetectionRequestOptions): Promise<DetectionOutput>
+  detectBatch(images: ImageInput[], options?: DetectionRequestOptions): Promise<DetectionOutput[]>
   dispose(): Promise<void>
 }
 
@@ -123,12 +123,12 @@ class WorkerInferenceEngine implements InferenceEngine {
     log.info('inference backend chosen', { backend: this.backend, model: this.modelInfo.version, rejected: this.rejected.map((r) => r.backend) })
   }
 
-  detect(image: ImageInput): Promise<DetectionOutput> {
-    return this.request([image]).then((outputs) => outputs[0]!)
+  detect(image: ImageInput, options: DetectionRequestOptions = {}): Promise<DetectionOutput> {
+    return this.request([image], options).then((outputs) => outputs[0]!)
   }
 
-  detectBatch(images: ImageInput[]): Promise<DetectionOutput[]> {
-    return images.length === 0 ? Promise.resolve([]) : this.request(images)
+  detectBatch(images: ImageInput[], options: DetectionRequestOptions = {}): Promise<DetectionOutput[]> {
+    return images.length === 0 ? Promise.resolve([]) : this.request(images, options)
   }
 
   async dispose(): Promise<void> {
@@ -146,7 +146,7 @@ class WorkerInferenceEngine implements InferenceEngine {
     this.fail(new InferenceUnavailableError('the inference engine was disposed'))
   }
 
-  private request(images: ImageInput[]): Promise<DetectionOutput[]> {
+  private request(images: ImageInput[], options: DetectionRequestOptions): Promise<DetectionOutput[]> {
     if (this.closed) return this.refuse(new InferenceUnavailableError(this.closed.message))
     const limit = this.options.maxPendingImages ?? 64
     if (this.pendingImages + images.length > limit) {
@@ -168,7 +168,7 @@ class WorkerInferenceEngine implements InferenceEngine {
       this.pending.set(id, { images: images.length, resolve, reject })
       this.pendingImages += images.length
       this.worker.ref()
-      this.post({ type: 'detect', id, images: copies }, transfer)
+      this.post({ type: 'detect', id, images: copies, ...(options.keepDecoded ? { keepDecoded: true } : {}) }, transfer)
     })
   }
 
