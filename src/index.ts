@@ -96,7 +96,7 @@ export type { StoredImage } from './local-loop/image-records.ts'
 // inference: engine, backends, images, model packages
 export { AUTO_BACKEND_CHAIN, GPU_BACKENDS, parseBackendChoice, backendCandidates } from './inference/backend-choice.ts'
 export { createInferenceEngine, type InferenceEngine, type InferenceEngineOptions } from './inference/inference-engine.ts'
-export type { DetectionOutput, StageTimings } from './inference/worker-protocol.ts'
+export type { DetectionOutput, DetectionRequestOptions, StageTimings } from './inference/worker-protocol.ts'
 export { ImageInputError, NoBackendError, ModelPackageError, InferenceUnavailableError, type BackendRejection } from './inference/inference-errors.ts'
 export { decodeImage, type ImageInput, type RgbImage, type ImageDecoderChoice, type DecodeOptions } from './inference/image-decoding.ts'
 export { readImageHeader, type ImageHeader } from './inference/image-header.ts'
