@@ -33,7 +33,8 @@ export {
   type DetectorLogic, type DetectorLogicFactory, type LogicOutput, type OnnxDetectorOptions,
 } from './detector/detector-logic.ts'
 export { RelevanceFilter, ObservationHistory, type RelevanceFilterOptions } from './detector/relevance-filter.ts'
-export { Outbox, createFetchUpload, type OutboxOptions, type UploadFunction, type SaveResult } from './detector/outbox.ts'
+export { Outbox, type OutboxOptions, type SaveResult } from './detector/outbox.ts'
+export { createFetchUpload, type ImageUploadTarget, type UploadFunction } from './loop/image-upload.ts'
 export { DEFAULT_OUTBOX_LIMITS, type OutboxLimits, type OutboxQueueName } from './detector/outbox-policy.ts'
 
 // annotator node, its session store, the tool interface and the built-in box-segmentation tool
@@ -97,7 +98,7 @@ export type { StoredImage } from './local-loop/image-records.ts'
 // inference: engine, backends, images, model packages
 export { AUTO_BACKEND_CHAIN, GPU_BACKENDS, parseBackendChoice, backendCandidates } from './inference/backend-choice.ts'
 export { createInferenceEngine, type InferenceEngine, type InferenceEngineOptions } from './inference/inference-engine.ts'
-export type { DetectionOutput, StageTimings } from './inference/worker-protocol.ts'
+export type { DetectionOutput, DetectionRequestOptions, StageTimings } from './inference/worker-protocol.ts'
 export { ImageInputError, NoBackendError, ModelPackageError, InferenceUnavailableError, type BackendRejection } from './inference/inference-errors.ts'
 export { decodeImage, type ImageInput, type RgbImage, type ImageDecoderChoice, type DecodeOptions } from './inference/image-decoding.ts'
 export { readImageHeader, type ImageHeader } from './inference/image-header.ts'

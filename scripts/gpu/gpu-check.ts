@@ -80,7 +80,7 @@ async function pipeline(modelDir: string, photo: string): Promise<void> {
       if (backend === 'cpu') cpuBoxes = boxes
       const sameAsCpu = cpuBoxes !== undefined && cpuBoxes.length === boxes.length &&
         boxes.every((b, i) => b.every((v, j) => Math.abs(v - cpuBoxes![i]![j]!) <= (j === 4 ? 0.02 : 2)))
-      print({ part: 'pipeline', model: engine.model.version, backend: engine.backend, createMs: Math.round(createMs),
+      print({ part: 'pipeline', model: engine.modelInfo.version, backend: engine.backend, createMs: Math.round(createMs),
         medianTotalMs: round(median(totals)), p90TotalMs: round(p90(totals)), medianInferenceMs: round(median(inference)),
         timings: output.timings, boxes, points: output.point_detections.length, sameAsCpu })
       await engine.dispose()

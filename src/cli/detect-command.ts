@@ -8,14 +8,14 @@ import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { readEnvSetting } from '../config/read-settings.ts'
 import { SETTINGS } from '../config/settings.ts'
-import { decode, formatCreated, ImageMetadata } from '../contract/index.ts'
+import { formatCreated } from '../contract/index.ts'
+import { toImageMetadata } from '../detector/detection-service.ts'
 import { errorMessage } from '../foundation/log.ts'
 import { builtinModelDir } from '../inference/builtin-model.ts'
 import { createInferenceEngine, type InferenceEngine } from '../inference/inference-engine.ts'
 import { DEFAULT_MAX_IMAGE_PIXELS } from '../config/inference-settings.ts'
 import { installModelPackage } from '../inference/model-package.ts'
 import { parseBackendChoice } from '../inference/backend-choice.ts'
-import type { DetectionOutput } from '../inference/worker-protocol.ts'
 import { parseArguments, UsageError } from './arguments.ts'
 
 export const DETECT_USAGE = `usage: learning-loop-node detect FILE... [flags]
@@ -42,18 +42,6 @@ export interface DetectCommandIo {
 const defaultIo: DetectCommandIo = {
   out: (text) => process.stdout.write(text + '\n'),
   err: (text) => process.stderr.write(text + '\n'),
-}
-
-/** ImageMetadata for one detection result; `created` is the file's modification time. */
-export function toImageMetadata(output: DetectionOutput, created: Date): ImageMetadata {
-  return decode(ImageMetadata, {
-    box_detections: output.box_detections,
-    point_detections: output.point_detections,
-    segmentation_detections: output.segmentation_detections,
-    classification_detections: output.classification_detections,
-    created: formatCreated(created),
-    source: 'learning-loop-node detect',
-  })
 }
 
 function parsePositive(flag: string, text: string | undefined): number | undefined {
@@ -115,12 +103,13 @@ export async function runDetectCommand(args: string[], io: DetectCommandIo = def
   }
   let failures = 0
   try {
-    if (!json) io.err(`model ${engine.model.version} on ${engine.backend}${engine.rejected.length ? ` (rejected: ${engine.rejected.map((r) => `${r.backend}: ${r.reason}`).join('; ')})` : ''}`)
+    if (!json) io.err(`model ${engine.modelInfo.version} on ${engine.backend}${engine.rejected.length ? ` (rejected: ${engine.rejected.map((r) => `${r.backend}: ${r.reason}`).join('; ')})` : ''}`)
     for (const file of positionals) {
       try {
         const [bytes, info] = await Promise.all([readFile(file), stat(file)])
         const output = await engine.detect({ kind: 'encoded', bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) })
-        const metadata = toImageMetadata(output, info.mtime)
+        // `created` is the file's modification time
+        const metadata = toImageMetadata(output, { source: 'learning-loop-node detect', creationDate: formatCreated(info.mtime) })
         if (json) {
           io.out(JSON.stringify(metadata))
         } else {

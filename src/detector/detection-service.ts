@@ -1,7 +1,7 @@
 import { formatCreated, type ImageMetadata, type SegmentationDetection } from '../contract/index.ts'
-import { encodeJpeg } from '../inference/jpeg-encoding.ts'
+import { encodeJpeg, encodeRgbJpeg } from '../inference/jpeg-encoding.ts'
 import { ImageInputError } from '../inference/inference-errors.ts'
-import type { ImageInput } from '../inference/image-decoding.ts'
+import type { ImageInput, RgbImage } from '../inference/image-decoding.ts'
 import { sniffImageFormat } from '../inference/image-header.ts'
 import { errorMessage, quoteInput, type Logger } from '../foundation/log.ts'
 import type { MetricsRegistry } from '../foundation/metrics.ts'
@@ -40,6 +40,15 @@ export class OutboxBusyError extends Error {
     this.name = 'OutboxBusyError'
   }
 }
+
+/** Whether a detection may go to the outbox: then the pixels of a non-JPEG image are kept for its JPEG encoding. */
+const mayUpload = (options: DetectOptions) => (options.autoupload ?? 'filtered') !== 'disabled'
+
+/**
+ * Resolves once the request in hand has been answered: encoding for the outbox runs on the main thread (the RGB →
+ * RGBA copy, ~1 ms for 640×480) and must not delay the answer it has no part in.
+ */
+const afterAnswer = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 /** Whether the outbox can take the image's bytes as they are (a JPEG), without encoding. */
 const isJpeg = (image: ImageInput) => image.kind === 'encoded' && sniffImageFormat(image.bytes) === 'jpeg'
@@ -105,12 +114,12 @@ export class DetectionService {
   }
 
   async detect(image: ImageInput, options: DetectOptions, route: string): Promise<ImageMetadata> {
-    const output = await this.deps.active.use((logic) => logic.detect(image))
+    const output = await this.deps.active.use((logic) => logic.detect(image, { keepDecoded: mayUpload(options) }))
     return this.finish(image, output, options, route)
   }
 
   async detectBatch(images: ImageInput[], options: DetectOptions, route: string): Promise<ImageMetadata[]> {
-    const outputs = await this.deps.active.use((logic) => logic.detectBatch(images))
+    const outputs = await this.deps.active.use((logic) => logic.detectBatch(images, { keepDecoded: mayUpload(options) }))
     return outputs.map((output, i) => this.finish(images[i]!, output, options, route))
   }
 
@@ -166,7 +175,7 @@ export class DetectionService {
       if (autoupload === 'all' || causes.length > 0) {
         // the answer keeps the client's source (null when none); what the Loop gets names this detector then
         const toSave: ImageMetadata = { ...metadata, tags: [...(metadata.tags ?? []), ...causes], source: metadata.source ?? this.deps.defaultSource ?? null }
-        this.autoupload(image, toSave, autoupload === 'all' ? ['all'] : causes)
+        this.autoupload(image, output.decoded, toSave, autoupload === 'all' ? ['all'] : causes)
       }
     }
     this.last = { image, metadata, at: Date.now() }
@@ -184,16 +193,23 @@ export class DetectionService {
   /**
    * Hands an image to the outbox without making the detection wait. Nothing here grows with the request
    * rate: a JPEG goes straight to the outbox, which decides at once (and drops what its bounded write queue
-   * cannot take); other images are encoded a few at a time, and dropped when more are waiting.
+   * cannot take); other images are encoded a few at a time, from the pixels the model decoded when it returned
+   * them (so no image is decoded twice), and dropped when more are waiting.
    */
-  private autoupload(image: ImageInput, metadata: ImageMetadata, reasons: string[]): void {
+  private autoupload(image: ImageInput, decoded: RgbImage | undefined, metadata: ImageMetadata, reasons: string[]): void {
     const { outbox } = this.deps
     let saving: Promise<{ saved: boolean }>
     if (isJpeg(image)) saving = outbox.save(image.bytes, metadata, false)
     else if (!outbox.hasWriteRoom()) saving = Promise.resolve(outbox.refuse('normal', 'write_backlog', 'the outbox write backlog is full; the image was not encoded'))
     else if (this.encodings.running + this.encodings.queued >= MAX_AUTOUPLOAD_ENCODINGS) {
       saving = Promise.resolve(outbox.refuse('normal', 'encode_backlog', `${MAX_AUTOUPLOAD_ENCODINGS} images are being encoded for the outbox already`))
-    } else saving = this.encodings.run(() => encodeJpeg(image, undefined, this.deps.maxImagePixels)).then((jpeg) => outbox.save(jpeg, metadata, false))
+    } else {
+      const encode = async () => {
+        await afterAnswer()
+        return decoded ? encodeRgbJpeg(decoded) : encodeJpeg(image, undefined, this.deps.maxImagePixels)
+      }
+      saving = this.encodings.run(encode).then((jpeg) => outbox.save(jpeg, metadata, false))
+    }
     void this.deps.track(saving.then((result) => {
       if (result.saved) for (const reason of reasons) this.autouploads.inc({ reason })
       // the outbox logged and counted why it did not take the image

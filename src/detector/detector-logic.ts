@@ -1,7 +1,7 @@
 import type { ModelInformation } from '../contract/index.ts'
-import { createInferenceEngine, type InferenceEngine } from '../inference/inference-engine.ts'
+import { createInferenceEngine } from '../inference/inference-engine.ts'
 import type { BackendChoice } from '../config/inference-settings.ts'
-import type { DetectionOutput } from '../inference/worker-protocol.ts'
+import type { DetectionOutput, DetectionRequestOptions } from '../inference/worker-protocol.ts'
 import type { ImageInput } from '../inference/image-decoding.ts'
 import type { MetricsRegistry } from '../foundation/metrics.ts'
 
@@ -19,8 +19,9 @@ export interface DetectorLogic {
   readonly modelInfo: ModelInformation & { format?: string }
   /** what runs it, for /about and /metrics (e.g. `webgpu-native`, `cpu`, or a custom name) */
   readonly backend: string
-  detect(image: ImageInput): Promise<LogicOutput>
-  detectBatch(images: ImageInput[]): Promise<LogicOutput[]>
+  /** `options.keepDecoded`: a logic that decodes may return the pixels of a non-JPEG image as `decoded` (optional) */
+  detect(image: ImageInput, options?: DetectionRequestOptions): Promise<LogicOutput>
+  detectBatch(images: ImageInput[], options?: DetectionRequestOptions): Promise<LogicOutput[]>
   dispose(): Promise<void>
 }
 
@@ -47,8 +48,9 @@ export class OnnxDetectorFactory implements DetectorLogicFactory {
     this.modelFormat = options.modelFormat ?? DEFAULT_MODEL_FORMAT
   }
 
-  async build(modelDir: string): Promise<DetectorLogic> {
-    const engine = await createInferenceEngine({
+  /** The inference engine is a DetectorLogic as it is (a worker per model version). */
+  build(modelDir: string): Promise<DetectorLogic> {
+    return createInferenceEngine({
       modelDir,
       backend: this.options.backend,
       threads: this.options.threads,
@@ -57,16 +59,5 @@ export class OnnxDetectorFactory implements DetectorLogicFactory {
       maxImagePixels: this.options.maxImagePixels,
       metrics: this.options.metrics,
     })
-    return engineLogic(engine)
-  }
-}
-
-function engineLogic(engine: InferenceEngine): DetectorLogic {
-  return {
-    modelInfo: engine.model,
-    backend: engine.backend,
-    detect: (image) => engine.detect(image),
-    detectBatch: (images) => engine.detectBatch(images),
-    dispose: () => engine.dispose(),
   }
 }

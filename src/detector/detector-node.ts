@@ -1,5 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises'
-import { AboutResponse, OPERATION_MODES, isOneOf, type OperationMode } from '../contract/index.ts'
+import {
+  OPERATION_MODES, isOneOf, type AboutResponse, type ImageMetadata, type ModelVersionResponse, type OperationMode, type OutboxMode,
+} from '../contract/index.ts'
 import type { NodeConfig } from '../config/node-config.ts'
 import { DataExchange } from '../loop/data-exchange.ts'
 import { builtinModelDir } from '../inference/builtin-model.ts'
@@ -8,12 +10,14 @@ import { LoopConnection } from '../node/loop-connection.ts'
 import { LocalLoop } from '../local-loop/local-loop.ts'
 import { NodeRuntime, settledWithin } from '../node/node-runtime.ts'
 import { resolveNodeHome } from '../node/node-identity.ts'
+import type { ImageInput } from '../inference/image-decoding.ts'
 import { ActiveDetector } from './active-detector.ts'
-import { DetectionService } from './detection-service.ts'
+import { DetectionService, type DetectOptions, type LastDetection, type UploadItem } from './detection-service.ts'
+import type { DetectorApi, DetectorStatusData } from './detector-api.ts'
 import { OnnxDetectorFactory, type DetectorLogicFactory } from './detector-logic.ts'
 import { ModelStore } from './model-store.ts'
 import { ModelUpdater } from './model-updater.ts'
-import { Outbox, type OutboxOptions, type UploadFunction } from './outbox.ts'
+import { Outbox, type OutboxOptions } from './outbox.ts'
 import { RelevanceFilter } from './relevance-filter.ts'
 import { registerDetectorRoutes } from './rest-routes.ts'
 import { registerDetectorEvents } from './socket-events.ts'
@@ -41,7 +45,7 @@ export interface DetectorNodeOptions {
  * The detector node (§7): REST and socket.io on one port, model version control with zero-downtime swaps,
  * the relevance filter and a crash-safe outbox. With no LOOP_HOST it runs an embedded local loop.
  */
-export class DetectorNode {
+export class DetectorNode implements DetectorApi {
   operationMode: OperationMode = 'startup'
   private constructor(
     readonly runtime: NodeRuntime,
@@ -82,9 +86,11 @@ export class DetectorNode {
     })
     const store = new ModelStore(dataFolder)
     const active = new ActiveDetector()
+    // images go up over the node's Loop connection: its CA bundle and, when logged in, its session cookie
+    const uploadTarget = { baseUrl: loop.rest.baseUrl, ...loop.context, ca: loop.rest.ca, cookie: () => loop.rest.cookieHeader() }
     const outbox = await Outbox.open({
       ...options.outbox, limits: { ...config.detector.outboxLimits, ...options.outbox?.limits },
-      dataFolder, upload: loopUpload(loop), metrics: runtime.metrics, logger: log.child('outbox'),
+      dataFolder, loop: uploadTarget, metrics: runtime.metrics, logger: log.child('outbox'),
     })
     const filter = new RelevanceFilter({ minUncertain: config.detector.minUncertainThreshold, maxUncertain: config.detector.maxUncertainThreshold })
     const detections = new DetectionService({
@@ -122,6 +128,61 @@ export class DetectorNode {
     }
   }
 
+  detect(image: ImageInput, options: DetectOptions, route: string): Promise<ImageMetadata> {
+    return this.detections.detect(image, options, route)
+  }
+
+  detectBatch(images: ImageInput[], options: DetectOptions, route: string): Promise<ImageMetadata[]> {
+    return this.detections.detectBatch(images, options, route)
+  }
+
+  upload(images: ImageInput | UploadItem[], metadata: ImageMetadata, priority: boolean): Promise<void> {
+    return this.detections.upload(images, metadata, priority)
+  }
+
+  lastDetection(): Promise<LastDetection | undefined> {
+    return this.detections.lastDetection()
+  }
+
+  updatingTo(): string | undefined {
+    return this.active.updatingTo
+  }
+
+  /** ModelVersionResponse (§6.8): current, target, Loop and local versions. */
+  async modelVersions(): Promise<ModelVersionResponse> {
+    return this.updater.versionResponse(await this.store.localVersions())
+  }
+
+  setVersionMode(raw: unknown): Promise<void> {
+    return this.updater.setVersionMode(raw)
+  }
+
+  outboxMode(): OutboxMode {
+    return this.outbox.getMode()
+  }
+
+  async setOutboxMode(mode: string): Promise<void> {
+    await this.outbox.setMode(mode)
+  }
+
+  /** What the status page polls: model, modes, outbox and the last detection's metadata. */
+  statusData(): DetectorStatusData {
+    const { outbox } = this
+    const logic = this.active.logic
+    return {
+      now: Date.now(),
+      model: logic ? { version: logic.modelInfo.version, backend: logic.backend, categories: logic.modelInfo.categories?.length ?? 0 } : null,
+      operation_mode: this.operationMode,
+      version_control: this.updater.mode,
+      target_version: this.updater.target?.version ?? null,
+      outbox: {
+        mode: outbox.getMode(), priority: outbox.count('priority'), normal: outbox.count('normal'), bytes: outbox.bytes(),
+        uploaded: outbox.totals.uploaded, rejected: outbox.totals.rejected, dropped: outbox.totals.dropped,
+      },
+      last: this.detections.lastDetectionMetadata() ?? null,
+    }
+  }
+
   /** `PUT /operation_mode`: `detecting` blocks model updates; a change is synced with the Loop at once. */
   async setOperationMode(raw: string): Promise<void> {
     const mode = raw.trim().replace(/^"|"$/g, '')
@@ -156,8 +217,8 @@ export class DetectorNode {
   private wire(): void {
     const { runtime } = this
     registerStatusPage(runtime.app, this)
-    registerDetectorRoutes(runtime.app, this, { backdoor: this.options.config.useBackdoorControls })
-    registerDetectorEvents(runtime.socketIo!.io, this)
+    registerDetectorRoutes(runtime.app, this, runtime, { backdoor: this.options.config.useBackdoorControls })
+    registerDetectorEvents(runtime.socketIo!.io, this, runtime)
     const backend = runtime.metrics.gauge('detector_model_info', 'the model serving detections (always 1), with its version and backend')
     backend.collect(() => {
       const logic = this.active.logic
@@ -195,18 +256,5 @@ function safeBuiltinModelDir(log: Logger): string | undefined {
   } catch (error) {
     log.warn('no built-in model', { error: errorMessage(error) })
     return undefined
-  }
-}
-
-/** Outbox uploads through the Loop connection: its base URL, CA bundle and (when logged in) session cookie. */
-function loopUpload(loop: LoopConnection): UploadFunction {
-  const url = `${loop.rest.baseUrl}/api/${encodeURIComponent(loop.context.organization)}/projects/${encodeURIComponent(loop.context.project)}/images`
-  return (form, signal) => {
-    const cookie = loop.rest.cookieHeader()
-    return fetch(url, {
-      method: 'POST', body: form, signal,
-      headers: cookie ? { cookie } : {},
-      ...(loop.rest.ca ? { tls: { ca: loop.rest.ca } } : {}),
-    } as RequestInit)
   }
 }

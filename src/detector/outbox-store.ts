@@ -3,6 +3,8 @@ import { join } from 'node:path'
 import { decodeJson, OutboxModeFile, type OutboxMode, type OutboxRejection } from '../contract/index.ts'
 import { syncFolder, writeFileAtomic } from '../foundation/atomic-file.ts'
 import { isOutboxIdentifier, type OutboxQueueName } from './outbox-policy.ts'
+// an item's files are named as its parts on the wire, as upstream posts them from disk
+import { imageJpegFileName, imageJsonFileName } from '../loop/image-upload.ts'
 
 /**
  * The outbox on disk, in upstream's layout so existing volumes keep working (§7.8):
@@ -36,8 +38,6 @@ export type ItemRead =
   | { ok: false; missing: 'folder' }
   | { ok: false; missing: 'file'; problem: string }
 
-export const jsonFileName = (id: string) => `image_${id}.json`
-export const jpegFileName = (id: string) => `image_${id}.jpg`
 
 const SCAN_CONCURRENCY = 64
 
@@ -129,7 +129,7 @@ export class OutboxStore {
     const target = this.itemFolder(queue, id)
     try {
       await mkdir(staging, { recursive: true })
-      await Promise.all([writeDurably(join(staging, jsonFileName(id)), json), writeDurably(join(staging, jpegFileName(id)), jpeg)])
+      await Promise.all([writeDurably(join(staging, imageJsonFileName(id)), json), writeDurably(join(staging, imageJpegFileName(id)), jpeg)])
       await syncFolder(staging)
       // fails with ENOTEMPTY when the item exists (an empty leftover folder of that name is simply replaced)
       await rename(staging, target)
@@ -153,7 +153,7 @@ export class OutboxStore {
         throw error
       }
     }
-    const [json, jpeg] = await Promise.all([read(jsonFileName(id)), read(jpegFileName(id))])
+    const [json, jpeg] = await Promise.all([read(imageJsonFileName(id)), read(imageJpegFileName(id))])
     if (json && jpeg) return { ok: true, json, jpeg }
     try {
       await stat(folder)
@@ -161,7 +161,7 @@ export class OutboxStore {
       if (isNotFound(error)) return { ok: false, missing: 'folder' }
       throw error
     }
-    return { ok: false, missing: 'file', problem: `${!json ? jsonFileName(id) : jpegFileName(id)} is missing` }
+    return { ok: false, missing: 'file', problem: `${!json ? imageJsonFileName(id) : imageJpegFileName(id)} is missing` }
   }
 
   async deleteItem(queue: OutboxQueueName, id: string): Promise<void> {
@@ -225,13 +225,13 @@ export class OutboxStore {
         await Promise.all(folders.slice(i, i + SCAN_CONCURRENCY).map(async ({ name: id }) => {
           const folder = this.itemFolder(queue, id)
           const [json, jpeg] = await Promise.all([
-            stat(join(folder, jsonFileName(id))).catch(() => undefined),
-            stat(join(folder, jpegFileName(id))).catch(() => undefined),
+            stat(join(folder, imageJsonFileName(id))).catch(() => undefined),
+            stat(join(folder, imageJpegFileName(id))).catch(() => undefined),
           ])
           if (json?.isFile() && jpeg?.isFile()) {
             items.push({ id, queue, bytes: json.size + jpeg.size, mtimeMs: Math.min(json.mtimeMs, jpeg.mtimeMs) })
           } else {
-            const missing = [!json?.isFile() && jsonFileName(id), !jpeg?.isFile() && jpegFileName(id)].filter(Boolean).join(' and ')
+            const missing = [!json?.isFile() && imageJsonFileName(id), !jpeg?.isFile() && imageJpegFileName(id)].filter(Boolean).join(' and ')
             incomplete.push({ id, queue, problem: `${missing} missing` })
           }
         }))

@@ -5,10 +5,8 @@ import {
   STOP_TIMEOUT_MS, UPLOAD_BATCH_SIZE, UPLOAD_INTERVAL_MS, UPLOAD_TIMEOUT_MS, type OutboxQueues, type QueuedItem, type RoundEnd, type UploadAnswer,
 } from './outbox-policy.ts'
 import type { OutboxMetrics } from './outbox-metrics.ts'
-import { jpegFileName, jsonFileName, type OutboxStore } from './outbox-store.ts'
-
-/** Sends one multipart batch; the node injects one that carries its login cookie and CA bundle. */
-export type UploadFunction = (form: FormData, signal: AbortSignal) => Promise<Response>
+import type { OutboxStore } from './outbox-store.ts'
+import { imageUploadForm, type UploadFunction } from '../loop/image-upload.ts'
 
 /** What one upload round did; `uploadOnce()` returns it. */
 export interface UploadRound {
@@ -67,12 +65,6 @@ interface ReadyItem {
 
 const DEFAULT_MAX_REJECTED_ITEMS = 1_000
 const MAX_LOGGED_BODY = 300
-
-/** The default upload: a plain fetch to the Loop's image endpoint (§7.8; no cookie, like upstream). */
-export function createFetchUpload(loop: { baseUrl: string; organization: string; project: string; ca?: string }): UploadFunction {
-  const url = `${loop.baseUrl.replace(/\/+$/, '')}/api/${encodeURIComponent(loop.organization)}/projects/${encodeURIComponent(loop.project)}/images`
-  return (form, signal) => fetch(url, { method: 'POST', body: form, signal, ...(loop.ca ? { tls: { ca: loop.ca } } : {}) })
-}
 
 /**
  * The upload side of the outbox (§7.8): one loop that sends batches to the Loop, one request at a time,
@@ -266,11 +258,7 @@ export class OutboxUploader {
 
   private async post(ready: ReadyItem[], result: UploadRound): Promise<UploadAnswer & { detail?: string }> {
     const { metrics, log } = this.context
-    const form = new FormData()
-    for (const { item, json, jpeg } of ready) {
-      form.append('files', new Blob([json as BlobPart], { type: 'application/json' }), jsonFileName(item.id))
-      form.append('files', new Blob([jpeg as BlobPart], { type: 'image/jpeg' }), jpegFileName(item.id))
-    }
+    const form = imageUploadForm(ready.map(({ item, json, jpeg }) => ({ id: item.id, json, jpeg })))
     const timeout = AbortSignal.timeout(this.uploadTimeoutMs)
     const stopping = this.abortRound?.signal
     const signal = stopping ? AbortSignal.any([timeout, stopping]) : timeout

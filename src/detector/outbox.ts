@@ -11,9 +11,8 @@ import {
   type OutboxLimits, type OutboxQueueName, type QueuedItem, type WriteBacklogLimits,
 } from './outbox-policy.ts'
 import { OutboxStore } from './outbox-store.ts'
-import { createFetchUpload, OutboxUploader, type OutboxTotals, type OutboxUploaderOptions, type UploadFunction, type UploadRound } from './outbox-uploader.ts'
-
-export { createFetchUpload, type UploadFunction, type UploadRound } from './outbox-uploader.ts'
+import { OutboxUploader, type OutboxTotals, type OutboxUploaderOptions, type UploadRound } from './outbox-uploader.ts'
+import { createFetchUpload, type ImageUploadTarget, type UploadFunction } from '../loop/image-upload.ts'
 
 /**
  * The detector's crash-safe outbox (§7.8): images with their metadata wait on disk until they are uploaded
@@ -28,10 +27,10 @@ export { createFetchUpload, type UploadFunction, type UploadRound } from './outb
 export interface OutboxOptions extends Omit<OutboxUploaderOptions, 'upload'> {
   /** the node's data folder; the outbox lives in `<data>/outbox`, staging in `<data>/tmp` */
   dataFolder: string
-  /** how a batch reaches the Loop; default: a plain fetch to `loop`'s images endpoint */
+  /** how a batch reaches the Loop; default: createFetchUpload(`loop`) */
   upload?: UploadFunction
-  /** for the default upload: `<baseUrl>/api/<organization>/projects/<project>/images` */
-  loop?: { baseUrl: string; organization: string; project: string; ca?: string }
+  /** for the default upload: `<baseUrl>/api/<organization>/projects/<project>/images`, with its CA bundle and cookie */
+  loop?: ImageUploadTarget
   metrics?: MetricsRegistry
   limits?: Partial<OutboxLimits>
   /** free disk space to leave alone (default 256 MiB): old items are dropped rather than fill the disk below it */

@@ -6,7 +6,7 @@ import { clipText, errorMessage, MAX_ERROR_ANSWER_CHARACTERS, quoteInput } from 
 import { MAX_SETTING_BODY_BYTES, readBodyText, RequestTooLargeError } from '../node/request-limits.ts'
 import { DetectorUnavailableError } from './active-detector.ts'
 import { OutboxBusyError } from './detection-service.ts'
-import type { DetectorNode } from './detector-node.ts'
+import type { DetectorApi, RouteHost } from './detector-api.ts'
 import { VersionModeError } from './model-updater.ts'
 import { RequestOptionError, creationDateFrom, detectOptionsFrom, requestValue, uploadPriorityFrom } from './request-options.ts'
 
@@ -45,16 +45,16 @@ const encoded = async (file: File): Promise<ImageInput> => ({ kind: 'encoded', b
 const plain = (text: string) => new Response(text, { headers: { 'content-type': 'text/plain; charset=utf-8' } })
 
 /** The REST API of §7.3 on the node's Elysia app. */
-export function registerDetectorRoutes(app: Elysia<any, any, any, any, any, any, any>, node: DetectorNode, options: { backdoor: boolean }): void {
+export function registerDetectorRoutes(app: Elysia<any, any, any, any, any, any, any>, detector: DetectorApi, host: RouteHost, options: { backdoor: boolean }): void {
   const fail = (error: unknown, set: { status?: number | string }, route: string) => {
     const status = httpStatusOf(error)
     set.status = status
-    const log = status >= 500 ? node.runtime.log.error : node.runtime.log.warn
+    const log = status >= 500 ? host.log.error : host.log.warn
     const detail = clipText(errorMessage(error), MAX_ERROR_ANSWER_CHARACTERS)
     log(`${route} failed`, { status, error: detail })
     return { detail }
   }
-  const tracked = <T>(work: () => Promise<T>) => node.runtime.track(work())
+  const tracked = <T>(work: () => Promise<T>) => host.track(work())
 
   app
     .post('/detect', ({ request, set }) => tracked(async () => {
@@ -62,7 +62,7 @@ export function registerDetectorRoutes(app: Elysia<any, any, any, any, any, any,
         const url = new URL(request.url)
         const options = detectOptionsFrom(request.headers, url.searchParams)
         const [file] = await filesOf(request, 'file')
-        return await node.detections.detect(await encoded(file!), options, 'rest')
+        return await detector.detect(await encoded(file!), options, 'rest')
       } catch (error) {
         return fail(error, set, 'POST /detect')
       }
@@ -76,26 +76,26 @@ export function registerDetectorRoutes(app: Elysia<any, any, any, any, any, any,
         const priority = uploadPriorityFrom(request.headers, url.searchParams)
         const items = await Promise.all(files.map(async (file) => ({ name: file.name, image: await encoded(file) })))
         // all or none: every file is checked before the first is queued
-        await node.detections.upload(items, decode(ImageMetadata, { source, created: created ?? formatCreated() }), priority)
+        await detector.upload(items, decode(ImageMetadata, { source, created: created ?? formatCreated() }), priority)
         return [200, 'OK']
       } catch (error) {
         return fail(error, set, 'POST /upload')
       }
     }), { parse: 'none', detail: { summary: 'Queue images for upload to the Loop (multipart "files"; all or none: a bad file → 422 naming it, nothing queued); query/headers: source, creation_date, upload_priority', tags: ['detector'] } })
-    .get('/about', () => node.about(), { detail: { summary: 'Model, version control and operation mode', tags: ['detector'] } })
-    .get('/model_version', async () => node.updater.versionResponse(await node.store.localVersions()), { detail: { summary: 'Current, target, Loop and local model versions', tags: ['detector'] } })
+    .get('/about', () => detector.about(), { detail: { summary: 'Model, version control and operation mode', tags: ['detector'] } })
+    .get('/model_version', () => detector.modelVersions(), { detail: { summary: 'Current, target, Loop and local model versions', tags: ['detector'] } })
     .put('/model_version', async ({ request, set }) => {
       try {
-        await node.updater.setVersionMode(await readBodyText(request, MAX_SETTING_BODY_BYTES))
+        await detector.setVersionMode(await readBodyText(request, MAX_SETTING_BODY_BYTES))
         return 'OK'
       } catch (error) {
         return fail(error, set, 'PUT /model_version')
       }
     }, { parse: 'none', detail: { summary: 'Body: follow_loop | pause | a version such as 1.3', tags: ['detector'] } })
-    .get('/outbox_mode', () => plain(node.outbox.getMode()), { detail: { summary: 'continuous_upload | stopped', tags: ['detector'] } })
+    .get('/outbox_mode', () => plain(detector.outboxMode()), { detail: { summary: 'continuous_upload | stopped', tags: ['detector'] } })
     .put('/outbox_mode', async ({ request, set }) => {
       try {
-        await node.outbox.setMode((await readBodyText(request, MAX_SETTING_BODY_BYTES)).trim().replace(/^"|"$/g, ''))
+        await detector.setOutboxMode((await readBodyText(request, MAX_SETTING_BODY_BYTES)).trim().replace(/^"|"$/g, ''))
         return 'OK'
       } catch (error) {
         if (error instanceof RequestTooLargeError) return fail(error, set, 'PUT /outbox_mode')
@@ -103,16 +103,16 @@ export function registerDetectorRoutes(app: Elysia<any, any, any, any, any, any,
         return { detail: clipText(`Could not set outbox mode: ${errorMessage(error)}`, MAX_ERROR_ANSWER_CHARACTERS) }
       }
     }, { parse: 'none', detail: { summary: 'Body: continuous_upload | stopped (persists across restarts)', tags: ['detector'] } })
-    .get('/operation_mode', () => plain(node.operationMode), { detail: { summary: 'startup | idle | detecting', tags: ['detector'] } })
+    .get('/operation_mode', () => plain(detector.operationMode), { detail: { summary: 'startup | idle | detecting', tags: ['detector'] } })
     .put('/operation_mode', async ({ request, set }) => {
       try {
-        await node.setOperationMode(await readBodyText(request, MAX_SETTING_BODY_BYTES))
+        await detector.setOperationMode(await readBodyText(request, MAX_SETTING_BODY_BYTES))
         return 'OK'
       } catch (error) {
         return fail(error, set, 'PUT /operation_mode')
       }
     }, { parse: 'none', detail: { summary: 'Body: idle | detecting (detecting blocks model updates)', tags: ['detector'] } })
   if (options.backdoor) {
-    app.post('/reset', () => node.reset(), { detail: { summary: 'Test backdoor: wipe the data folder (USE_BACKDOOR_CONTROLS)', tags: ['backdoor'] } })
+    app.post('/reset', () => detector.reset(), { detail: { summary: 'Test backdoor: wipe the data folder (USE_BACKDOOR_CONTROLS)', tags: ['backdoor'] } })
   }
 }

@@ -5,7 +5,7 @@ import type { ImageInput } from '../inference/image-decoding.ts'
 import { RefusedEvent } from '../node/bounded-socket-parser.ts'
 import { clipText, errorMessage, MAX_ERROR_ANSWER_CHARACTERS, quoteInput } from '../foundation/log.ts'
 import type { DetectOptions } from './detection-service.ts'
-import type { DetectorNode } from './detector-node.ts'
+import type { DetectorApi, RouteHost } from './detector-api.ts'
 
 type Reply = (answer: unknown) => void
 type Payload = Record<string, unknown>
@@ -65,44 +65,45 @@ export function uploadMetadataOf(raw: unknown): ImageMetadata {
 }
 
 /** The socket.io API of §5.5. Every event answers; errors are `{error: msg}`, unknown events too. */
-export function registerDetectorEvents(io: Server, node: DetectorNode): void {
+export function registerDetectorEvents(io: Server, detector: DetectorApi, host: RouteHost): void {
   // a Map: an event name from the client must never reach Object.prototype members (`constructor`, `__proto__` …)
   const handlers = new Map<string, (data: unknown) => Promise<unknown> | unknown>(Object.entries({
     detect: async (data) => {
       const payload = asPayload(data)
-      return node.detections.detect(imageFromPayload(payload.image), detectOptionsOf(payload), 'socket')
+      return detector.detect(imageFromPayload(payload.image), detectOptionsOf(payload), 'socket')
     },
     batch_detect: async (data) => {
       const payload = asPayload(data)
       if (!Array.isArray(payload.images) || payload.images.length === 0) throw new PayloadError('could not parse images from data: expected a non-empty list "images"')
       const images = payload.images.map(imageFromPayload)
-      return { items: await node.detections.detectBatch(images, detectOptionsOf(payload), 'socket') }
+      return { items: await detector.detectBatch(images, detectOptionsOf(payload), 'socket') }
     },
     upload: async (data) => {
       const payload = asPayload(data)
-      await node.detections.upload(imageFromPayload(payload.image), uploadMetadataOf(payload.metadata), payload.upload_priority === true)
+      await detector.upload(imageFromPayload(payload.image), uploadMetadataOf(payload.metadata), payload.upload_priority === true)
       return { status: 'OK' }
     },
     info: () => {
-      const logic = node.active.logic
-      if (logic) return node.about().model_info
-      if (node.active.updatingTo) return { status: `Updating model to version ${node.active.updatingTo}` }
+      const model = detector.about().model_info
+      if (model) return model
+      const updatingTo = detector.updatingTo()
+      if (updatingTo) return { status: `Updating model to version ${updatingTo}` }
       return { status: 'No model loaded' }
     },
-    about: () => node.about(),
-    get_model_version: async () => node.updater.versionResponse(await node.store.localVersions()),
+    about: () => detector.about(),
+    get_model_version: () => detector.modelVersions(),
     set_model_version_mode: async (data) => {
-      await node.updater.setVersionMode(data)
+      await detector.setVersionMode(data)
       return { status: 'OK' }
     },
-    get_outbox_mode: () => ({ outbox_mode: node.outbox.getMode() }),
+    get_outbox_mode: () => ({ outbox_mode: detector.outboxMode() }),
     set_outbox_mode: async (data) => {
       if (typeof data !== 'string') throw new PayloadError(`expected a string: continuous_upload or stopped`)
-      await node.outbox.setMode(data)
+      await detector.setOutboxMode(data)
       return { status: 'OK' }
     },
   }))
-  const events = node.runtime.metrics.counter('detector_socket_events_total', 'socket.io events by name and outcome')
+  const events = host.metrics.counter('detector_socket_events_total', 'socket.io events by name and outcome')
 
   io.on('connection', (socket: Socket) => {
     socket.onAny((event: string, ...args: unknown[]) => {
@@ -119,7 +120,7 @@ export function registerDetectorEvents(io: Server, node: DetectorNode): void {
         reply?.({ error: args[0].message })
         return
       }
-      void node.runtime.track((async () => {
+      void host.track((async () => {
         try {
           const answer = await handler(args[0])
           events.inc({ event, outcome: 'ok' })
@@ -127,7 +128,7 @@ export function registerDetectorEvents(io: Server, node: DetectorNode): void {
         } catch (error) {
           events.inc({ event, outcome: 'error' })
           const message = clipText(error instanceof ImageInputError ? `could not parse image from data: ${error.message}` : errorMessage(error), MAX_ERROR_ANSWER_CHARACTERS)
-          node.runtime.log.warn('socket event failed', { event, error: message })
+          host.log.warn('socket event failed', { event, error: message })
           reply?.({ error: message })
         }
       })())

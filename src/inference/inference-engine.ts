@@ -12,7 +12,7 @@ import type { BackendChoice, BackendName } from '../config/inference-settings.ts
 import type { ImageDecoderChoice, ImageInput } from './image-decoding.ts'
 import { deserializeError, ImageInputError, InferenceUnavailableError, type BackendRejection } from './inference-errors.ts'
 import type { ModelInformationWithFormat } from './model-package.ts'
-import type { DetectionOutput, WorkerRequest, WorkerResponse } from './worker-protocol.ts'
+import type { DetectionOutput, DetectionRequestOptions, WorkerRequest, WorkerResponse } from './worker-protocol.ts'
 
 const log = createLogger('inference')
 
@@ -43,11 +43,12 @@ export interface InferenceEngine {
   readonly backend: BackendName
   /** backends tried and not chosen, with the reason (an error, or `slower on this model` with `fastest`) */
   readonly rejected: BackendRejection[]
-  readonly model: ModelInformationWithFormat
+  /** model.json of the package; the name DetectorLogic gives it, so an engine is a DetectorLogic as it is */
+  readonly modelInfo: ModelInformationWithFormat
   /** the network input size */
   readonly inputSize: { width: number; height: number }
-  detect(image: ImageInput): Promise<DetectionOutput>
-  detectBatch(images: ImageInput[]): Promise<DetectionOutput[]>
+  detect(image: ImageInput, options?: DetectionRequestOptions): Promise<DetectionOutput>
+  detectBatch(images: ImageInput[], options?: DetectionRequestOptions): Promise<DetectionOutput[]>
   dispose(): Promise<void>
 }
 
@@ -81,7 +82,7 @@ function failureKind(error: Error): string {
 class WorkerInferenceEngine implements InferenceEngine {
   backend!: BackendName
   rejected: BackendRejection[] = []
-  model!: ModelInformationWithFormat
+  modelInfo!: ModelInformationWithFormat
   inputSize = { width: 0, height: 0 }
   private readonly pending = new Map<number, Pending>()
   private pendingImages = 0
@@ -119,15 +120,15 @@ class WorkerInferenceEngine implements InferenceEngine {
     const byReason = new Map<string, string[]>()
     for (const { backend: name, reason } of this.rejected) byReason.set(reason, [...(byReason.get(reason) ?? []), name])
     for (const [reason, backends] of byReason) log.info('inference backend rejected', { backends, reason })
-    log.info('inference backend chosen', { backend: this.backend, model: this.model.version, rejected: this.rejected.map((r) => r.backend) })
+    log.info('inference backend chosen', { backend: this.backend, model: this.modelInfo.version, rejected: this.rejected.map((r) => r.backend) })
   }
 
-  detect(image: ImageInput): Promise<DetectionOutput> {
-    return this.request([image]).then((outputs) => outputs[0]!)
+  detect(image: ImageInput, options: DetectionRequestOptions = {}): Promise<DetectionOutput> {
+    return this.request([image], options).then((outputs) => outputs[0]!)
   }
 
-  detectBatch(images: ImageInput[]): Promise<DetectionOutput[]> {
-    return images.length === 0 ? Promise.resolve([]) : this.request(images)
+  detectBatch(images: ImageInput[], options: DetectionRequestOptions = {}): Promise<DetectionOutput[]> {
+    return images.length === 0 ? Promise.resolve([]) : this.request(images, options)
   }
 
   async dispose(): Promise<void> {
@@ -145,7 +146,7 @@ class WorkerInferenceEngine implements InferenceEngine {
     this.fail(new InferenceUnavailableError('the inference engine was disposed'))
   }
 
-  private request(images: ImageInput[]): Promise<DetectionOutput[]> {
+  private request(images: ImageInput[], options: DetectionRequestOptions): Promise<DetectionOutput[]> {
     if (this.closed) return this.refuse(new InferenceUnavailableError(this.closed.message))
     const limit = this.options.maxPendingImages ?? 64
     if (this.pendingImages + images.length > limit) {
@@ -167,7 +168,7 @@ class WorkerInferenceEngine implements InferenceEngine {
       this.pending.set(id, { images: images.length, resolve, reject })
       this.pendingImages += images.length
       this.worker.ref()
-      this.post({ type: 'detect', id, images: copies }, transfer)
+      this.post({ type: 'detect', id, images: copies, ...(options.keepDecoded ? { keepDecoded: true } : {}) }, transfer)
     })
   }
 
@@ -186,7 +187,7 @@ class WorkerInferenceEngine implements InferenceEngine {
       case 'loaded':
         this.backend = message.backend
         this.rejected = message.rejected
-        this.model = message.model
+        this.modelInfo = message.model
         this.inputSize = message.inputSize
         this.loadWaiter?.resolve()
         break

@@ -13,6 +13,23 @@ let queue: Promise<void> = Promise.resolve()
 
 const reply = (message: WorkerResponse) => self.postMessage(message)
 
+/**
+ * The detections, with the decoded pixels asked for moved, not copied, to the caller. The native decoder's
+ * buffers cannot be moved: then those pixels are copied once here (a clone would copy them twice).
+ */
+function replyDetected(id: number, outputs: DetectionOutput[]): void {
+  const decoded = outputs.flatMap((output) => (output.decoded ? [output.decoded] : []))
+  const message: WorkerResponse = { type: 'detected', id, outputs }
+  const buffers = () => decoded.map((image) => image.data.buffer as ArrayBuffer)
+  try {
+    self.postMessage(message, buffers())
+  } catch (error) {
+    if ((error as Error).name !== 'DataCloneError') throw error
+    for (const image of decoded) image.data = image.data.slice()
+    self.postMessage(message, buffers())
+  }
+}
+
 async function handle(request: WorkerRequest): Promise<void> {
   switch (request.type) {
     case 'load':
@@ -35,13 +52,13 @@ async function handle(request: WorkerRequest): Promise<void> {
       try {
         for (const [index, image] of request.images.entries()) {
           try {
-            outputs.push(await runner.detect(image))
+            outputs.push(await runner.detect(image, { keepDecoded: request.keepDecoded }))
           } catch (error) {
             if (error instanceof ImageInputError && request.images.length > 1) throw new ImageInputError(`image ${index}: ${error.message}`)
             throw error
           }
         }
-        reply({ type: 'detected', id: request.id, outputs })
+        replyDetected(request.id, outputs)
       } catch (error) {
         reply({ type: 'detect-failed', id: request.id, error: serializeError(error) })
       }

@@ -29,7 +29,11 @@ export async function encodeJpeg(image: ImageInput, quality = 85, maxPixels = DE
       return image.bytes
     }
   }
-  const rgb = await decodeImage(image, { maxPixels })
+  return encodeRgbJpeg(await decodeImage(image, { maxPixels }), quality)
+}
+
+/** JPEG bytes for decoded pixels (e.g. what the inference worker decoded already); `quality` 1–100, default 85. */
+export async function encodeRgbJpeg(rgb: RgbImage, quality = 85): Promise<Uint8Array> {
   const rgba = toRgba(rgb)
   const level = Math.min(100, Math.max(1, Math.round(quality)))
   const napi = await loadNapiImage()

@@ -18,11 +18,14 @@ import { readModelPackage, type ModelInformationWithFormat } from './model-packa
 import { resolveModelSpec, type ModelSpec } from './model-spec.ts'
 import { readOnnxModelHeader } from './onnx-model-header.ts'
 import { decodeDetections } from './output-decoding.ts'
-import type { DetectionOutput, WorkerLoadOptions } from './worker-protocol.ts'
+import { sniffImageFormat } from './image-header.ts'
+import type { DetectionOutput, DetectionRequestOptions, WorkerLoadOptions } from './worker-protocol.ts'
 
 const firstLine = (error: unknown) => (error instanceof Error ? error.message : String(error)).split('\n')[0]!.trim().slice(0, 500)
 
 const WARM_UP_PASSES = 2
+
+const isJpeg = (image: ImageInput) => image.kind === 'encoded' && sniffImageFormat(image.bytes) === 'jpeg'
 
 /**
  * The warm-up input: a small plain frame taken through the real decoder and preprocessing. A fresh worker
@@ -115,7 +118,7 @@ export class ModelRunner {
     throw new NoBackendError(rejected)
   }
 
-  async detect(image: ImageInput): Promise<DetectionOutput> {
+  async detect(image: ImageInput, options: DetectionRequestOptions = {}): Promise<DetectionOutput> {
     const started = performance.now()
     const rgb = await decodeImage(image, this.decodeOptions)
     const decoded = performance.now()
@@ -132,6 +135,7 @@ export class ModelRunner {
       height: rgb.original?.height ?? rgb.height,
       decodeScale: rgb.original ? Math.round(rgb.original.width / rgb.width) : 1,
       timings: { decodeMs: decoded - started, preprocessMs: prepared - decoded, inferenceMs: inferred - prepared, postprocessMs: finished - inferred },
+      ...(options.keepDecoded && !isJpeg(image) ? { decoded: rgb } : {}),
     }
   }
 

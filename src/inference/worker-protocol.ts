@@ -1,7 +1,7 @@
 /** Messages between an InferenceEngine (main thread) and its inference worker. */
 import type { BoxDetection, ClassificationDetection, PointDetection, SegmentationDetection } from '../contract/index.ts'
 import type { BackendChoice, BackendName } from '../config/inference-settings.ts'
-import type { ImageDecoderChoice, ImageInput } from './image-decoding.ts'
+import type { ImageDecoderChoice, ImageInput, RgbImage } from './image-decoding.ts'
 import type { BackendRejection, SerializedError } from './inference-errors.ts'
 import type { ModelInformationWithFormat } from './model-package.ts'
 
@@ -23,6 +23,17 @@ export interface DetectionOutput {
   /** 1 when decoded at full size; 2, 4 or 8 when a large JPEG was decoded at reduced scale for a small network */
   decodeScale?: number
   timings: StageTimings
+  /** the pixels as decoded for the model, when asked for with `keepDecoded` and the image was not a JPEG */
+  decoded?: RgbImage
+}
+
+/** What a caller asks of a detection besides the detections. */
+export interface DetectionRequestOptions {
+  /**
+   * Send back the decoded pixels (`decoded`) of an image that is not a JPEG (a PNG, a raw array): a caller that will
+   * encode it as JPEG, the detector's outbox, then need not decode it again. A JPEG never comes back; it is kept as it is.
+   */
+  keepDecoded?: boolean
 }
 
 export interface WorkerLoadOptions {
@@ -41,7 +52,7 @@ export interface WorkerLoadOptions {
 
 export type WorkerRequest =
   | { type: 'load'; options: WorkerLoadOptions }
-  | { type: 'detect'; id: number; images: ImageInput[] }
+  | { type: 'detect'; id: number; images: ImageInput[]; keepDecoded?: boolean }
   | { type: 'dispose' }
 
 export type WorkerResponse =

@@ -1,6 +1,16 @@
 import type { Elysia } from 'elysia'
 import { errorMessage } from '../foundation/log.ts'
-import type { TrainerNode } from './trainer-node.ts'
+import type { NodeRuntime } from '../node/node-runtime.ts'
+
+/** What the backdoor does to a trainer; TrainerNode implements it. */
+export interface TrainerBackdoor {
+  /** abort any training, forget the persisted one, clear errors, reconnect, send the status */
+  reset(): Promise<void>
+  /** false when no training process runs */
+  killTrainingProcess(): Promise<boolean>
+  /** whether the Loop accepted the status */
+  sendStatus(): Promise<boolean>
+}
 
 /**
  * The test-only controls of §8.11, mounted with USE_BACKDOOR_CONTROLS. Those that only make sense for
@@ -11,9 +21,9 @@ import type { TrainerNode } from './trainer-node.ts'
  *   POST /kill_training_process   409 unless the training process runs; else terminate it and wait (run_training then ends)
  *   POST /force_status_update     send the status now
  */
-export function registerTrainerBackdoorRoutes(app: Elysia, node: TrainerNode): void {
-  const log = node.runtime.log.child('backdoor')
-  const failures = node.runtime.metrics.counter('trainer_backdoor_failures_total', 'Backdoor requests that failed, by route')
+export function registerTrainerBackdoorRoutes(app: Elysia, trainer: TrainerBackdoor, host: Pick<NodeRuntime, 'log' | 'metrics'>): void {
+  const log = host.log.child('backdoor')
+  const failures = host.metrics.counter('trainer_backdoor_failures_total', 'Backdoor requests that failed, by route')
   const failed = (route: string, error: unknown, set: { status?: number | string }) => {
     failures.inc({ route })
     log.error('backdoor request failed', { route, error: errorMessage(error) })
@@ -23,7 +33,7 @@ export function registerTrainerBackdoorRoutes(app: Elysia, node: TrainerNode): v
   app
     .post('/reset', async ({ set }) => {
       try {
-        await node.reset()
+        await trainer.reset()
         log.warn('trainer reset through the backdoor')
         return { status: 'reset' }
       } catch (error) {
@@ -32,7 +42,7 @@ export function registerTrainerBackdoorRoutes(app: Elysia, node: TrainerNode): v
     }, { detail: { summary: 'Test only: abort any training, forget the persisted one, report', tags: ['backdoor'] } })
     .post('/kill_training_process', async ({ set }) => {
       try {
-        if (!(await node.killTrainingProcess())) {
+        if (!(await trainer.killTrainingProcess())) {
           set.status = 409
           return { detail: 'trainer is not running' }
         }
@@ -41,7 +51,7 @@ export function registerTrainerBackdoorRoutes(app: Elysia, node: TrainerNode): v
         return failed('/kill_training_process', error, set)
       }
     }, { detail: { summary: 'Test only: terminate the running training process', tags: ['backdoor'] } })
-    .post('/force_status_update', async () => ({ sent: await node.sendStatus() }), {
+    .post('/force_status_update', async () => ({ sent: await trainer.sendStatus() }), {
       detail: { summary: 'Test only: send update_trainer now', tags: ['backdoor'] },
     })
 }

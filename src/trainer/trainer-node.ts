@@ -10,7 +10,7 @@ import { resolveNodeHome } from '../node/node-identity.ts'
 import { DEFAULT_CANCEL_GRACE_MS, type Executor, type ExecutorOptions } from './executor.ts'
 import { createLoopTrainerSteps } from './loop-trainer-steps.ts'
 import { LoopReachability, LoopTrainerPort } from './loop-trainer-port.ts'
-import { registerTrainerBackdoorRoutes } from './trainer-backdoor-routes.ts'
+import { registerTrainerBackdoorRoutes, type TrainerBackdoor } from './trainer-backdoor-routes.ts'
 import type { TrainerLogic } from './trainer-logic.ts'
 import { buildTrainingStatus, TrainerStatusReporter } from './trainer-status-reporter.ts'
 import type { DownloadOptions } from './training-data-downloader.ts'
@@ -67,7 +67,7 @@ export interface TrainerNodeOptions {
  *
  * `/ready` means "connected to the Loop": a trainer that is not connected cannot be given a training.
  */
-export class TrainerNode {
+export class TrainerNode implements TrainerBackdoor {
   readonly supervisor: TrainingSupervisor
   readonly reachability: LoopReachability
   private readonly reporter: TrainerStatusReporter
@@ -250,7 +250,7 @@ export class TrainerNode {
     loop.on('stop_training', () => this.stopTraining())
     loop.on('abort_training', () => runtime.track(this.abortTraining()))
     loop.onConnect(() => void this.sendStatus())
-    if (this.options.config.useBackdoorControls) registerTrainerBackdoorRoutes(runtime.app, this)
+    if (this.options.config.useBackdoorControls) registerTrainerBackdoorRoutes(runtime.app, this, runtime)
     runtime.setHooks({
       onStartup: async () => {
         loop.connect()

@@ -7,10 +7,10 @@ import { Outbox, type OutboxOptions } from '../../src/detector/outbox.ts'
 import { OutboxStore } from '../../src/detector/outbox-store.ts'
 import { RelevanceFilter } from '../../src/detector/relevance-filter.ts'
 import { httpStatusOf } from '../../src/detector/rest-routes.ts'
-import type { ImageInput } from '../../src/inference/image-decoding.ts'
+import { decodeImage, type ImageInput } from '../../src/inference/image-decoding.ts'
 import { createLogger, setLogSink } from '../../src/foundation/log.ts'
 import { MetricsRegistry } from '../../src/foundation/metrics.ts'
-import { fixedBoxLogic } from '../support/fixed-box-logic.ts'
+import { FIXED_BOX_OUTPUT, fixedBoxLogic } from '../support/fixed-box-logic.ts'
 import { makeTempDir } from '../support/temp.ts'
 
 // The autoupload path of the detection flow (issue 11): a detection never waits for the outbox, and nothing
@@ -44,7 +44,15 @@ async function serviceWith(outboxOptions: Partial<OutboxOptions> = {}) {
   const dropped = (reason: string) => metrics.counter('outbox_dropped_total', '').get({ queue: 'normal', reason })
   const saved = () => metrics.counter('outbox_saved_total', '').get({ queue: 'normal' })
   const settle = () => Promise.all(background)
-  return { service, outbox, dropped, saved, settle, normalFolder: join(temp.path, 'outbox', 'normal') }
+  return { service, outbox, active, dropped, saved, settle, normalFolder: join(temp.path, 'outbox', 'normal') }
+}
+
+/** The mean pixel value (rounded) of every JPEG queued in `folder`. */
+async function savedPixelMeans(folder: string): Promise<number[]> {
+  return Promise.all((await readdir(folder)).map(async (id) => {
+    const { data } = await decodeImage({ kind: 'encoded', bytes: await Bun.file(join(folder, id, `image_${id}.jpg`)).bytes() })
+    return Math.round(data.reduce((sum, v) => sum + v, 0) / data.length)
+  }))
 }
 
 describe('autoupload from the detection flow', () => {
@@ -66,6 +74,28 @@ describe('autoupload from the detection flow', () => {
     await settle()
     expect(saved()).toBe(3)
     expect(dropped('write_backlog')).toBe(17)
+  })
+
+  test('a non-JPEG image is encoded from the pixels the model decoded, not decoded again; without them from the image', async () => {
+    const { service, settle, normalFolder, active } = await serviceWith()
+    // a model that returns its decoded pixels, as the inference engine does when asked: plain white, where the image is gray
+    const white = { width: 64, height: 48, data: new Uint8Array(64 * 48 * 3).fill(255) }
+    const asked: unknown[] = []
+    await active.swap({ ...fixedBoxLogic, detect: async (_image, options) => (asked.push(options), { ...structuredClone(FIXED_BOX_OUTPUT), decoded: white }) })
+    await service.detect(rawFrame(), { autoupload: 'all' }, 'socket')
+    await settle()
+    expect(asked).toEqual([{ keepDecoded: true }])
+    expect(await savedPixelMeans(normalFolder)).toEqual([255])
+
+    // a custom logic that ignores keepDecoded: the image itself is encoded
+    await active.swap(fixedBoxLogic)
+    await service.detect(rawFrame(), { autoupload: 'all' }, 'socket')
+    await settle()
+    expect((await savedPixelMeans(normalFolder)).sort()).toEqual([128, 255])
+    // nothing may go to the outbox: no pixels are asked for
+    await active.swap({ ...fixedBoxLogic, detect: async (_image, options) => (asked.push(options), structuredClone(FIXED_BOX_OUTPUT)) })
+    await service.detect(rawFrame(), { autoupload: 'disabled' }, 'socket')
+    expect(asked.at(-1)).toEqual({ keepDecoded: false })
   })
 
   test('/upload while the write backlog is full: a 503 (try again), not a server error', async () => {

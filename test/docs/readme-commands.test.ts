@@ -96,6 +96,7 @@ const COMMANDS: Record<string, Check> = {
   'bun scripts/bench-outbox.ts': { skip: 'a benchmark', instead: file('scripts/bench-outbox.ts') },
   'bun scripts/bench-outbox-flood.ts': { skip: 'a benchmark', instead: file('scripts/bench-outbox-flood.ts') },
   'bun scripts/soak.ts': { skip: 'a benchmark of 10 minutes', instead: file('scripts/soak.ts') },
+  'bun scripts/bench-autoupload-encoding.ts': { skip: 'a benchmark', instead: file('scripts/bench-autoupload-encoding.ts') },
   'bash .ci/run': { skip: 'runs the whole suite on a clean clone', instead: file('.ci/run') },
   'bun test --timeout 60000 test/fuzz': { skip: 'part of npm test (this suite runs beside it)', instead: file('test/fuzz/README.md') },
 }

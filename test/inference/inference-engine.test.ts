@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { writeFile } from 'node:fs/promises'
 import { writeTinyModelPackage, type PlantedBox } from '../../scripts/make-test-models.ts'
 import { createInferenceEngine, type InferenceEngine } from '../../src/inference/inference-engine.ts'
+import { decodeImage } from '../../src/inference/image-decoding.ts'
 import { ImageInputError, InferenceUnavailableError, ModelPackageError, NoBackendError } from '../../src/inference/inference-errors.ts'
 import { setLogLevel, setLogSink, getLogLevel } from '../../src/foundation/log.ts'
 import { MetricsRegistry } from '../../src/foundation/metrics.ts'
@@ -49,7 +50,7 @@ function expectPlanted(output: { box_detections: { confidence: number }[] }): vo
 describe('detections through the worker', () => {
   test('YOLOv8 layout: planted boxes come back in source pixels after NMS', async () => {
     expect(engine.backend).toBe('cpu')
-    expect(engine.model).toMatchObject({ version: '1.0', organization: 'tests' })
+    expect(engine.modelInfo).toMatchObject({ version: '1.0', organization: 'tests' })
     expect(engine.inputSize).toEqual({ width: 64, height: 64 })
     const output = await engine.detect(RAW)
     expectPlanted(output)
@@ -105,6 +106,18 @@ describe('detections through the worker', () => {
     expect(bytes.equals(astronaut)).toBe(true)
     expect(neighbour.byteLength).toBe(512)
     expect(neighbour[511]).toBe(7)
+  })
+
+  test('keepDecoded: a PNG or raw array comes back decoded, as the model saw it; a JPEG never does', async () => {
+    const png = await new Bun.Image(astronaut).png().bytes()
+    const [fromPng, fromRaw, fromJpeg] = await engine.detectBatch([{ kind: 'encoded', bytes: png }, RAW, { kind: 'encoded', bytes: astronaut }], { keepDecoded: true })
+    const pngPixels = await decodeImage({ kind: 'encoded', bytes: png })
+    expect(fromPng!.decoded).toEqual({ width: pngPixels.width, height: pngPixels.height, data: pngPixels.data })
+    expect(fromRaw!.decoded).toEqual({ width: 128, height: 64, data: new Uint8Array(128 * 64 * 3).fill(90) })
+    expectPlanted(fromRaw!)
+    expect(fromJpeg!.decoded).toBeUndefined()
+    expect((await engine.detect(RAW)).decoded).toBeUndefined()
+    expect((await engine.detect({ kind: 'encoded', bytes: png }, { keepDecoded: true })).decoded?.data).toEqual(pngPixels.data)
   })
 
   test('the main thread keeps running while the worker decodes and infers', async () => {

@@ -11,7 +11,7 @@ describe('YOLOv8n', () => {
   test.skipIf(!modelDir)('finds the astronaut as a person (> 0.5) where she stands, and the cup but no person in the coffee photo', async () => {
     const engine = await createInferenceEngine({ modelDir: modelDir!, backend: 'cpu' })
     try {
-      expect(engine.model.categories).toHaveLength(80)
+      expect(engine.modelInfo.categories).toHaveLength(80)
       const bytes = await Bun.file(join(import.meta.dir, '..', 'fixtures', 'astronaut.jpg')).bytes()
       const output = await engine.detect({ kind: 'encoded', bytes })
       const people = output.box_detections.filter((b) => b.category_name === 'person' && b.confidence > 0.5)
