@@ -1,7 +1,7 @@
 /**
  * The layout rules of ARCHITECTURE.md over src/, through scripts/check-structure.ts: folders form no cycle and
- * import only folders before them on the layer line. (File cycles and file lengths are the other half of
- * issue 14.)
+ * import only folders before them on the layer line; files form no import cycle (type-only imports count); no
+ * source file is over 400 lines.
  */
 import { afterEach, describe, expect, test } from 'bun:test'
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -30,6 +30,23 @@ describe('layers', () => {
     const report = checkStructure(join(import.meta.dir, '../../src'))
     expect(report.folderCycles).toEqual([])
     expect(report.layerViolations).toEqual([])
+  })
+
+  test('src/ has no import cycle between files (type-only included) and no file over 400 lines', () => {
+    const report = checkStructure(join(import.meta.dir, '../../src'))
+    expect(report.fileCycles).toEqual([])
+    expect(report.tooLong).toEqual([])
+  })
+
+  test('a cycle through a type-only import and a long file are reported', async () => {
+    const src = await tree({
+      'detector/detector-node.ts': `import { registerRoutes } from './rest-routes.ts'\nexport class DetectorNode {}\n`,
+      'detector/rest-routes.ts': `import type { DetectorNode } from './detector-node.ts'\nexport function registerRoutes(node: DetectorNode) {}\n`,
+      'detector/outbox.ts': 'export const line = 1\n'.repeat(401),
+    })
+    const report = checkStructure(src)
+    expect(report.fileCycles).toEqual([['detector/detector-node.ts', 'detector/rest-routes.ts']])
+    expect(report.tooLong).toEqual([{ file: 'detector/outbox.ts', lines: 401 }])
   })
 
   test('an import up the line, a folder on no layer and a folder cycle are each reported', async () => {
