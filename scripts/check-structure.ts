@@ -15,6 +15,7 @@ export const MAX_LINES = 400
  * the order says which way an import may go (config may import contract; node kinds may import the local loop).
  */
 export const LAYERS: readonly (readonly string[])[] = [
+  ['runtime'],
   ['foundation'],
   ['contract', 'config'],
   ['loop', 'inference'],

@@ -1,25 +1,27 @@
-import { Elysia } from 'elysia'
-import { Server as SocketIoEngine } from '@socket.io/bun-engine'
 import { Server as SocketIoServer } from 'socket.io'
 import { SOCKET_IO_PATH } from '../contract/index.ts'
 import { boundedSocketParser, DEFAULT_MAX_ATTACHMENTS, DEFAULT_MAX_EVENT_BYTES } from './bounded-socket-parser.ts'
 import { errorMessage, quoteInput, type Logger } from '../foundation/log.ts'
 import type { MetricsRegistry } from '../foundation/metrics.ts'
-import { hasChunkedBody, MAX_HEADER_BYTES, raiseNativeHeaderLimit, readBodyBytes, refusalResponse, RequestTooLargeError, requestRefusal } from './request-limits.ts'
+import { hasChunkedBody, MAX_HEADER_BYTES, readBodyBytes, refusalResponse, RequestTooLargeError, requestRefusal } from './request-limits.ts'
 import { AddressInUseError } from './listen-address.ts'
+import { SocketIoEngine } from '../runtime/socket-io-engine.ts'
+import { isAddressInUse, listenHttp, type AnyElysia, type Listener, type WebSocketHandlers } from '../runtime/serve-http.ts'
 
 /** Detector message cap (§5.5, 64 MiB since upstream 0.18.2). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 /** The body limit of a server that names none. */
 export const DEFAULT_MAX_REQUEST_BODY_BYTES = 128 * 1024 * 1024
-/** A WebSocket closed for a frame over the payload limit: RFC 6455 code 1009; Bun's server sees 1006 and this reason. */
+/** A WebSocket closed for a frame over the payload limit: RFC 6455 code 1009 (Deno); Bun's server sees 1006 and this reason. */
 const isFrameTooBig = (code: number, reason: string) => code === 1009 || /too big/i.test(reason)
 
 export interface SocketIoBinding {
   io: SocketIoServer
-  engine: SocketIoEngine
-  /** the engine's WebSocket handlers for Bun.serve, closes for oversized frames logged */
-  websocket: object
+  engine: InstanceType<typeof SocketIoEngine>
+  /** the engine's WebSocket handlers, closes for oversized frames logged */
+  websocket: WebSocketHandlers
+  /** what a WebSocket handler threw (Deno: that connection is closed), logged and counted */
+  onWebSocketError(error: unknown): void
   idleTimeoutSeconds: number
   maxMessageBytes: number
 }
@@ -65,17 +67,21 @@ export function createSocketIo(options: SocketIoOptions): SocketIoBinding {
     log.warn('socket.io request refused', { code: failure.code, error: failure.message, context: failure.context })
   })
   const handler = engine.handler()
-  const websocket = {
-    ...handler.websocket,
-    close(ws: unknown, code: number, reason: string) {
+  const websocket: WebSocketHandlers = {
+    ...(handler.websocket as unknown as WebSocketHandlers),
+    close(ws, code, reason) {
       if (isFrameTooBig(code, reason)) {
         errors.inc({ reason: 'frame_too_large' })
         log.warn(`socket.io frame larger than the socket.io message cap of ${maxMessageBytes} bytes; connection closed`)
       }
-      return (handler.websocket.close as (ws: unknown, code: number, reason: string) => unknown)(ws, code, reason)
+      handler.websocket.close(ws as never, code, reason)
     },
   }
-  return { io, engine, websocket, idleTimeoutSeconds: handler.idleTimeout, maxMessageBytes }
+  const onWebSocketError = (error: unknown) => {
+    errors.inc({ reason: 'handler_error' })
+    log.error('socket.io connection failed', { error: errorMessage(error), consequence: 'connection closed' })
+  }
+  return { io, engine, websocket, onWebSocketError, idleTimeoutSeconds: handler.idleTimeout, maxMessageBytes }
 }
 
 export interface RunningServer {
@@ -91,7 +97,7 @@ export interface RunningServer {
  * socket.io requests at `/ws/socket.io/…` go to the engine; everything else to Elysia.
  * Requests over the limits are answered here, before any route, with 413/431 and a `detail`.
  */
-export function serve(app: Elysia<any, any, any, any, any, any, any>, options: {
+export function serve(app: AnyElysia, options: {
   port: number
   hostname: string
   socketIo?: SocketIoBinding
@@ -106,7 +112,6 @@ export function serve(app: Elysia<any, any, any, any, any, any, any>, options: {
     maxBodyBytes: Math.max(options.maxRequestBodyBytes ?? DEFAULT_MAX_REQUEST_BODY_BYTES, socketIo?.maxMessageBytes ?? 0),
     maxHeaderBytes: options.maxHeaderBytes ?? MAX_HEADER_BYTES,
   }
-  raiseNativeHeaderLimit()
   const refuse = (request: Request, refusal: RequestTooLargeError) => {
     options.onRefusal?.(request, refusal)
     return refusalResponse(refusal)
@@ -131,23 +136,19 @@ export function serve(app: Elysia<any, any, any, any, any, any, any>, options: {
   if (socketIo) {
     app.all(`${SOCKET_IO_PATH}/*`, ({ request, server }) => socketIo.engine.handleRequest(request, server as any))
   }
+  let listener: Listener
   try {
-    app.listen({
+    listener = listenHttp(app, {
       port: options.port,
       hostname: options.hostname,
-      // Bun's own limit answers with an empty 413 before any handler runs; the onRequest check above answers instead
-      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-      // Elysia asks for SO_REUSEPORT: a second node on the same port would start and silently share its traffic
-      reusePort: false,
-      ...(socketIo ? { websocket: socketIo.websocket, idleTimeout: Math.max(socketIo.idleTimeoutSeconds, 60) } : { idleTimeout: 60 }),
-    } as any)
+      websocket: socketIo?.websocket,
+      idleTimeoutSeconds: Math.max(socketIo?.idleTimeoutSeconds ?? 0, 60),
+    }, (error) => socketIo?.onWebSocketError(error))
   } catch (error) {
-    if ((error as { code?: unknown }).code === 'EADDRINUSE') throw new AddressInUseError(options.hostname, options.port)
+    if (isAddressInUse(error)) throw new AddressInUseError(options.hostname, options.port)
     throw error
   }
-  const server = app.server
-  if (!server) throw new Error(`could not listen on ${options.hostname}:${options.port}`)
-  const port = server.port!
+  const { port } = listener
   const hostForUrl = options.hostname === '0.0.0.0' || options.hostname === '::' ? '127.0.0.1' : options.hostname
   return {
     port,
@@ -158,7 +159,7 @@ export function serve(app: Elysia<any, any, any, any, any, any, any>, options: {
         socketIo.io.disconnectSockets(true)
         socketIo.engine.close()
       }
-      await server.stop(force)
+      await listener.stop(force)
     },
   }
 }

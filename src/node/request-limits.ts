@@ -1,18 +1,11 @@
-import http from 'node:http'
-
 /**
  * How big an HTTP request may be, and the answers when it is bigger: 413 (body) and 431 (headers) with a
  * `detail` naming the limit, like every other error. Bun's own parser answers both with an empty body before
- * any JavaScript runs, so the limits are enforced here and Bun's are set above them (see `serve`).
+ * any JavaScript runs, so the limits are enforced here and Bun's are set above them (runtime/bun-http-listener.ts).
  */
 
 /** The largest header block (request line and header lines) a server accepts; Node's and Bun's default. */
 export const MAX_HEADER_BYTES = 16 * 1024
-/**
- * Where Bun's own parser still refuses headers with its bare 431. It is a process-wide setting
- * (`http.maxHeaderSize`, the same as `--max-http-header-size`), raised — never lowered — when a server starts.
- */
-export const NATIVE_HEADER_BYTES = 64 * 1024
 /** The body of a route that takes one word (a mode, a version, on/off). */
 export const MAX_SETTING_BODY_BYTES = 1024
 
@@ -96,9 +89,4 @@ export async function readBodyText(request: Request, limit: number): Promise<str
 /** `{detail}` with the error's status; the connection is closed so that an unread upload is not drained. */
 export function refusalResponse(error: RequestTooLargeError): Response {
   return new Response(JSON.stringify({ detail: error.message }), { status: error.status, headers: { 'content-type': 'application/json', connection: 'close' } })
-}
-
-/** Lets header blocks up to NATIVE_HEADER_BYTES reach our own check, which answers with a detail. */
-export function raiseNativeHeaderLimit(): void {
-  if (http.maxHeaderSize < NATIVE_HEADER_BYTES) (http as { maxHeaderSize: number }).maxHeaderSize = NATIVE_HEADER_BYTES
 }
