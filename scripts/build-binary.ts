@@ -9,9 +9,10 @@
  * - Workers: every `new Worker(new URL('./name.ts', import.meta.url))` under src/ becomes an extra
  *   entrypoint. In a binary that URL resolves next to the main module (`/$bunfs/root/name.ts`), so each
  *   worker gets a one-line virtual entry `src/cli/name.ts` (root = src/cli) that imports the real file;
- * - files imported `with { type: 'file' }`: onnxruntime-web's wasm + glue, the detector status page;
  * - onnxruntime-node's addon (Bun resolves its require template for the target) and, through the
- *   generated src/foundation/embedded-assets.ts, the target's libonnxruntime.so.1 and the built-in model;
+ *   generated src/foundation/embedded-assets.ts (the only module that imports files `with { type: 'file' }`:
+ *   Deno cannot load such imports, so src/ itself has none), the target's libonnxruntime.so.1, the built-in
+ *   model, onnxruntime-web's wasm + glue, the detector status page and the GPU verification model;
  * - @napi-rs/image's addon when the target's package is installed; otherwise (e.g. arm64 built on x64)
  *   @napi-rs/image is replaced by a module that throws a clear error and decoding falls back to jpeg-js.
  * What stays out: CUDA provider libraries (ORT_LIB_DIR at run time) and WebGPU through
@@ -131,6 +132,10 @@ export function embeddedAssetsModule(target: BinaryTarget, withWebgpuWasm: boole
   const ortEntry = fileEntry('ortLibrary', ortLibrary)
   const modelEntries = BUILTIN_MODEL_FILES.map((name, index) => `${JSON.stringify(name)}: ${fileEntry(`builtinModel${index}`, join(BUILTIN_MODEL_DIR, name))}`)
   const testingTrainerEntry = fileEntry('testingTrainerScript', join(SRC, 'trainer', 'testing-trainer-script.ts'))
+  const statusPageEntry = fileEntry('statusPage', join(SRC, 'detector', 'status-page', 'index.html'))
+  const verificationModelEntry = fileEntry('verificationModel', join(SRC, 'inference', 'verification-model.onnx'))
+  const ortWebWasmEntry = fileEntry('ortWebWasm', fileURLToPath(import.meta.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm')))
+  const ortWebGlueEntry = fileEntry('ortWebWasmGlue', fileURLToPath(import.meta.resolve('onnxruntime-web/ort-wasm-simd-threaded.mjs')))
   const webgpuEntry = withWebgpuWasm
     ? fileEntry('ortWebWebgpuWasm', fileURLToPath(import.meta.resolve('onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm')))
     : 'undefined'
@@ -144,6 +149,9 @@ export function embeddedAssetsModule(target: BinaryTarget, withWebgpuWasm: boole
     `  builtinModel: { files: { ${modelEntries.join(', ')} } },`,
     `  ortWebWebgpuWasm: ${webgpuEntry},`,
     `  testingTrainerScript: ${testingTrainerEntry},`,
+    `  statusPage: ${statusPageEntry},`,
+    `  verificationModel: ${verificationModelEntry},`,
+    `  ortWebWasm: { wasm: ${ortWebWasmEntry}, mjs: ${ortWebGlueEntry} },`,
     `}`,
     '',
   ].join('\n')

@@ -1,9 +1,9 @@
+import { fileURLToPath } from 'node:url'
 import type { Elysia } from 'elysia'
-import statusPageFile from './status-page/index.html' with { type: 'file' }
+import { EMBEDDED_ASSETS } from '../foundation/embedded-assets.ts'
 import type { DetectorApi } from './detector-api.ts'
 
-// bun-types types every .html import as an HTML bundle; imported as a file it is a path
-const statusPagePath = statusPageFile as unknown as string
+const statusPagePath = EMBEDDED_ASSETS?.statusPage.path ?? fileURLToPath(new URL('./status-page/index.html', import.meta.url))
 
 /** A small status page at `/`, from a file embedded in the binary: no CDN, works offline. */
 export function registerStatusPage(app: Elysia<any, any, any, any, any, any, any>, detector: Pick<DetectorApi, 'statusData' | 'lastDetection'>): void {

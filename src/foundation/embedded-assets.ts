@@ -1,9 +1,10 @@
 /**
  * What a single-binary build carries besides code. From source (and in other apps that import this
- * package) this is the stub below: `EMBEDDED_ASSETS` is undefined and every asset is found in
- * node_modules / assets/. `scripts/build-binary.ts` replaces this one file (Bun.build `files`) with a
- * module that imports the build target's files `with { type: 'file' }`, so the inference Worker,
- * which has its own module graph, sees the same answer as the main thread.
+ * package, on Bun or Deno) this is the stub below: `EMBEDDED_ASSETS` is undefined and every asset is found
+ * where it lies (node_modules, assets/, next to the module that reads it). `scripts/build-binary.ts`
+ * replaces this one file (Bun.build `files`) with a module that imports the build target's files
+ * `with { type: 'file' }`, so the inference Worker, which has its own module graph, sees the same answer as
+ * the main thread. No other module imports files that way: Deno cannot load such an import.
  */
 
 export interface EmbeddedFile {
@@ -24,6 +25,12 @@ export interface EmbeddedAssets {
   ortWebWebgpuWasm?: EmbeddedFile
   /** src/trainer/testing-trainer-script.ts, run as a child process by `trainer --logic testing` */
   testingTrainerScript?: EmbeddedFile
+  /** src/detector/status-page/index.html */
+  statusPage: EmbeddedFile
+  /** src/inference/verification-model.onnx, run before a GPU backend is trusted */
+  verificationModel: EmbeddedFile
+  /** onnxruntime-web's wasm and its glue script (`env.wasm.wasmPaths`) */
+  ortWebWasm: { wasm: EmbeddedFile; mjs: EmbeddedFile }
 }
 
 export const EMBEDDED_ASSETS: EmbeddedAssets | undefined = undefined

@@ -3,14 +3,16 @@
  * scripts/make-test-models.ts) on a fixed input and must agree with the CPU. A driver that computes
  * garbage is then rejected with a reason instead of quietly producing wrong detections.
  */
-import verificationModelPath from './verification-model.onnx' with { type: 'file' }
+import { fileURLToPath } from 'node:url'
 import type { BackendName } from '../config/inference-settings.ts'
 import { createBackendSession, type BackendSessionOptions } from './backend-sessions.ts'
+import { EMBEDDED_ASSETS } from '../foundation/embedded-assets.ts'
 
 export const VERIFICATION_INPUT_NAME = 'input'
 export const VERIFICATION_INPUT_DIMS = [1, 3, 16, 16]
 const ABSOLUTE_TOLERANCE = 2e-3
 const RELATIVE_TOLERANCE = 1e-3
+const verificationModelPath = EMBEDDED_ASSETS?.verificationModel.path ?? fileURLToPath(new URL('./verification-model.onnx', import.meta.url))
 
 /** The fixed input (values in 0–1), from a seeded Park–Miller generator. */
 export function verificationInput(): Float32Array {

@@ -13,15 +13,17 @@
  * Channels are taken as RGB; OpenCV callers must convert BGR first.
  *
  * Nothing is decoded before its size is known and within the pixel budget (image-header.ts): JPEG and PNG
- * from their headers, WebP/GIF/BMP through Bun.Image's header probe; a format whose size cannot be read
- * without decoding is refused. A full-size decode then peaks at about 6 bytes per pixel of the budget (the
- * decoder's RGB buffer, used as it is, plus its working memory; measured 276 MB for 8000×6000).
+ * from their headers, WebP/GIF/BMP through the runtime's built-in codec (Bun.Image; Deno has none and refuses
+ * them); a format whose size cannot be read without decoding is refused. A full-size decode then peaks at
+ * about 6 bytes per pixel of the budget (the decoder's RGB buffer, used as it is, plus its working memory;
+ * measured 276 MB for 8000×6000).
  */
 import jpeg from 'jpeg-js'
 import { checkPixelBudget, chooseJpegScale, readImageHeader, type ImageSize } from './image-header.ts'
 import { DEFAULT_MAX_IMAGE_PIXELS } from '../config/inference-settings.ts'
 import { ImageInputError } from './inference-errors.ts'
 import { quoteInput } from '../foundation/log.ts'
+import { BUILTIN_IMAGE_CODEC } from '../runtime/image-codec.ts'
 
 export type ImageInput =
   | { kind: 'encoded'; bytes: Uint8Array }
@@ -115,37 +117,28 @@ function decodeWithJpegJs(bytes: Uint8Array, maxPixels: number): RgbImage {
   }
 }
 
-type BunImageClass = typeof Bun.Image
-/** Bun's built-in codecs (libjpeg-turbo, libspng, libwebp); absent under Deno. */
-const bunImage = (): BunImageClass | undefined => (globalThis as { Bun?: { Image?: BunImageClass } }).Bun?.Image
-
-/** WebP, GIF, BMP: the size from Bun.Image's header probe, which allocates no pixels. */
+/** WebP, GIF, BMP: the size from the runtime's header probe, which allocates no pixels. */
 async function probeOtherFormat(bytes: Uint8Array): Promise<ImageSize> {
-  const BunImage = bunImage()
-  if (!BunImage) throw new ImageInputError('only JPEG and PNG images can be checked before decoding on this runtime; send JPEG or PNG')
+  if (!BUILTIN_IMAGE_CODEC) throw new ImageInputError('only JPEG and PNG images can be checked before decoding on this runtime; send JPEG or PNG')
   try {
-    const { width, height } = await new BunImage(bytes).metadata()
-    return { width, height }
+    return await BUILTIN_IMAGE_CODEC.size(bytes)
   } catch (error) {
     throw new ImageInputError(`could not decode the image (JPEG, PNG, WebP, GIF or BMP expected): ${(error as Error).message}`)
   }
 }
 
 /**
- * A JPEG at 1/`scale` of its size: libjpeg-turbo's scaled IDCT (through Bun.Image) never builds the full-size
- * image (4000×3000 at 1/8: ~17 ms and ~11 MB instead of ~72 ms and ~220 MB). Bun.Image has no raw-pixel
- * output, so the pixels come back as an uncompressed PNG that @napi-rs/image unpacks. Undefined without
- * Bun.Image; the caller then decodes at full size.
+ * A JPEG at 1/`scale` of its size: libjpeg-turbo's scaled IDCT (Bun's built-in codec) never builds the
+ * full-size image (4000×3000 at 1/8: ~17 ms and ~11 MB instead of ~72 ms and ~220 MB); its uncompressed PNG
+ * is unpacked by @napi-rs/image. Undefined without a built-in codec (Deno); the caller then decodes at full size.
  */
 async function decodeJpegReduced(napi: NapiImage, bytes: Uint8Array, size: ImageSize, scale: number): Promise<RgbImage | undefined> {
-  const BunImage = bunImage()
-  if (!BunImage) return undefined
+  if (!BUILTIN_IMAGE_CODEC) return undefined
   const width = Math.ceil(size.width / scale)
   const height = Math.ceil(size.height / scale)
   let png: Uint8Array
   try {
-    // EXIF orientation stays unapplied, as on every other path; at exactly the DCT-scaled size the box filter is a copy
-    png = await new BunImage(bytes, { autoOrient: false }).resize(width, height, { filter: 'box' }).png({ compressionLevel: 0 }).bytes()
+    png = await BUILTIN_IMAGE_CODEC.jpegAsPng(bytes, width, height)
   } catch (error) {
     throw new ImageInputError(`could not decode the JPEG image: ${(error as Error).message}`)
   }

@@ -16,6 +16,7 @@ import { dirname, join, resolve } from 'node:path'
 import { createLogger } from '../foundation/log.ts'
 import { cacheFolder } from '../foundation/embedded-files.ts'
 import { bundledOrtLibraryPath, bundledOrtVersion, ORT_LIBRARY_NAME } from './ort-library-source.ts'
+import { openNativeLibrary } from '../runtime/native-library.ts'
 
 const log = createLogger('inference.ort-library')
 
@@ -73,9 +74,8 @@ async function linkProviders(libDir: string, cacheDir: string): Promise<string[]
 }
 
 function dlopenOrt(path: string): void {
-  const { dlopen } = require('bun:ffi') as typeof import('bun:ffi')
-  // bun:ffi needs at least one symbol; the handle is kept open for the life of the process
-  dlopen(path, { OrtGetApiBase: { args: [], returns: 'ptr' } })
+  // FFI needs at least one symbol; the handle is kept open for the life of the process
+  openNativeLibrary(path, { OrtGetApiBase: { args: [], returns: 'pointer' } })
 }
 
 /** Picks, prepares and dlopens the libonnxruntime.so.1 for this process (no-op after the first time). */

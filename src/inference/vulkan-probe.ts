@@ -5,10 +5,13 @@
  * lets the WebGPU backends be rejected with one structured reason instead.
  *
  * The loader is opened with libc's own dlopen, so it is searched exactly as Dawn searches it (bun:ffi's
- * dlopen would fall back to a file of that name in the working directory).
+ * dlopen would fall back to a file of that name in the working directory). The C calls go through the
+ * runtime edge (bun:ffi or Deno's FFI).
  */
-import { CFunction, dlopen, FFIType, ptr, type Pointer } from 'bun:ffi'
 import { existsSync } from 'node:fs'
+import { functionAt, openNativeLibrary, pointerTo, type CSignature, type CType, type NativePointer } from '../runtime/native-library.ts'
+
+type Handle = NonNullable<NativePointer>
 
 const VULKAN_LOADER = 'libvulkan.so.1'
 const RTLD_NOW = 2
@@ -18,13 +21,13 @@ const VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO = 1
 /** sizeof(VkInstanceCreateInfo) on 64-bit targets; all zero but sType is a valid minimal instance. */
 const INSTANCE_CREATE_INFO_BYTES = 64
 
-const cString = (text: string) => Buffer.from(`${text}\0`)
+const cString = (text: string) => pointerTo(Buffer.from(`${text}\0`))
 
 interface DynamicLinker {
-  open(name: string): Pointer | null
-  symbol(handle: Pointer, name: string): Pointer | null
+  open(name: string): Handle | null
+  symbol(handle: Handle, name: string): Handle | null
   lastError(): string
-  close(handle: Pointer): void
+  close(handle: Handle): void
 }
 
 /** glibc ≥ 2.34 has dlopen in libc.so.6, older ones (Jetson, Ubuntu 20.04) in libdl.so.2. */
@@ -33,15 +36,15 @@ function openDynamicLinker(): DynamicLinker | undefined {
     // bun:ffi falls back to a file of that name in the working directory when the system has none (musl)
     if (existsSync(library)) continue
     try {
-      const { symbols } = dlopen(library, {
-        dlopen: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.ptr },
-        dlsym: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.ptr },
-        dlerror: { args: [], returns: FFIType.cstring },
-        dlclose: { args: [FFIType.ptr], returns: FFIType.i32 },
+      const { symbols } = openNativeLibrary(library, {
+        dlopen: { args: ['pointer', 'i32'], returns: 'pointer' },
+        dlsym: { args: ['pointer', 'pointer'], returns: 'pointer' },
+        dlerror: { args: [], returns: 'cstring' },
+        dlclose: { args: ['pointer'], returns: 'i32' },
       })
       return {
-        open: (name) => symbols.dlopen(ptr(cString(name)), RTLD_NOW) as Pointer | null,
-        symbol: (handle, name) => symbols.dlsym(handle, ptr(cString(name))) as Pointer | null,
+        open: (name) => symbols.dlopen(cString(name), RTLD_NOW) as Handle | null,
+        symbol: (handle, name) => symbols.dlsym(handle, cString(name)) as Handle | null,
         lastError: () => String(symbols.dlerror() ?? '').replace(/^[^:]*libvulkan\.so\.1: /, ''),
         close: (handle) => void symbols.dlclose(handle),
       }
@@ -52,23 +55,23 @@ function openDynamicLinker(): DynamicLinker | undefined {
   return undefined
 }
 
-function countVulkanDevices(linker: DynamicLinker, loader: Pointer): { devices: number } | { result: number } {
-  const fn = (name: string, args: FFIType[], returns: FFIType) => {
+function countVulkanDevices(linker: DynamicLinker, loader: Handle): { devices: number } | { result: number } {
+  const fn = (name: string, args: CType[], returns: CType) => {
     const address = linker.symbol(loader, name)
     if (!address) throw new Error(`${VULKAN_LOADER} has no ${name}`)
-    return CFunction({ ptr: address, args, returns })
+    return functionAt(address, { args, returns } satisfies CSignature)
   }
-  const createInstance = fn('vkCreateInstance', [FFIType.ptr, FFIType.ptr, FFIType.ptr], FFIType.i32)
-  const enumerateDevices = fn('vkEnumeratePhysicalDevices', [FFIType.u64, FFIType.ptr, FFIType.ptr], FFIType.i32)
-  const destroyInstance = fn('vkDestroyInstance', [FFIType.u64, FFIType.ptr], FFIType.void)
+  const createInstance = fn('vkCreateInstance', ['pointer', 'pointer', 'pointer'], 'i32')
+  const enumerateDevices = fn('vkEnumeratePhysicalDevices', ['u64', 'pointer', 'pointer'], 'i32')
+  const destroyInstance = fn('vkDestroyInstance', ['u64', 'pointer'], 'void')
   const createInfo = new Uint32Array(INSTANCE_CREATE_INFO_BYTES / 4)
   createInfo[0] = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO
   const instance = new BigUint64Array(1)
-  const created = createInstance(ptr(createInfo), null, ptr(instance)) as number
+  const created = createInstance(pointerTo(createInfo), null, pointerTo(instance)) as number
   if (created !== VK_SUCCESS) return { result: created }
   try {
     const count = new Uint32Array(1)
-    const listed = enumerateDevices(instance[0]!, ptr(count), null) as number
+    const listed = enumerateDevices(instance[0]!, pointerTo(count), null) as number
     return listed === VK_SUCCESS ? { devices: count[0]! } : { result: listed }
   } finally {
     destroyInstance(instance[0]!, null)

@@ -18,9 +18,20 @@ export interface DenoServeOptions {
   onError?(error: unknown): Response | Promise<Response>
 }
 
+export type DenoFfiType = 'pointer' | 'i32' | 'u64' | 'void'
+
+export interface DenoForeignFunction {
+  parameters: DenoFfiType[]
+  result: DenoFfiType
+}
+
 export interface DenoApi {
   serve(options: DenoServeOptions, handler: (request: Request) => Response | Promise<Response>): DenoHttpServer
   upgradeWebSocket(request: Request, options?: { idleTimeout?: number }): { socket: WebSocket; response: Response }
+  dlopen(path: string, symbols: Record<string, DenoForeignFunction>): { symbols: Record<string, (...args: unknown[]) => unknown>; close(): void }
+  UnsafeFnPointer: new (pointer: object, definition: DenoForeignFunction) => { call(...args: unknown[]): unknown }
+  UnsafePointer: { of(view: ArrayBufferView): object | null }
+  UnsafePointerView: { getCString(pointer: object): string }
 }
 
 export function denoApi(): DenoApi {
