@@ -6,9 +6,10 @@
  * What goes in (runtime-notes §1–§3):
  * - code: src/cli/main.ts; its subcommands are `import('./x-command.ts')` with literal paths, so every
  *   command added there is bundled without touching this script;
- * - Workers: every `new Worker(new URL('./name.ts', import.meta.url))` under src/ becomes an extra
- *   entrypoint. In a binary that URL resolves next to the main module (`/$bunfs/root/name.ts`), so each
- *   worker gets a one-line virtual entry `src/cli/name.ts` (root = src/cli) that imports the real file;
+ * - Workers: every `new Worker(new URL('./name.ts', import.meta.url))` (or `startModuleWorker(…)`, the
+ *   runtime edge's) under src/ becomes an extra entrypoint. In a binary that URL resolves next to the main
+ *   module (`/$bunfs/root/name.ts`), so each worker gets a one-line virtual entry `src/cli/name.ts`
+ *   (root = src/cli) that imports the real file;
  * - onnxruntime-node's addon (Bun resolves its require template for the target) and, through the
  *   generated src/foundation/embedded-assets.ts (the only module that imports files `with { type: 'file' }`:
  *   Deno cannot load such imports, so src/ itself has none), the target's libonnxruntime.so.1, the built-in
@@ -94,9 +95,9 @@ function tsFiles(dir: string): string[] {
     .map((name) => join(dir, name))
 }
 
-const WORKER_URL = /new\s+\w*Worker\(\s*new\s+URL\(\s*['"]\.\/([\w.-]+\.ts)['"]\s*,\s*import\.meta\.url\s*\)/g
+const WORKER_URL = /(?:new\s+\w*Worker|startModuleWorker)\(\s*new\s+URL\(\s*['"]\.\/([\w.-]+\.ts)['"]\s*,\s*import\.meta\.url\s*\)/g
 
-/** Every worker module started with `new Worker(new URL('./x.ts', import.meta.url))` under src/. */
+/** Every worker module started with `new Worker(new URL('./x.ts', import.meta.url))` or `startModuleWorker(new URL(…))` under src/. */
 export function findWorkerModules(srcDir: string = SRC): string[] {
   const found = new Set<string>()
   for (const file of tsFiles(srcDir)) {

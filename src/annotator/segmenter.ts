@@ -8,6 +8,7 @@ import { decodeEncodedImage, type RgbImage } from '../inference/image-decoding.t
 import { ImageInputError } from '../inference/inference-errors.ts'
 import { createLogger, errorMessage } from '../foundation/log.ts'
 import { segmentBox, SegmentationInputError, type SegmentationRequest, type SegmentationResult } from './box-segmentation.ts'
+import { startModuleWorker, type ModuleWorker } from '../runtime/module-worker.ts'
 
 const log = createLogger('annotator.segmenter')
 
@@ -97,9 +98,6 @@ function deserializeSegmenterError(error: { name: string; message: string }): Er
 
 type RequestWithoutId = SegmenterRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never
 
-/** Bun's Worker can be unref'd; the DOM typings hide that. */
-type RefCountedWorker = Worker & { ref(): void; unref(): void }
-
 interface Pending {
   resolve(value: unknown): void
   reject(error: Error): void
@@ -117,7 +115,7 @@ export interface WorkerSegmenterOptions {
  */
 export function createWorkerSegmenter(options: WorkerSegmenterOptions = {}): Segmenter {
   const timeoutMs = options.timeoutMs ?? 30_000
-  let worker: RefCountedWorker | undefined
+  let worker: ModuleWorker | undefined
   let nextId = 1
   let disposed = false
   const pending = new Map<number, Pending>()
@@ -135,9 +133,9 @@ export function createWorkerSegmenter(options: WorkerSegmenterOptions = {}): Seg
     current?.terminate()
     failAll(reason)
   }
-  const ensureWorker = (): RefCountedWorker => {
+  const ensureWorker = (): ModuleWorker => {
     if (worker) return worker
-    const created = new Worker(new URL('./segmentation-worker.ts', import.meta.url).href) as RefCountedWorker
+    const created = startModuleWorker(new URL('./segmentation-worker.ts', import.meta.url))
     created.addEventListener('message', (event: MessageEvent<SegmenterResponse>) => {
       const message = event.data
       const entry = pending.get(message.id)

@@ -13,6 +13,7 @@ import type { ImageDecoderChoice, ImageInput } from './image-decoding.ts'
 import { deserializeError, ImageInputError, InferenceUnavailableError, type BackendRejection } from './inference-errors.ts'
 import type { ModelInformationWithFormat } from './model-package.ts'
 import type { DetectionOutput, DetectionRequestOptions, WorkerRequest, WorkerResponse } from './worker-protocol.ts'
+import { startModuleWorker, type ModuleWorker } from '../runtime/module-worker.ts'
 
 const log = createLogger('inference')
 
@@ -52,11 +53,6 @@ export interface InferenceEngine {
   dispose(): Promise<void>
 }
 
-/** Bun's Worker can be unref'd; the DOM typings in tsconfig hide that. */
-type RefCountedWorker = Worker & { ref(): void; unref(): void }
-// onnxruntime-web's emscripten glue replaces `global.Worker` with node:worker_threads' Worker when it
-// runs on a thread (it thinks it is in Node); keep the web-style Worker this module was loaded with
-const WebWorker = globalThis.Worker
 
 interface Pending {
   images: number
@@ -92,7 +88,7 @@ class WorkerInferenceEngine implements InferenceEngine {
   private disposeWaiter?: () => void
   private readonly metrics: ReturnType<typeof engineMetrics>
 
-  constructor(private readonly worker: RefCountedWorker, private readonly options: InferenceEngineOptions) {
+  constructor(private readonly worker: ModuleWorker, private readonly options: InferenceEngineOptions) {
     this.metrics = engineMetrics(options.metrics)
     worker.addEventListener('message', (event: MessageEvent<WorkerResponse>) => this.receive(event.data))
     worker.addEventListener('error', (event: ErrorEvent) => this.fail(new InferenceUnavailableError(`the inference worker crashed: ${event.message}`)))
@@ -255,7 +251,7 @@ class WorkerInferenceEngine implements InferenceEngine {
  * when nothing can run it.
  */
 export async function createInferenceEngine(options: InferenceEngineOptions): Promise<InferenceEngine> {
-  const worker = new WebWorker(new URL('./inference-worker.ts', import.meta.url).href) as RefCountedWorker
+  const worker = startModuleWorker(new URL('./inference-worker.ts', import.meta.url))
   const engine = new WorkerInferenceEngine(worker, options)
   try {
     await engine.load()

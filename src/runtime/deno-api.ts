@@ -26,7 +26,7 @@ export interface DenoForeignFunction {
 }
 
 export interface DenoApi {
-  serve(options: DenoServeOptions, handler: (request: Request) => Response | Promise<Response>): DenoHttpServer
+  serve(options: DenoServeOptions, handler: (request: Request, info: { remoteAddr: { hostname: string; port: number } }) => Response | Promise<Response>): DenoHttpServer
   upgradeWebSocket(request: Request, options?: { idleTimeout?: number }): { socket: WebSocket; response: Response }
   dlopen(path: string, symbols: Record<string, DenoForeignFunction>): { symbols: Record<string, (...args: unknown[]) => unknown>; close(): void }
   UnsafeFnPointer: new (pointer: object, definition: DenoForeignFunction) => { call(...args: unknown[]): unknown }

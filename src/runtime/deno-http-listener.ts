@@ -1,8 +1,9 @@
 /**
  * Serving on Deno: `Deno.serve` calling the Elysia app's `fetch`. Elysia hands its `app.server` to every
- * handler as `server`; on Bun that is Bun's Server, here a stand-in whose `upgrade(request, {data})` (what
- * @socket.io/bun-engine calls) upgrades with `Deno.upgradeWebSocket`. The upgrade's own Response must be the
- * answer to that request, so it is kept by request and replaces whatever the app answered.
+ * handler as `server`; on Bun that is Bun's Server, here a stand-in with the two methods used: `requestIP`
+ * and `upgrade(request, {data})` (what @socket.io/bun-engine calls), which upgrades with
+ * `Deno.upgradeWebSocket`. The upgrade's own Response must be the answer to that request, so it is kept by
+ * request and replaces whatever the app answered.
  *
  * Deno (without --unstable-no-legacy-abort) also aborts `request.signal` once a response was sent, which
  * the engine's long-polling takes for a client gone away; handlers see a signal that aborts only while the
@@ -14,6 +15,12 @@
 import { denoApi } from './deno-api.ts'
 import { driveWebSocket } from './deno-websocket.ts'
 import type { AnyElysia, Listener, ListenOptions, WebSocketUpgrade } from './http-listener.ts'
+
+interface SocketAddress {
+  address: string
+  port: number
+  family: 'IPv4' | 'IPv6'
+}
 
 /** Gives `request` a `signal` that aborts when the client goes away before the answer, not after it. */
 function signalOfDisconnect(request: Request): { answered: boolean } {
@@ -29,6 +36,7 @@ function signalOfDisconnect(request: Request): { answered: boolean } {
 export function listenWithDeno(app: AnyElysia, options: ListenOptions, onError: (error: unknown) => void): Listener {
   const deno = denoApi()
   const upgrades = new WeakMap<Request, Response>()
+  const clients = new WeakMap<Request, SocketAddress>()
   const { websocket } = options
   const server = {
     upgrade(request: Request, upgrade: WebSocketUpgrade = {}): boolean {
@@ -44,6 +52,8 @@ export function listenWithDeno(app: AnyElysia, options: ListenOptions, onError: 
       upgrades.set(request, upgraded.response)
       return true
     },
+    /** Bun's `server.requestIP`: the client's address (the local loop's rate limit counts by it) */
+    requestIP: (request: Request): SocketAddress | null => clients.get(request) ?? null,
   }
   ;(app as unknown as { server: unknown }).server = server
   const listening = deno.serve({
@@ -53,7 +63,9 @@ export function listenWithDeno(app: AnyElysia, options: ListenOptions, onError: 
     // Bun compresses nothing on its own; the same bytes go out on both runtimes
     automaticCompression: false,
     onListen: () => {}, // Deno would print "Listening on …" to stdout, which is for JSON log lines only
-  }, async (request) => {
+  }, async (request, info) => {
+    const { hostname, port } = info.remoteAddr
+    clients.set(request, { address: hostname, port, family: hostname.includes(':') ? 'IPv6' : 'IPv4' })
     const signal = signalOfDisconnect(request)
     let response: Response
     try {

@@ -43,6 +43,7 @@ async function withServer(run: (served: Served) => Promise<void>): Promise<void>
   })
   const app = new Elysia()
     .get('/hello', () => ({ hello: 'world', runtime: RUNTIME }))
+    .get('/who-am-i', ({ request, server }) => ({ address: server?.requestIP(request)?.address }))
     .post('/count', async ({ request }) => ({ bytes: (await request.arrayBuffer()).byteLength }), { parse: 'none' })
   const server = serve(app, { port: 0, hostname: '127.0.0.1', socketIo, maxRequestBodyBytes: 64 * 1024 })
   try {
@@ -62,11 +63,13 @@ test('the runtime edge knows which runtime runs it', () => {
   expect(RUNTIME).toBe(EXPECTED_RUNTIME)
 })
 
-test('REST on the same port as socket.io: a route, a body, 413 and 431 with a detail', async () => {
+test('REST on the same port as socket.io: a route, a body, the client address, 413 and 431 with a detail', async () => {
   await withServer(async ({ server }) => {
     expect(server.url).toBe(`http://127.0.0.1:${server.port}`)
     expect(await (await fetch(`${server.url}/hello`)).json()).toEqual({ hello: 'world', runtime: EXPECTED_RUNTIME })
     expect(await (await fetch(`${server.url}/count`, { method: 'POST', body: new Uint8Array(1000) })).json()).toEqual({ bytes: 1000 })
+    // the local loop's rate limit counts requests by the client's address
+    expect(await (await fetch(`${server.url}/who-am-i`)).json()).toEqual({ address: '127.0.0.1' })
     // the socket.io message cap raises the body limit to itself
     const big = await fetch(`${server.url}/count`, { method: 'POST', body: new Uint8Array(MESSAGE_CAP + 1) })
     expect(big.status).toBe(413)
