@@ -3,6 +3,7 @@ import {
   OPERATION_MODES, isOneOf, type AboutResponse, type ImageMetadata, type ModelVersionResponse, type OperationMode, type OutboxMode,
 } from '../contract/index.ts'
 import type { NodeConfig } from '../config/node-config.ts'
+import { ConfigError } from '../config/read-settings.ts'
 import { DataExchange } from '../loop/data-exchange.ts'
 import { builtinModelDir } from '../inference/builtin-model.ts'
 import { createLogger, errorMessage, quoteInput, type Logger } from '../foundation/log.ts'
@@ -68,6 +69,10 @@ export class DetectorNode implements DetectorApi {
   /** Everything but listening; `runtime.start()` starts it (the CLI installs signal handlers in between). */
   static async create(options: DetectorNodeOptions): Promise<DetectorNode> {
     const { config } = options
+    // a detector serves one project of its Loop; without one every call went to /api//projects//…
+    if (config.loop.urls && (!config.loop.organization || !config.loop.project)) {
+      throw new ConfigError(`LOOP_ORGANIZATION and LOOP_PROJECT must be set when LOOP_HOST is (${config.loop.urls.base}): the detector serves one project of that Loop`)
+    }
     const log = options.log ?? createLogger('detector')
     const name = options.name ?? 'detector'
     const { dataFolder, uuid } = await resolveNodeHome({ configured: config.dataFolder, name, log })
