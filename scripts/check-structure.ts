@@ -2,8 +2,9 @@
 /**
  * The house rules of the layout (design.md, ARCHITECTURE.md), checked over src/: no import cycle between files
  * (type-only imports count), none between folders, every folder imports only folders before it on the layer line
- * (LAYERS), and no source file over 400 lines. `bun scripts/check-structure.ts` prints the
- * folder graph and every violation and exits 1 when there is one; test/docs/structure.test.ts runs it in CI.
+ * (LAYERS), no source file over 400 lines, and nothing runtime-specific outside the runtime edge (RUNTIME_EDGE).
+ * `bun scripts/check-structure.ts` prints the folder graph and every violation and exits 1 when there is one;
+ * test/docs/structure.test.ts runs it in CI.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
@@ -24,6 +25,36 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['(root)'],
 ]
 
+/**
+ * Where Bun-only APIs may be used: the edge folder as a whole, and these files until their use moves there (each
+ * with what it still needs). Everything else uses web standards and `node:` built-ins that Bun and Deno both have.
+ */
+export const RUNTIME_EDGE = {
+  folder: 'runtime',
+  files: {
+    'inference/image-decoding.ts': 'Bun.Image: JPEG decoded at reduced scale (libjpeg-turbo), WebP/GIF/BMP header probe',
+    'inference/vulkan-probe.ts': 'bun:ffi: dlopen of the Vulkan loader before WebGPU is tried',
+    'inference/ort-library.ts': 'bun:ffi: dlopen of the chosen libonnxruntime before onnxruntime-node loads',
+    'inference/ort-web-assets.ts': "onnxruntime-web's wasm and glue embedded `with { type: 'file' }`",
+    'inference/backend-verification.ts': "the verification model embedded `with { type: 'file' }`",
+    'detector/status-page.ts': "the status page embedded `with { type: 'file' }`",
+  } as Record<string, string>,
+}
+
+/** Bun's global, `bun`/`bun:*` modules, Bun's import.meta fields, files embedded by Bun's bundler. */
+const RUNTIME_SPECIFIC: readonly RegExp[] = [
+  /\bBun\??\.[A-Za-z]/,
+  /(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)['"]bun(?::[\w-]+)?['"]/,
+  /\bimport\.meta\.(?:dir|file|path|require)\b/,
+  /\bwith\s*\{\s*type:\s*['"]file['"]\s*\}/,
+]
+
+export interface RuntimeSpecificUse {
+  file: string
+  line: number
+  text: string
+}
+
 export interface StructureReport {
   files: string[]
   /** file → the src files it imports (relative to src/) */
@@ -34,6 +65,10 @@ export interface StructureReport {
   /** `from → to` imports that go up the layer line, and folders that are on no layer */
   layerViolations: string[]
   tooLong: { file: string; lines: number }[]
+  /** Bun-only code outside the runtime edge */
+  runtimeSpecific: RuntimeSpecificUse[]
+  /** files on RUNTIME_EDGE.files that no longer use anything runtime-specific (take them off the list) */
+  staleEdgeFiles: string[]
 }
 
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s+(?:type\s+)?(?:[^'";]*?\s+from\s+)?['"]([^'"]+)['"]/g
@@ -46,6 +81,21 @@ function sourceFiles(root: string): string[] {
     else if (/\.ts$/.test(entry) && !entry.endsWith('.d.ts')) found.push(path)
   }
   return found
+}
+
+/** Comments out of the way (a `//` after `:` is a URL, not a comment), line breaks kept so line numbers stay. */
+function withoutComments(text: string): string {
+  return text
+    .replace(/\/\*[\s\S]*?\*\//g, (comment) => comment.replace(/[^\n]/g, ' '))
+    .replace(/(^|[^:])\/\/.*$/gm, '$1')
+}
+
+function runtimeSpecificUses(file: string, text: string): RuntimeSpecificUse[] {
+  const uses: RuntimeSpecificUse[] = []
+  withoutComments(text).split('\n').forEach((code, index) => {
+    if (RUNTIME_SPECIFIC.some((pattern) => pattern.test(code))) uses.push({ file, line: index + 1, text: code.trim() })
+  })
+  return uses
 }
 
 /** The folder of a file below src/ (`detector`, `node` …); files directly in src/ are `(root)`. */
@@ -96,10 +146,17 @@ export function checkStructure(srcRoot: string): StructureReport {
   const known = new Set(files)
   const imports = new Map<string, Set<string>>()
   const tooLong: StructureReport['tooLong'] = []
+  const runtimeSpecific: RuntimeSpecificUse[] = []
+  const staleEdgeFiles: string[] = []
   for (const file of files) {
     const text = readFileSync(join(root, file), 'utf8')
     const lines = text.split('\n').length - (text.endsWith('\n') ? 1 : 0)
     if (lines > MAX_LINES) tooLong.push({ file, lines })
+    if (folderOf(file) !== RUNTIME_EDGE.folder) {
+      const uses = runtimeSpecificUses(file, text)
+      if (!(file in RUNTIME_EDGE.files)) runtimeSpecific.push(...uses)
+      else if (uses.length === 0) staleEdgeFiles.push(file)
+    }
     const targets = new Set<string>()
     for (const match of text.matchAll(IMPORT)) {
       const specifier = match[1]!
@@ -127,7 +184,7 @@ export function checkStructure(srcRoot: string): StructureReport {
     for (const to of targets) if (line.includes(to) && line.indexOf(to) > line.indexOf(from)) layerViolations.push(`${from} → ${to} goes up the layer line`)
   }
   return {
-    files, imports, tooLong, layerViolations,
+    files, imports, tooLong, layerViolations, runtimeSpecific, staleEdgeFiles,
     fileCycles: cyclesOf(files, (file) => imports.get(file) ?? []),
     folderEdges,
     folderCycles: cyclesOf(folders, (folder) => folderEdges.get(folder) ?? []),
@@ -135,14 +192,19 @@ export function checkStructure(srcRoot: string): StructureReport {
 }
 
 if (import.meta.main) {
-  const report = checkStructure(join(import.meta.dir, '..', 'src'))
+  const report = checkStructure(join(import.meta.dirname, '..', 'src'))
   console.log('folder graph (each folder → the folders it imports):')
   for (const [from, to] of [...report.folderEdges].sort(([a], [b]) => a.localeCompare(b))) console.log(`  ${from} → ${[...to].sort().join(', ')}`)
   for (const cycle of report.folderCycles) console.log(`folder cycle: ${cycle.join(' ↔ ')}`)
   for (const violation of report.layerViolations) console.log(`layer: ${violation}`)
   for (const cycle of report.fileCycles) console.log(`file cycle: ${cycle.join(' ↔ ')}`)
   for (const { file, lines } of report.tooLong) console.log(`over ${MAX_LINES} lines: src/${file} (${lines})`)
+  for (const { file, line, text } of report.runtimeSpecific) console.log(`runtime-specific outside src/${RUNTIME_EDGE.folder}/: src/${file}:${line}: ${text}`)
+  for (const file of report.staleEdgeFiles) console.log(`on the runtime-edge list but uses nothing runtime-specific: src/${file}`)
   const violations = report.folderCycles.length + report.layerViolations.length + report.fileCycles.length + report.tooLong.length
-  console.log(violations === 0 ? `${report.files.length} files: no cycles, none over ${MAX_LINES} lines` : `${violations} violation(s)`)
+    + report.runtimeSpecific.length + report.staleEdgeFiles.length
+  console.log(violations === 0
+    ? `${report.files.length} files: no cycles, none over ${MAX_LINES} lines, nothing runtime-specific outside the edge`
+    : `${violations} violation(s)`)
   process.exit(violations === 0 ? 0 : 1)
 }

@@ -137,7 +137,7 @@ export function createWorkerSegmenter(options: WorkerSegmenterOptions = {}): Seg
   }
   const ensureWorker = (): RefCountedWorker => {
     if (worker) return worker
-    const created = new Worker(new URL('./segmentation-worker.ts', import.meta.url).href) as RefCountedWorker
+    const created = new Worker(new URL('./segmentation-worker.ts', import.meta.url).href, { type: 'module' }) as RefCountedWorker
     created.addEventListener('message', (event: MessageEvent<SegmenterResponse>) => {
       const message = event.data
       const entry = pending.get(message.id)

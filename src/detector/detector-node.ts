@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises'
+import { mkdir, readdir, rm } from 'node:fs/promises'
 import {
   OPERATION_MODES, isOneOf, type AboutResponse, type ImageMetadata, type ModelVersionResponse, type OperationMode, type OutboxMode,
 } from '../contract/index.ts'
@@ -200,7 +200,7 @@ export class DetectorNode implements DetectorApi {
   /** Backdoor `POST /reset`: wipe and recreate the data folder; the outbox and the active model keep working. */
   async reset(): Promise<boolean> {
     try {
-      for (const entry of await Array.fromAsync(new Bun.Glob('*').scan({ cwd: this.dataFolder, onlyFiles: false, dot: true }))) {
+      for (const entry of await readdir(this.dataFolder)) {
         if (entry === 'local-loop') continue // the embedded loop's own data lives here while it runs
         await rm(`${this.dataFolder}/${entry}`, { recursive: true, force: true })
       }

@@ -3,6 +3,7 @@
  * scripts/make-test-models.ts) on a fixed input and must agree with the CPU. A driver that computes
  * garbage is then rejected with a reason instead of quietly producing wrong detections.
  */
+import { readFile } from 'node:fs/promises'
 import verificationModelPath from './verification-model.onnx' with { type: 'file' }
 import type { BackendName } from '../config/inference-settings.ts'
 import { createBackendSession, type BackendSessionOptions } from './backend-sessions.ts'
@@ -52,7 +53,7 @@ async function runVerificationModel(backend: BackendName, model: Uint8Array, opt
 
 /** Throws when `backend` disagrees with the CPU (onnxruntime-node, else wasm) on the verification model. */
 export async function verifyAgainstCpu(backend: BackendName, options: BackendSessionOptions): Promise<void> {
-  const model = new Uint8Array(await Bun.file(verificationModelPath).arrayBuffer())
+  const model = new Uint8Array(await readFile(verificationModelPath))
   let reference: Float32Array
   try {
     reference = await runVerificationModel('cpu', model, options)

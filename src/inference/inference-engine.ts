@@ -255,7 +255,7 @@ class WorkerInferenceEngine implements InferenceEngine {
  * when nothing can run it.
  */
 export async function createInferenceEngine(options: InferenceEngineOptions): Promise<InferenceEngine> {
-  const worker = new WebWorker(new URL('./inference-worker.ts', import.meta.url).href) as RefCountedWorker
+  const worker = new WebWorker(new URL('./inference-worker.ts', import.meta.url).href, { type: 'module' }) as RefCountedWorker
   const engine = new WorkerInferenceEngine(worker, options)
   try {
     await engine.load()
