@@ -2,8 +2,9 @@
 /**
  * The house rules of the layout (design.md, ARCHITECTURE.md), checked over src/: no import cycle between files
  * (type-only imports count), none between folders, every folder imports only folders before it on the layer line
- * (LAYERS), and no source file over 400 lines. `bun scripts/check-structure.ts` prints the
- * folder graph and every violation and exits 1 when there is one; test/docs/structure.test.ts runs it in CI.
+ * (LAYERS), no source file over 400 lines, and nothing runtime-specific outside the runtime edge (RUNTIME_EDGE).
+ * `bun scripts/check-structure.ts` prints the folder graph and every violation and exits 1 when there is one;
+ * test/docs/structure.test.ts runs it in CI.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
@@ -25,6 +26,30 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['(root)'],
 ]
 
+/**
+ * Where Bun-only APIs may be used: the edge folder as a whole, and the files listed here until their use moves
+ * there (each with what it still needs; none is left). Everything else uses web standards and `node:` built-ins
+ * that Bun and Deno both have.
+ */
+export const RUNTIME_EDGE = {
+  folder: 'runtime',
+  files: {} as Record<string, string>,
+}
+
+/** Bun's global, `bun`/`bun:*` modules, Bun's import.meta fields, files embedded by Bun's bundler. */
+const RUNTIME_SPECIFIC: readonly RegExp[] = [
+  /\bBun\??\.[A-Za-z]/,
+  /(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)['"]bun(?::[\w-]+)?['"]/,
+  /\bimport\.meta\.(?:dir|file|path|require)\b/,
+  /\bwith\s*\{\s*type:\s*['"]file['"]\s*\}/,
+]
+
+export interface RuntimeSpecificUse {
+  file: string
+  line: number
+  text: string
+}
+
 export interface StructureReport {
   files: string[]
   /** file → the src files it imports (relative to src/) */
@@ -35,6 +60,10 @@ export interface StructureReport {
   /** `from → to` imports that go up the layer line, and folders that are on no layer */
   layerViolations: string[]
   tooLong: { file: string; lines: number }[]
+  /** Bun-only code outside the runtime edge */
+  runtimeSpecific: RuntimeSpecificUse[]
+  /** files on RUNTIME_EDGE.files that no longer use anything runtime-specific (take them off the list) */
+  staleEdgeFiles: string[]
 }
 
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s+(?:type\s+)?(?:[^'";]*?\s+from\s+)?['"]([^'"]+)['"]/g
@@ -47,6 +76,21 @@ function sourceFiles(root: string): string[] {
     else if (/\.ts$/.test(entry) && !entry.endsWith('.d.ts')) found.push(path)
   }
   return found
+}
+
+/** Comments out of the way (a `//` after `:` is a URL, not a comment), line breaks kept so line numbers stay. */
+function withoutComments(text: string): string {
+  return text
+    .replace(/\/\*[\s\S]*?\*\//g, (comment) => comment.replace(/[^\n]/g, ' '))
+    .replace(/(^|[^:])\/\/.*$/gm, '$1')
+}
+
+function runtimeSpecificUses(file: string, text: string): RuntimeSpecificUse[] {
+  const uses: RuntimeSpecificUse[] = []
+  withoutComments(text).split('\n').forEach((code, index) => {
+    if (RUNTIME_SPECIFIC.some((pattern) => pattern.test(code))) uses.push({ file, line: index + 1, text: code.trim() })
+  })
+  return uses
 }
 
 /** The folder of a file below src/ (`detector`, `node` …); files directly in src/ are `(root)`. */
@@ -91,16 +135,23 @@ function cyclesOf(nodes: Iterable<string>, edges: (node: string) => Iterable<str
   return cycles
 }
 
-export function checkStructure(srcRoot: string): StructureReport {
+export function checkStructure(srcRoot: string, edgeFiles: Record<string, string> = RUNTIME_EDGE.files): StructureReport {
   const root = resolve(srcRoot)
   const files = sourceFiles(root).map((path) => relative(root, path)).sort()
   const known = new Set(files)
   const imports = new Map<string, Set<string>>()
   const tooLong: StructureReport['tooLong'] = []
+  const runtimeSpecific: RuntimeSpecificUse[] = []
+  const staleEdgeFiles: string[] = []
   for (const file of files) {
     const text = readFileSync(join(root, file), 'utf8')
     const lines = text.split('\n').length - (text.endsWith('\n') ? 1 : 0)
     if (lines > MAX_LINES) tooLong.push({ file, lines })
+    if (folderOf(file) !== RUNTIME_EDGE.folder) {
+      const uses = runtimeSpecificUses(file, text)
+      if (!(file in edgeFiles)) runtimeSpecific.push(...uses)
+      else if (uses.length === 0) staleEdgeFiles.push(file)
+    }
     const targets = new Set<string>()
     for (const match of text.matchAll(IMPORT)) {
       const specifier = match[1]!
@@ -128,7 +179,7 @@ export function checkStructure(srcRoot: string): StructureReport {
     for (const to of targets) if (line.includes(to) && line.indexOf(to) > line.indexOf(from)) layerViolations.push(`${from} → ${to} goes up the layer line`)
   }
   return {
-    files, imports, tooLong, layerViolations,
+    files, imports, tooLong, layerViolations, runtimeSpecific, staleEdgeFiles,
     fileCycles: cyclesOf(files, (file) => imports.get(file) ?? []),
     folderEdges,
     folderCycles: cyclesOf(folders, (folder) => folderEdges.get(folder) ?? []),
@@ -136,14 +187,19 @@ export function checkStructure(srcRoot: string): StructureReport {
 }
 
 if (import.meta.main) {
-  const report = checkStructure(join(import.meta.dir, '..', 'src'))
+  const report = checkStructure(join(import.meta.dirname, '..', 'src'))
   console.log('folder graph (each folder → the folders it imports):')
   for (const [from, to] of [...report.folderEdges].sort(([a], [b]) => a.localeCompare(b))) console.log(`  ${from} → ${[...to].sort().join(', ')}`)
   for (const cycle of report.folderCycles) console.log(`folder cycle: ${cycle.join(' ↔ ')}`)
   for (const violation of report.layerViolations) console.log(`layer: ${violation}`)
   for (const cycle of report.fileCycles) console.log(`file cycle: ${cycle.join(' ↔ ')}`)
   for (const { file, lines } of report.tooLong) console.log(`over ${MAX_LINES} lines: src/${file} (${lines})`)
+  for (const { file, line, text } of report.runtimeSpecific) console.log(`runtime-specific outside src/${RUNTIME_EDGE.folder}/: src/${file}:${line}: ${text}`)
+  for (const file of report.staleEdgeFiles) console.log(`on the runtime-edge list but uses nothing runtime-specific: src/${file}`)
   const violations = report.folderCycles.length + report.layerViolations.length + report.fileCycles.length + report.tooLong.length
-  console.log(violations === 0 ? `${report.files.length} files: no cycles, none over ${MAX_LINES} lines` : `${violations} violation(s)`)
+    + report.runtimeSpecific.length + report.staleEdgeFiles.length
+  console.log(violations === 0
+    ? `${report.files.length} files: no cycles, none over ${MAX_LINES} lines, nothing runtime-specific outside the edge`
+    : `${violations} violation(s)`)
   process.exit(violations === 0 ? 0 : 1)
 }

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { resolveLoopUrls } from '../config/loop-url.ts'
 import { errorMessage } from '../foundation/log.ts'
 import { integerFlag, jsonFlag, numberFlag, parseArguments, UsageError } from './arguments.ts'
@@ -295,7 +296,7 @@ async function waitForTraining(client: AdminClient, flags: Flags, started: Train
       if (training.outcome !== 'completed') process.stderr.write(`training ${training.number} ${training.outcome}${training.error ? `: ${training.error}` : ''}\n`)
       return training.outcome === 'completed' ? 0 : 1
     }
-    await Bun.sleep(WAIT_POLL_MS)
+    await sleep(WAIT_POLL_MS)
   }
 }
 

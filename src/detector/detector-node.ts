@@ -1,8 +1,9 @@
-import { mkdir, rm } from 'node:fs/promises'
+import { mkdir, readdir, rm } from 'node:fs/promises'
 import {
   OPERATION_MODES, isOneOf, type AboutResponse, type ImageMetadata, type ModelVersionResponse, type OperationMode, type OutboxMode,
 } from '../contract/index.ts'
 import type { NodeConfig } from '../config/node-config.ts'
+import { ConfigError } from '../config/read-settings.ts'
 import { DataExchange } from '../loop/data-exchange.ts'
 import { builtinModelDir } from '../inference/builtin-model.ts'
 import { createLogger, errorMessage, quoteInput, type Logger } from '../foundation/log.ts'
@@ -68,6 +69,10 @@ export class DetectorNode implements DetectorApi {
   /** Everything but listening; `runtime.start()` starts it (the CLI installs signal handlers in between). */
   static async create(options: DetectorNodeOptions): Promise<DetectorNode> {
     const { config } = options
+    // a detector serves one project of its Loop; without one every call went to /api//projects//…
+    if (config.loop.urls && (!config.loop.organization || !config.loop.project)) {
+      throw new ConfigError(`LOOP_ORGANIZATION and LOOP_PROJECT must be set when LOOP_HOST is (${config.loop.urls.base}): the detector serves one project of that Loop`)
+    }
     const log = options.log ?? createLogger('detector')
     const name = options.name ?? 'detector'
     const { dataFolder, uuid } = await resolveNodeHome({ configured: config.dataFolder, name, log })
@@ -195,7 +200,7 @@ export class DetectorNode implements DetectorApi {
   /** Backdoor `POST /reset`: wipe and recreate the data folder; the outbox and the active model keep working. */
   async reset(): Promise<boolean> {
     try {
-      for (const entry of await Array.fromAsync(new Bun.Glob('*').scan({ cwd: this.dataFolder, onlyFiles: false, dot: true }))) {
+      for (const entry of await readdir(this.dataFolder)) {
         if (entry === 'local-loop') continue // the embedded loop's own data lives here while it runs
         await rm(`${this.dataFolder}/${entry}`, { recursive: true, force: true })
       }

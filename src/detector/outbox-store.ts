@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { decodeJson, OutboxModeFile, type OutboxMode, type OutboxRejection } from '../contract/index.ts'
 import { syncFolder, writeFileAtomic } from '../foundation/atomic-file.ts'
@@ -147,7 +147,7 @@ export class OutboxStore {
     const folder = this.itemFolder(queue, id)
     const read = async (name: string) => {
       try {
-        return await Bun.file(join(folder, name)).bytes()
+        return new Uint8Array(await readFile(join(folder, name)))
       } catch (error) {
         if (isNotFound(error)) return undefined
         throw error
@@ -244,7 +244,7 @@ export class OutboxStore {
   async readMode(): Promise<OutboxMode | undefined> {
     let text: string
     try {
-      text = await Bun.file(this.modeFile).text()
+      text = await readFile(this.modeFile, 'utf8')
     } catch (error) {
       if (isNotFound(error)) return undefined
       throw error

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url'
+import { readFile } from 'node:fs/promises'
 import type { Elysia } from 'elysia'
 import { EMBEDDED_ASSETS } from '../foundation/embedded-assets.ts'
 import type { DetectorApi } from './detector-api.ts'
@@ -8,7 +9,7 @@ const statusPagePath = EMBEDDED_ASSETS?.statusPage.path ?? fileURLToPath(new URL
 /** A small status page at `/`, from a file embedded in the binary: no CDN, works offline. */
 export function registerStatusPage(app: Elysia<any, any, any, any, any, any, any>, detector: Pick<DetectorApi, 'statusData' | 'lastDetection'>): void {
   app
-    .get('/', () => new Response(Bun.file(statusPagePath), { headers: { 'content-type': 'text/html; charset=utf-8' } }), { detail: { summary: 'Status page', tags: ['detector'] } })
+    .get('/', async () => new Response(await readFile(statusPagePath), { headers: { 'content-type': 'text/html; charset=utf-8' } }), { detail: { summary: 'Status page', tags: ['detector'] } })
     .get('/status.json', () => detector.statusData(), { detail: { summary: 'Status page data: model, modes, outbox, last detection', tags: ['detector'] } })
     .get('/last_detection.jpg', async ({ set }) => {
       const last = await detector.lastDetection()

@@ -1,4 +1,4 @@
-import { inflateRawSync } from 'node:zlib'
+import { crc32 as computeCrc32, inflateRawSync } from 'node:zlib'
 import { mkdir, rename, rm, writeFile, readdir, stat } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import { zipSync } from 'fflate'
@@ -133,7 +133,7 @@ export function readZipEntry(zip: Uint8Array, entry: ZipEntry): Uint8Array {
     }
   }
   if (data.length !== entry.size) throw new ZipError(`corrupt zip: ${entry.name} has ${data.length} bytes, header says ${entry.size}`)
-  if ((Bun.hash.crc32(data) >>> 0) !== entry.crc32) throw new ZipError(`corrupt zip: CRC mismatch in ${entry.name}`)
+  if (computeCrc32(data) !== entry.crc32) throw new ZipError(`corrupt zip: CRC mismatch in ${entry.name}`)
   return data
 }
 

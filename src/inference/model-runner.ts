@@ -4,6 +4,7 @@
  * timing, keeping the quickest); detecting runs
  * decode → preprocess → session → decode+NMS and times each stage.
  */
+import { readFile } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { backendCandidates, GPU_BACKENDS } from './backend-choice.ts'
 import type { BackendName } from '../config/inference-settings.ts'
@@ -82,7 +83,9 @@ export class ModelRunner {
 
   static async load(options: WorkerLoadOptions): Promise<ModelRunner> {
     const pkg = await readModelPackage(options.modelDir)
-    const bytes = new Uint8Array(await Bun.file(pkg.modelFile).arrayBuffer())
+    const file = await readFile(pkg.modelFile)
+    // a view, not a copy: models can be hundreds of megabytes
+    const bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength)
     const header = readOnnxModelHeader(bytes, basename(pkg.modelFile))
     const spec = resolveModelSpec(pkg.information, pkg.inference, header, options)
     const preprocessor = new TensorPreprocessor(spec.preprocessing)

@@ -7,6 +7,7 @@
  * the folder name pins the library's content, the file's size is checked on every start, and the
  * copy lands by rename so a crash never leaves half a library behind.
  */
+import { readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { EMBEDDED_ASSETS, type EmbeddedFile } from '../foundation/embedded-assets.ts'
@@ -28,7 +29,7 @@ export async function bundledOrtVersion(): Promise<string> {
   const embedded = EMBEDDED_ASSETS?.ortLibrary
   if (embedded) return embeddedVersion(embedded)
   const entry = fileURLToPath(import.meta.resolve('onnxruntime-node'))
-  const manifest = JSON.parse(await Bun.file(join(dirname(entry), '..', 'package.json')).text()) as { version?: string }
+  const manifest = JSON.parse(await readFile(join(dirname(entry), '..', 'package.json'), 'utf8')) as { version?: string }
   return manifest.version ?? 'unknown'
 }
 

@@ -13,6 +13,7 @@
 import { copyFile, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises'
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
+import { crc32 } from 'node:zlib'
 import { createLogger } from '../foundation/log.ts'
 import { cacheFolder } from '../foundation/embedded-files.ts'
 import { bundledOrtLibraryPath, bundledOrtVersion, ORT_LIBRARY_NAME } from './ort-library-source.ts'
@@ -112,7 +113,7 @@ export async function prepareOrtLibrary(ortLibDir?: string, env: Record<string, 
 }
 
 function libDirHash(dir: string): string {
-  return Bun.hash.crc32(dir).toString(16).padStart(8, '0')
+  return crc32(dir).toString(16).padStart(8, '0')
 }
 
 /** Prepares the library, then imports onnxruntime-node. */

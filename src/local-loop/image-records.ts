@@ -1,4 +1,3 @@
-import type { Database } from 'bun:sqlite'
 import { createHash } from 'node:crypto'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -10,6 +9,7 @@ import { formatCreated } from '../contract/index.ts'
 import { writeFileAtomic } from '../foundation/atomic-file.ts'
 import { notFound } from './loop-errors.ts'
 import { seedFromText } from './project-generator.ts'
+import type { Row, SqliteDatabase } from './sqlite-database.ts'
 
 /**
  * The local Loop's images: rows in the `images` table, bytes in `<data>/images/<org>/<project>/<uuid>.jpg`.
@@ -67,8 +67,6 @@ export interface NewImage extends Partial<ImageAnnotations>, Partial<ImageDetect
   jpeg: Uint8Array
 }
 
-type Row = Record<string, unknown>
-
 const parseJson = <T>(text: unknown, fallback: T): T => (typeof text === 'string' ? (JSON.parse(text) as T) : fallback)
 
 /** Every fifth uploaded image (by a hash of its id, so the choice never changes) is a test image. */
@@ -92,13 +90,13 @@ export function timeOrderedUuid(nowMs = Date.now()): string {
 
 export class LoopImages {
   constructor(
-    private readonly db: Database,
+    private readonly db: SqliteDatabase,
     private readonly dataFolder: string,
     private readonly requireProject: (organization: string, project: string) => void,
   ) {}
 
   has(organization: string, project: string, id: string): boolean {
-    return this.db.query('SELECT 1 FROM images WHERE organization = $organization AND project = $project AND id = $id').get({ organization, project, id }) !== null
+    return this.db.query('SELECT 1 FROM images WHERE organization = $organization AND project = $project AND id = $id').get({ organization, project, id }) !== undefined
   }
 
   /**
@@ -138,7 +136,7 @@ export class LoopImages {
           detections: JSON.stringify(detections), file, fileName, sha256,
         }).changes
         return { created: changes > 0, id }
-      })()
+      })
     } catch (error) {
       await rm(join(this.dataFolder, file), { force: true })
       throw error
@@ -150,7 +148,7 @@ export class LoopImages {
   /** The id of an image uploaded with this file name and these bytes (images from before version 2 match by name). */
   private findUpload(organization: string, project: string, fileName: string, sha256: string): string | undefined {
     const row = this.db.query(`SELECT id FROM images WHERE organization = $organization AND project = $project AND file_name = $fileName
-      AND (content_sha256 = $sha256 OR content_sha256 IS NULL) LIMIT 1`).get({ organization, project, fileName, sha256 }) as Row | null
+      AND (content_sha256 = $sha256 OR content_sha256 IS NULL) LIMIT 1`).get({ organization, project, fileName, sha256 })
     return row ? String(row.id) : undefined
   }
 
@@ -159,11 +157,11 @@ export class LoopImages {
     const rows = state
       ? this.db.query('SELECT id FROM images WHERE organization = $organization AND project = $project AND state = $state ORDER BY uploaded_at, id').all({ organization, project, state })
       : this.db.query(`SELECT id FROM images WHERE organization = $organization AND project = $project AND state != 'trash' ORDER BY uploaded_at, id`).all({ organization, project })
-    return (rows as Row[]).map((r) => String(r.id))
+    return rows.map((r) => String(r.id))
   }
 
   get(organization: string, project: string, id: string): StoredImage | undefined {
-    const row = this.db.query('SELECT * FROM images WHERE organization = $organization AND project = $project AND id = $id').get({ organization, project, id }) as Row | null
+    const row = this.db.query('SELECT * FROM images WHERE organization = $organization AND project = $project AND id = $id').get({ organization, project, id })
     return row ? imageFromRow(row) : undefined
   }
 
@@ -177,7 +175,7 @@ export class LoopImages {
     const rows = state
       ? this.db.query('SELECT * FROM images WHERE organization = $organization AND project = $project AND state = $state ORDER BY uploaded_at, id').all({ organization, project, state })
       : this.db.query('SELECT * FROM images WHERE organization = $organization AND project = $project ORDER BY uploaded_at, id').all({ organization, project })
-    return (rows as Row[]).map(imageFromRow)
+    return rows.map(imageFromRow)
   }
 
   path(image: StoredImage): string {
@@ -196,7 +194,7 @@ export class LoopImages {
         if (changes > 0) stored++
         else unknownImageIds.push(entry.image_id ?? '')
       }
-    })()
+    })
     return { stored, unknownImageIds }
   }
 
@@ -205,18 +203,18 @@ export class LoopImages {
     this.requireProject(organization, project)
     this.db.transaction(() => {
       const row = this.db.query('SELECT annotations FROM images WHERE organization = $organization AND project = $project AND id = $id')
-        .get({ organization, project, id: annotation.image_id }) as Row | null
+        .get({ organization, project, id: annotation.image_id })
       if (!row) throw notFound(`image ${annotation.image_id} does not exist in ${organization}/${project}`)
       const annotations = parseJson<ImageAnnotations>(row.annotations, emptyAnnotations())
       const others = (annotations.segmentation_annotations ?? []).filter((a) => a.id !== annotation.id)
       annotations.segmentation_annotations = [...others, annotation]
       this.db.query('UPDATE images SET annotations = $body WHERE organization = $organization AND project = $project AND id = $id')
         .run({ organization, project, id: annotation.image_id, body: JSON.stringify(annotations) })
-    })()
+    })
   }
 
   counts(organization: string, project: string): Record<string, number> {
-    const rows = this.db.query('SELECT state, COUNT(*) AS n FROM images WHERE organization = $organization AND project = $project GROUP BY state').all({ organization, project }) as Row[]
+    const rows = this.db.query('SELECT state, COUNT(*) AS n FROM images WHERE organization = $organization AND project = $project GROUP BY state').all({ organization, project })
     return Object.fromEntries(rows.map((r) => [String(r.state), Number(r.n)]))
   }
 }

@@ -1,4 +1,4 @@
-import type { Database } from 'bun:sqlite'
+import type { SqliteDatabase } from './sqlite-database.ts'
 
 /**
  * The local Loop's SQLite schema and its migrations. A new database gets the current schema; an older one is
@@ -120,8 +120,8 @@ ALTER TABLE trainings ADD COLUMN error TEXT;
 }
 
 /** Creates or migrates the schema of `db` (at `path`, for messages) to SCHEMA_VERSION. */
-export function prepareSchema(db: Database, path: string): void {
-  const version = (db.query('PRAGMA user_version').get() as { user_version: number }).user_version
+export function prepareSchema(db: SqliteDatabase, path: string): void {
+  const version = Number(db.query('PRAGMA user_version').get()?.user_version)
   if (version > SCHEMA_VERSION) throw new Error(`${path} has schema version ${version}, newer than this program's ${SCHEMA_VERSION}`)
   db.transaction(() => {
     if (version === 0) {
@@ -130,5 +130,5 @@ export function prepareSchema(db: Database, path: string): void {
       for (let next = version + 1; next <= SCHEMA_VERSION; next++) db.exec(MIGRATIONS[next]!)
     }
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
-  })()
+  })
 }

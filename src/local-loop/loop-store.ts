@@ -1,9 +1,9 @@
-import { Database } from 'bun:sqlite'
 import { mkdir, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Category, TrainingOut } from '../contract/index.ts'
 import { formatCreated } from '../contract/index.ts'
 import { writeFileAtomic, writeFolderDurably } from '../foundation/atomic-file.ts'
+import { SqliteDatabase, type Row } from './sqlite-database.ts'
 import { nameProblem, notFound, unprocessable } from './loop-errors.ts'
 import { planModelUpload } from './model-versioning.ts'
 import { LoopImages } from './image-records.ts'
@@ -76,20 +76,18 @@ export interface NewModelFiles {
   comment?: string | null
 }
 
-type Row = Record<string, unknown>
-
 const parseJson = <T>(text: unknown, fallback: T): T => (typeof text === 'string' ? (JSON.parse(text) as T) : fallback)
 
 export class LoopStore {
   readonly images: LoopImages
 
-  private constructor(readonly dataFolder: string, private readonly db: Database) {
+  private constructor(readonly dataFolder: string, private readonly db: SqliteDatabase) {
     this.images = new LoopImages(db, dataFolder, (organization, project) => this.requireProject(organization, project))
   }
 
   static async open(dataFolder: string): Promise<LoopStore> {
     await mkdir(dataFolder, { recursive: true })
-    const db = new Database(join(dataFolder, 'loop.sqlite'), { create: true, strict: true })
+    const db = new SqliteDatabase(join(dataFolder, 'loop.sqlite'))
     db.exec('PRAGMA journal_mode = WAL')
     // NORMAL is durable across process crashes in WAL mode; only a power loss may drop the last commits
     db.exec('PRAGMA synchronous = NORMAL')
@@ -118,11 +116,11 @@ export class LoopStore {
       this.db.query('INSERT OR IGNORE INTO organizations (id, created_at) VALUES ($id, $now)').run({ id: organization, now: nowMs })
       return this.db.query('INSERT OR IGNORE INTO projects (organization, project, created_at) VALUES ($organization, $project, $now)')
         .run({ organization, project, now: nowMs }).changes > 0
-    })()
+    })
   }
 
   hasProject(organization: string, project: string): boolean {
-    return this.db.query('SELECT 1 FROM projects WHERE organization = $organization AND project = $project').get({ organization, project }) !== null
+    return this.db.query('SELECT 1 FROM projects WHERE organization = $organization AND project = $project').get({ organization, project }) !== undefined
   }
 
   /** Throws a 404 naming the project when it does not exist. */
@@ -131,7 +129,7 @@ export class LoopStore {
   }
 
   listProjects(): StoredProject[] {
-    return (this.db.query('SELECT organization, project, created_at FROM projects ORDER BY organization, project').all() as Row[])
+    return this.db.query('SELECT organization, project, created_at FROM projects ORDER BY organization, project').all()
       .map((r) => ({ organization: String(r.organization), project: String(r.project), createdAt: Number(r.created_at) }))
   }
 
@@ -145,7 +143,7 @@ export class LoopStore {
       this.db.query('DELETE FROM projects WHERE organization = $organization AND project = $project').run({ organization, project })
       const left = this.db.query('SELECT 1 FROM projects WHERE organization = $organization').get({ organization })
       if (!left) this.db.query('DELETE FROM organizations WHERE id = $organization').run({ organization })
-    })()
+    })
     const imageFolder = join(this.dataFolder, 'images', organization, project)
     if (keepImages) {
       const keptFolder = join(this.dataFolder, 'kept-images', organization, `${project}-${Date.now()}`)
@@ -169,11 +167,11 @@ export class LoopStore {
       this.db.query('DELETE FROM categories WHERE organization = $organization AND project = $project').run({ organization, project })
       const insert = this.db.query('INSERT INTO categories (id, organization, project, position, body) VALUES ($id, $organization, $project, $position, $body)')
       categories.forEach((category, position) => insert.run({ id: category.id, organization, project, position, body: JSON.stringify(category) }))
-    })()
+    })
   }
 
   categories(organization: string, project: string): Category[] {
-    return (this.db.query('SELECT body FROM categories WHERE organization = $organization AND project = $project ORDER BY position').all({ organization, project }) as Row[])
+    return this.db.query('SELECT body FROM categories WHERE organization = $organization AND project = $project ORDER BY position').all({ organization, project })
       .map((r) => parseJson<Category>(r.body, undefined as never))
   }
 
@@ -185,8 +183,8 @@ export class LoopStore {
   } = {}, nowMs = Date.now()): StoredTraining {
     this.requireProject(organization, project)
     return this.db.transaction(() => {
-      const highest = this.db.query('SELECT MAX(number) AS n FROM trainings WHERE organization = $organization AND project = $project').get({ organization, project }) as Row
-      const number = (highest.n === null ? 0 : Number(highest.n)) + 1
+      const highest = this.db.query('SELECT MAX(number) AS n FROM trainings WHERE organization = $organization AND project = $project').get({ organization, project })?.n
+      const number = (highest === null || highest === undefined ? 0 : Number(highest)) + 1
       const id = crypto.randomUUID()
       this.db.query(`INSERT INTO trainings (organization, project, number, id, created_at, state, trainer_id, model_variant, hyperparameters, base_model_uuid, last_update)
         VALUES ($organization, $project, $number, $id, $now, $state, $trainer, $variant, $hyperparameters, $base, NULL)`).run({
@@ -194,17 +192,17 @@ export class LoopStore {
         variant: fields.modelVariant ?? '', hyperparameters: JSON.stringify(fields.hyperparameters ?? {}), base: fields.baseModelUuid ?? null,
       })
       return this.training(organization, project, number)!
-    })()
+    })
   }
 
   training(organization: string, project: string, number: number): StoredTraining | undefined {
-    const row = this.db.query('SELECT * FROM trainings WHERE organization = $organization AND project = $project AND number = $number').get({ organization, project, number }) as Row | null
+    const row = this.db.query('SELECT * FROM trainings WHERE organization = $organization AND project = $project AND number = $number').get({ organization, project, number })
     return row ? trainingFromRow(row) : undefined
   }
 
   /** Newest first. */
   trainings(organization: string, project: string): StoredTraining[] {
-    return (this.db.query('SELECT * FROM trainings WHERE organization = $organization AND project = $project ORDER BY number DESC').all({ organization, project }) as Row[]).map(trainingFromRow)
+    return this.db.query('SELECT * FROM trainings WHERE organization = $organization AND project = $project ORDER BY number DESC').all({ organization, project }).map(trainingFromRow)
   }
 
   updateTraining(organization: string, project: string, number: number, fields: {
@@ -268,7 +266,7 @@ export class LoopStore {
             })
           }
         }
-        const previous = this.db.query('SELECT folder FROM model_formats WHERE model_id = $id AND format = $format').get({ id: modelId, format: upload.format }) as Row | null
+        const previous = this.db.query('SELECT folder FROM model_formats WHERE model_id = $id AND format = $format').get({ id: modelId, format: upload.format })
         replacedFolder = previous ? String(previous.folder) : undefined
         this.db.query(`INSERT OR REPLACE INTO model_formats (model_id, format, folder, files, model_json, created_at)
           VALUES ($id, $format, $folder, $files, $json, $now)`).run({
@@ -276,7 +274,7 @@ export class LoopStore {
           json: upload.modelJson ? JSON.stringify(upload.modelJson) : null, now: nowMs,
         })
         return { model: this.model(organization, project, modelId)!, created }
-      })()
+      })
     } catch (error) {
       await rm(join(this.dataFolder, folder), { recursive: true, force: true })
       throw error
@@ -286,23 +284,23 @@ export class LoopStore {
   }
 
   model(organization: string, project: string, id: string): StoredModel | undefined {
-    const row = this.db.query('SELECT * FROM models WHERE organization = $organization AND project = $project AND id = $id').get({ organization, project, id }) as Row | null
+    const row = this.db.query('SELECT * FROM models WHERE organization = $organization AND project = $project AND id = $id').get({ organization, project, id })
     return row ? this.modelFromRow(row) : undefined
   }
 
   modelByVersion(organization: string, project: string, version: string): StoredModel | undefined {
-    const row = this.db.query('SELECT * FROM models WHERE organization = $organization AND project = $project AND version = $version').get({ organization, project, version }) as Row | null
+    const row = this.db.query('SELECT * FROM models WHERE organization = $organization AND project = $project AND version = $version').get({ organization, project, version })
     return row ? this.modelFromRow(row) : undefined
   }
 
   /** Oldest first. */
   models(organization: string, project: string): StoredModel[] {
-    return (this.db.query('SELECT * FROM models WHERE organization = $organization AND project = $project ORDER BY created_at, training_number, version').all({ organization, project }) as Row[])
+    return this.db.query('SELECT * FROM models WHERE organization = $organization AND project = $project ORDER BY created_at, training_number, version').all({ organization, project })
       .map((r) => this.modelFromRow(r))
   }
 
   modelFormat(modelId: string, format: string): StoredModelFormat | undefined {
-    const row = this.db.query('SELECT * FROM model_formats WHERE model_id = $id AND format = $format').get({ id: modelId, format }) as Row | null
+    const row = this.db.query('SELECT * FROM model_formats WHERE model_id = $id AND format = $format').get({ id: modelId, format })
     if (!row) return undefined
     return {
       modelId, format, folder: String(row.folder), files: parseJson<string[]>(row.files, []),
@@ -311,7 +309,7 @@ export class LoopStore {
   }
 
   private modelFromRow(row: Row): StoredModel {
-    const formats = (this.db.query('SELECT format FROM model_formats WHERE model_id = $id ORDER BY created_at, format').all({ id: String(row.id) }) as Row[]).map((r) => String(r.format))
+    const formats = this.db.query('SELECT format FROM model_formats WHERE model_id = $id ORDER BY created_at, format').all({ id: String(row.id) }).map((r) => String(r.format))
     return {
       id: String(row.id), organization: String(row.organization), project: String(row.project),
       trainingNumber: Number(row.training_number), version: String(row.version), created: String(row.created),
@@ -333,7 +331,7 @@ export class LoopStore {
   }
 
   deploymentTarget(organization: string, project: string): StoredModel | undefined {
-    const row = this.db.query('SELECT model_id FROM deployment_targets WHERE organization = $organization AND project = $project').get({ organization, project }) as Row | null
+    const row = this.db.query('SELECT model_id FROM deployment_targets WHERE organization = $organization AND project = $project').get({ organization, project })
     return row ? this.model(organization, project, String(row.model_id)) : undefined
   }
 
@@ -346,7 +344,7 @@ export class LoopStore {
   }
 
   detectorStatuses(organization: string, project: string): { uuid: string; status: unknown; receivedAt: number }[] {
-    return (this.db.query('SELECT uuid, body, received_at FROM detector_statuses WHERE organization = $organization AND project = $project ORDER BY uuid').all({ organization, project }) as Row[])
+    return this.db.query('SELECT uuid, body, received_at FROM detector_statuses WHERE organization = $organization AND project = $project ORDER BY uuid').all({ organization, project })
       .map((r) => ({ uuid: String(r.uuid), status: parseJson<unknown>(r.body, null), receivedAt: Number(r.received_at) }))
   }
 }

@@ -1,4 +1,4 @@
-import { mkdir, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   decode, decodeJson, DeploymentTarget, Detections, DetectorStatus, ImageDataResponse, ImageIdsResponse, imageFileName, LoopModelsResponse, ModelUploadResponse,
@@ -212,7 +212,7 @@ export class DataExchange {
     const path = `${this.projectPath}/images/${encodeURIComponent(id)}/main`
     try {
       const response = await this.client.download(path, timeoutMs !== undefined ? { timeoutMs } : {})
-      const bytes = await Bun.write(temp, response).catch((error) => {
+      const bytes = await writeBodyToFile(response, temp).catch((error) => {
         throw toLoopError(error, { method: 'GET', path: API_PREFIX + path, timeoutMs: timeoutMs ?? 0 })
       })
       if (bytes === 0) throw new Error(`image ${id} arrived empty`)
@@ -240,6 +240,21 @@ export function fileNameFromContentDisposition(header: string | null | undefined
   const plain = /filename\s*=\s*("([^"]*)"|[^;]+)/i.exec(header)
   const name = (plain?.[2] ?? plain?.[1])?.trim().replace(/^"|"$/g, '')
   return name || undefined
+}
+
+/** Streams the body into a new file at `path`; returns the number of bytes written. */
+async function writeBodyToFile(response: Response, path: string): Promise<number> {
+  const file = await open(path, 'w')
+  let written = 0
+  try {
+    for await (const chunk of response.body ?? []) {
+      await file.write(chunk)
+      written += chunk.length
+    }
+  } finally {
+    await file.close()
+  }
+  return written
 }
 
 async function readAll(response: Response, onBytes: (bytes: number) => void, ctx: { method: string; path: string; timeoutMs: number }): Promise<Uint8Array> {

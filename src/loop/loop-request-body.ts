@@ -1,3 +1,5 @@
+import { openAsBlob } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { LoopError, type RequestContext } from './loop-error.ts'
 
@@ -16,14 +18,14 @@ export type LoopBody =
 export async function assertFilesExist(files: MultipartFile[], ctx: RequestContext): Promise<void> {
   for (const file of files) {
     if (!('path' in file)) continue
-    if (!(await Bun.file(file.path).exists())) {
+    if (!(await stat(file.path).then((found) => found.isFile(), () => false))) {
       throw new LoopError({ kind: 'missing_file', method: ctx.method, path: ctx.path, detail: `not sent: file ${file.path} does not exist` })
     }
   }
 }
 
-// Built per attempt: a retried request must send the whole body again.
-export function buildBody(body: LoopBody | undefined, headers: Headers): BodyInit | undefined {
+// Built per attempt: a retried request must send the whole body again. A file on disk is read as it is sent.
+export async function buildBody(body: LoopBody | undefined, headers: Headers): Promise<BodyInit | undefined> {
   if (!body) return undefined
   if ('json' in body) {
     headers.set('content-type', 'application/json')
@@ -37,7 +39,7 @@ export function buildBody(body: LoopBody | undefined, headers: Headers): BodyIni
     const form = new FormData()
     for (const file of body.multipart) {
       const field = file.field ?? 'files'
-      if ('path' in file) form.append(field, Bun.file(file.path), file.fileName ?? basename(file.path))
+      if ('path' in file) form.append(field, await openAsBlob(file.path), file.fileName ?? basename(file.path))
       else {
         const blob = file.data instanceof Blob ? file.data : new Blob([file.data as BlobPart], file.contentType ? { type: file.contentType } : {})
         form.append(field, blob, file.fileName)

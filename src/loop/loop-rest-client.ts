@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { ContractError, decode } from '../contract/index.ts'
 import { ConfigError } from '../config/read-settings.ts'
@@ -318,10 +319,11 @@ export class LoopRestClient {
     const headers = new Headers(options.headers)
     const cookie = this.jar.header()
     if (cookie) headers.set('cookie', cookie)
-    const body = buildBody(options.body, headers)
     const started = performance.now()
     let response: Response
     try {
+      // inside the try: a file that vanished since assertFilesExist fails this attempt like a failed send
+      const body = await buildBody(options.body, headers)
       response = await fetch(url, { method: ctx.method, headers, body, signal, redirect: 'manual', ...(this.ca ? { tls: { ca: this.ca } } : {}) })
     } catch (error) {
       const failure = toLoopError(error, ctx, options.signal)
@@ -346,7 +348,7 @@ function readCaFile(path: string): string {
 }
 
 function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined, ctx: RequestContext): Promise<void> {
-  if (!signal) return Bun.sleep(ms)
+  if (!signal) return sleep(ms)
   if (signal.aborted) return Promise.reject(toLoopError(signal.reason, ctx, signal))
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

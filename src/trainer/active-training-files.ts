@@ -1,4 +1,4 @@
-import { readdir, readFile, rm } from 'node:fs/promises'
+import { readdir, readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Type } from '@sinclair/typebox'
 import { decodeJson, Detections } from '../contract/index.ts'
@@ -100,7 +100,7 @@ export class ActiveTrainingFiles {
   }
 
   async hasDetections(index: number): Promise<boolean> {
-    return Bun.file(this.detectionsPath(index)).exists()
+    return stat(this.detectionsPath(index)).then((found) => found.isFile(), () => false)
   }
 
   /** Indices of the `detections_<i>.json` files present, ascending. */

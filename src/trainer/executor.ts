@@ -1,5 +1,7 @@
+import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import type { Subprocess } from 'bun'
+import type { Readable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { createLogger, errorMessage, type Logger } from '../foundation/log.ts'
 import { isProcessGroupAlive, processGroupMembers, signalProcessGroup } from './process-group.ts'
 import { DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_LOG_FILES, RotatingLogFile } from './rotating-log-file.ts'
@@ -98,7 +100,7 @@ function installExitHooks(graceMs: number): void {
       if (process.listenerCount(signal) > 1) return
       killAllGroupsNow('SIGTERM')
       const deadline = Date.now() + graceMs
-      while (Date.now() < deadline && [...liveGroups].some(isProcessGroupAlive)) await Bun.sleep(GROUP_POLL_MS)
+      while (Date.now() < deadline && [...liveGroups].some(isProcessGroupAlive)) await sleep(GROUP_POLL_MS)
       killAllGroupsNow('SIGKILL')
       process.exit(128 + (SIGNAL_NUMBERS[signal] ?? 0))
     }
@@ -106,8 +108,10 @@ function installExitHooks(graceMs: number): void {
   }
 }
 
+type ChildProcess = ChildProcessByStdio<null, Readable, Readable>
+
 export class Executor {
-  private proc: Subprocess<'ignore', 'pipe', 'pipe'> | undefined
+  private proc: ChildProcess | undefined
   private logFile: RotatingLogFile
   private readonly listeners = new Set<LineListener>()
   private exitPromise: Promise<ExecutorExit> | undefined
@@ -154,14 +158,12 @@ export class Executor {
     this.stoppedByUs = false
     this.terminating = undefined
     this.logFile.write(`\n--- ${new Date().toISOString()} starting: ${argv.join(' ')}\n`)
-    let proc: Subprocess<'ignore', 'pipe', 'pipe'>
+    let proc: ChildProcess
     try {
-      proc = Bun.spawn(cmd, {
+      proc = spawn(cmd[0]!, cmd.slice(1), {
         cwd: this.options.cwd,
         env: { PYTHONUNBUFFERED: '1', ...process.env, ...env },
-        stdin: 'ignore',
-        stdout: 'pipe',
-        stderr: 'pipe',
+        stdio: ['ignore', 'pipe', 'pipe'],
         // setsid(): the child leads a new session and process group whose id is its pid
         detached: true,
       })
@@ -169,11 +171,21 @@ export class Executor {
       this.logFile.write(`--- could not start: ${errorMessage(error)}\n`)
       throw new Error(`could not start ${argv[0]}: ${errorMessage(error)}`)
     }
+    // a program that cannot be started has no pid; its error event (ENOENT, EACCES) follows on the next tick
+    const pid = proc.pid
+    if (pid === undefined) {
+      proc.once('error', (error) => this.log.warn('training process could not start', { command: cmd[0], error: errorMessage(error) }))
+      this.logFile.write(`--- could not start: ${cmd[0]} was not found or is not executable\n`)
+      throw new Error(`could not start ${argv[0]}: ${cmd[0]} was not found or is not executable`)
+    }
+    // an 'error' event nobody listens to would end this process; the exit and the group checks tell the outcome
+    proc.on('error', (error) => this.log.warn('training process error', { pid, error: errorMessage(error) }))
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })))
     this.proc = proc
-    liveGroups.add(proc.pid)
-    this.log.info('training process started', { pid: proc.pid, command: argv[0], cwd: this.options.cwd })
+    liveGroups.add(pid)
+    this.log.info('training process started', { pid, command: argv[0], cwd: this.options.cwd })
     const readers = [this.pump(proc.stdout, 'stdout'), this.pump(proc.stderr, 'stderr')]
-    this.exitPromise = this.awaitExit(proc, readers)
+    this.exitPromise = this.awaitExit(pid, exited, proc, readers)
   }
 
   /** Resolves when the command has ended, its leftover group members are gone and the output is drained. */
@@ -218,49 +230,54 @@ export class Executor {
     const proc = this.proc
     if (!proc) return Promise.resolve()
     this.terminating ??= (async () => {
-      const pgid = proc.pid
+      const pgid = proc.pid!
       const alive = () => !this.leaderExited || isProcessGroupAlive(pgid)
       if (!alive()) return
       if (graceMs > 0) {
         signalProcessGroup(pgid, 'SIGTERM')
         const deadline = Date.now() + graceMs
-        while (alive() && Date.now() < deadline) await Bun.sleep(GROUP_POLL_MS)
+        while (alive() && Date.now() < deadline) await sleep(GROUP_POLL_MS)
       }
       if (alive()) {
         if (graceMs > 0) this.log.warn('training process group ignored SIGTERM; sending SIGKILL', { pgid, grace_ms: graceMs })
         signalProcessGroup(pgid, 'SIGKILL')
         // SIGKILL cannot be ignored, but delivery takes a moment; a process stuck in the kernel (D state) may take longer
         const deadline = Date.now() + KILL_SETTLE_MS
-        while (alive() && Date.now() < deadline) await Bun.sleep(GROUP_POLL_MS / 5)
+        while (alive() && Date.now() < deadline) await sleep(GROUP_POLL_MS / 5)
         if (alive()) this.log.error('training process group survived SIGKILL', { pgid, members: processGroupMembers(pgid) })
       }
     })()
     return this.terminating
   }
 
-  private async awaitExit(proc: Subprocess<'ignore', 'pipe', 'pipe'>, readers: Promise<void>[]): Promise<ExecutorExit> {
-    await proc.exited
+  private async awaitExit(pid: number, exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>, proc: ChildProcess, readers: Promise<void>[]): Promise<ExecutorExit> {
+    const status = await exited
     this.leaderExited = true
     // children the command left behind would keep the GPU (and our pipes): end them too
     // the watchdog needs a moment to notice that the command ended
     const settle = Date.now() + LEFTOVER_SETTLE_MS
-    while (!this.terminating && isProcessGroupAlive(proc.pid) && Date.now() < settle) await Bun.sleep(GROUP_POLL_MS / 5)
+    while (!this.terminating && isProcessGroupAlive(pid) && Date.now() < settle) await sleep(GROUP_POLL_MS / 5)
     if (this.terminating) {
       await this.terminating
-    } else if (isProcessGroupAlive(proc.pid)) {
-      this.log.warn('training process exited but left processes in its group; ending them', { pgid: proc.pid })
+    } else if (isProcessGroupAlive(pid)) {
+      this.log.warn('training process exited but left processes in its group; ending them', { pgid: pid })
       await this.terminateGroup(this.cancelGraceMs)
     }
-    liveGroups.delete(proc.pid)
-    await Promise.race([Promise.all(readers), Bun.sleep(DRAIN_TIMEOUT_MS)])
-    const exit: ExecutorExit = { code: proc.signalCode ? null : proc.exitCode, signal: proc.signalCode === null ? null : String(proc.signalCode), stoppedByUs: this.stoppedByUs }
+    liveGroups.delete(pid)
+    const drained = await Promise.race([Promise.all(readers).then(() => true), sleep(DRAIN_TIMEOUT_MS, false)])
+    if (!drained) {
+      // a process that left the group still holds the pipes open; stop reading them so they do not keep us alive
+      this.log.warn('the output pipes stayed open after the process group ended; no longer reading them', { pid })
+      for (const stream of [proc.stdout, proc.stderr]) stream.destroy()
+    }
+    const exit: ExecutorExit = { code: status.signal ? null : status.code, signal: status.signal, stoppedByUs: this.stoppedByUs }
     this.logFile.write(`--- ${new Date().toISOString()} ended: ${exit.signal ?? `exit code ${exit.code}`}${exit.stoppedByUs ? ' (stopped)' : ''}\n`)
     this.logFile.close()
-    this.log.info('training process ended', { pid: proc.pid, code: exit.code, signal: exit.signal, stopped: exit.stoppedByUs })
+    this.log.info('training process ended', { pid, code: exit.code, signal: exit.signal, stopped: exit.stoppedByUs })
     return exit
   }
 
-  private async pump(stream: ReadableStream<Uint8Array>, name: OutputStream): Promise<void> {
+  private async pump(stream: AsyncIterable<Uint8Array>, name: OutputStream): Promise<void> {
     const decoder = new TextDecoder()
     let partial = ''
     const emit = (line: string) => {
@@ -286,7 +303,8 @@ export class Executor {
         }
       }
     } catch (error) {
-      this.log.warn('reading process output failed', { stream: name, error: errorMessage(error) })
+      // a premature close is awaitExit giving up on pipes held open after the group ended
+      if ((error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') this.log.warn('reading process output failed', { stream: name, error: errorMessage(error) })
     }
     partial += decoder.decode()
     if (partial) emit(partial)

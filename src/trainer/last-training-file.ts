@@ -1,4 +1,4 @@
-import { readFile, rename, rm } from 'node:fs/promises'
+import { readFile, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { decodeJson, Training } from '../contract/index.ts'
 import { writeFileAtomic } from '../foundation/atomic-file.ts'
@@ -31,7 +31,7 @@ export class LastTrainingFile {
   }
 
   async exists(): Promise<boolean> {
-    return Bun.file(this.path).exists()
+    return stat(this.path).then((found) => found.isFile(), () => false)
   }
 
   async delete(): Promise<void> {

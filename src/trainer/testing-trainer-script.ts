@@ -26,8 +26,10 @@
  *
  * On SIGTERM (unless ignored) it saves the model, reports it and exits 0: a graceful stop keeps the model.
  */
+import { spawn } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 interface TrainingFile {
   categories?: { id: string }[]
@@ -74,7 +76,7 @@ async function train(args: string[]): Promise<never> {
 
   if (flag(args, 'grandchild') || flag(args, 'stubborn-grandchild')) {
     const script = flag(args, 'stubborn-grandchild') ? "trap '' TERM; exec sleep 600" : 'exec sleep 600'
-    const child = Bun.spawn(['/bin/sh', '-c', script], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' })
+    const child = spawn('/bin/sh', ['-c', script], { stdio: 'ignore' })
     child.unref()
     say({ grandchild_pid: child.pid })
   }
@@ -100,7 +102,7 @@ async function train(args: string[]): Promise<never> {
   }
 
   while (forever || epoch < epochs) {
-    await Bun.sleep(epochMs)
+    await sleep(epochMs)
     epoch++
     if (failAt === epoch) {
       say({ error: `simulated training failure at epoch ${epoch}` })

@@ -1,4 +1,4 @@
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { imageFileName, type ImageData } from '../contract/index.ts'
 import { backoffDelayMs } from '../foundation/backoff.ts'
@@ -203,7 +203,7 @@ export async function downloadImageFiles(source: Pick<TrainingDataSource, 'downl
     }
     const temp = join(options.imagesFolder, `.${imageFileName(id)}.${crypto.randomUUID().slice(0, 8)}.part`)
     try {
-      await Bun.write(temp, bytes)
+      await writeFile(temp, bytes)
       await rename(temp, target)
     } catch (error) {
       await rm(temp, { force: true })

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Training } from '../contract/index.ts'
 import { errorMessage } from '../foundation/log.ts'
 import { Executor, type ExecutorOptions } from './executor.ts'
@@ -72,7 +73,7 @@ export async function runTrainingProcess(logic: TrainerLogic, training: Training
         }
         nextSync = performance.now() + syncIntervalMs
       }
-      await Bun.sleep(pollMs)
+      await sleep(pollMs)
     }
     if (reportedError) await executor.cancel()
     const exit = await executor.wait()

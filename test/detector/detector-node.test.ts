@@ -12,6 +12,7 @@ import { jpegClaimingSize } from '../support/image-bombs.ts'
 import { waitFor } from '../support/temp.ts'
 import { connectDetectorClient, startTestDetector } from '../support/test-detector.ts'
 import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
+import { runNodeCommand } from '../support/node-process.ts'
 
 setDefaultTimeout(60_000)
 
@@ -366,5 +367,16 @@ describe('outbox caps from the environment', () => {
     } finally {
       await capped.stop()
     }
+  })
+})
+
+describe('a Loop without a project', () => {
+  test('LOOP_HOST without LOOP_ORGANIZATION/LOOP_PROJECT is a startup error naming them (it polled /api//projects// before)', async () => {
+    const folder = join(testLoop.folder, 'no-project-detector')
+    const refused = startTestDetector(loop.url, folder, { LOOP_ORGANIZATION: '', LOOP_PROJECT: '' })
+    await expect(refused).rejects.toThrow('LOOP_ORGANIZATION and LOOP_PROJECT must be set when LOOP_HOST is')
+    const result = await runNodeCommand(['detector', '--port', '0', '--bind', '127.0.0.1', '--data', folder, '--loop-host', loop.url])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain('learning-loop-node detector: LOOP_ORGANIZATION and LOOP_PROJECT must be set when LOOP_HOST is')
   })
 })

@@ -75,7 +75,7 @@ const COMMANDS: Record<string, Check> = {
     needs: 'nothing', background: true,
     run: (output, servers) => expect(output).toContain(`local loop listening on ${servers.loopUrl()}`),
   },
-  'LOOP_HOST=http://127.0.0.1:8580 npx learning-loop-node …': {
+  'LOOP_HOST=http://127.0.0.1:8580 LOOP_ORGANIZATION=local LOOP_PROJECT=demo npx learning-loop-node …': {
     skip: 'a pattern (… is any node command); nodes against a standalone loop run in test/trainer and test/library',
     instead: () => expect(readme).toContain('`LOOP_HOST`'),
   },

@@ -1,7 +1,7 @@
 /**
  * The layout rules of ARCHITECTURE.md over src/, through scripts/check-structure.ts: folders form no cycle and
  * import only folders before them on the layer line; files form no import cycle (type-only imports count); no
- * source file is over 400 lines.
+ * source file is over 400 lines; nothing Bun-only outside the runtime edge.
  */
 import { afterEach, describe, expect, test } from 'bun:test'
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -27,13 +27,13 @@ async function tree(files: Record<string, string>): Promise<string> {
 
 describe('layers', () => {
   test('src/ has no folder cycle and no import up the layer line', () => {
-    const report = checkStructure(join(import.meta.dir, '../../src'))
+    const report = checkStructure(join(import.meta.dirname, '../../src'))
     expect(report.folderCycles).toEqual([])
     expect(report.layerViolations).toEqual([])
   })
 
   test('src/ has no import cycle between files (type-only included) and no file over 400 lines', () => {
-    const report = checkStructure(join(import.meta.dir, '../../src'))
+    const report = checkStructure(join(import.meta.dirname, '../../src'))
     expect(report.fileCycles).toEqual([])
     expect(report.tooLong).toEqual([])
   })
@@ -64,5 +64,32 @@ describe('layers', () => {
       'plugins is on no layer',
     ])
     expect(report.folderCycles).toEqual([['foundation', 'node']])
+  })
+})
+
+describe('runtime edge', () => {
+  test('src/ uses Bun-only APIs only in src/runtime/ and the files left for it, and each of those still needs it', () => {
+    const report = checkStructure(join(import.meta.dirname, '../../src'))
+    expect(report.runtimeSpecific).toEqual([])
+    expect(report.staleEdgeFiles).toEqual([])
+  })
+
+  test("Bun's global, bun: modules, import.meta.dir and embedded files are reported outside the edge, with their lines", async () => {
+    const edgeFiles = { 'inference/image-decoding.ts': 'Bun.Image', 'inference/vulkan-probe.ts': 'bun:ffi' }
+    const [edgeFile, staleFile] = Object.keys(edgeFiles) as [string, string]
+    const src = await tree({
+      'trainer/executor.ts': `import type { Subprocess } from 'bun'\n// Bun.spawn in a comment is fine\nexport const run = () => Bun.spawn(['true'])\n`,
+      'local-loop/loop-store.ts': `const { Database } = require('bun:sqlite')\nexport const url = 'http://x' // Bun.file\n`,
+      'inference/builtin-model.ts': `export const dir = import.meta.dir\nexport const fine = import.meta.dirname\n`,
+      'detector/page.ts': `import page from './page.html' with { type: 'file' }\nexport const name = 'bun'\n`,
+      'runtime/serve.ts': `export const serve = Bun.serve\n`,
+      [edgeFile]: `export const image = Bun.Image\n`,
+      [staleFile]: `export const standard = 1\n`,
+    })
+    const report = checkStructure(src, edgeFiles)
+    expect(report.runtimeSpecific.map(({ file, line }) => `${file}:${line}`).sort()).toEqual([
+      'detector/page.ts:1', 'inference/builtin-model.ts:1', 'local-loop/loop-store.ts:1', 'trainer/executor.ts:1', 'trainer/executor.ts:3',
+    ])
+    expect(report.staleEdgeFiles).toEqual([staleFile])
   })
 })

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { Database } from 'bun:sqlite'
 import { cp, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
 import { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { SCHEMA_VERSION } from '../../src/local-loop/loop-schema.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
@@ -15,7 +15,7 @@ setDefaultTimeout(60_000)
  * project local/demo with the images `2026-12-04_18:24:16.317000` (inbox, a detector outbox name) and `plain-1`
  * (complete), uploaded with uploadItem(id, …, makeJpeg(32, 24)) and makeJpeg(24, 16).
  */
-const FIXTURE = join(import.meta.dir, 'fixtures', 'schema-v1-data')
+const FIXTURE = join(import.meta.dirname, 'fixtures', 'schema-v1-data')
 const OLD_ID = '2026-12-04_18:24:16.317000'
 
 describe('a data folder of schema 1 keeps working', () => {
@@ -35,8 +35,8 @@ describe('a data folder of schema 1 keeps working', () => {
   })
 
   test('it is migrated: old images keep their ids and get their file name; the bytes are served', async () => {
-    const db = new Database(join(temp.path, 'loop', 'loop.sqlite'), { readonly: true })
-    expect((db.query('PRAGMA user_version').get() as { user_version: number }).user_version).toBe(SCHEMA_VERSION)
+    const db = new DatabaseSync(join(temp.path, 'loop', 'loop.sqlite'), { readOnly: true })
+    expect(db.prepare('PRAGMA user_version').get()?.user_version).toBe(SCHEMA_VERSION)
     db.close()
     expect(loop.listImages('local', 'demo').map((i) => [i.id, i.file_name, i.state])).toEqual([
       [OLD_ID, `image_${OLD_ID}.jpg`, 'inbox'],

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 /** A fresh folder under the OS temp dir; remove it with `cleanup()`. */
 export async function makeTempDir(prefix = 'lln-test-'): Promise<{ path: string; cleanup(): Promise<void> }> {
@@ -22,6 +23,6 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 10_000
     if (Date.now() > deadline) {
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`)
     }
-    await Bun.sleep(intervalMs)
+    await sleep(intervalMs)
   }
 }

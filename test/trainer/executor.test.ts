@@ -74,6 +74,13 @@ describe('Executor: output', () => {
     const exit = await missing.wait()
     expect(exit.code).not.toBe(0)
     expect(readFileSync(join(temp.path, 'missing.log'), 'utf8')).toMatch(/not found|No such file/)
+
+    // without the watchdog shell the program itself is started: a missing one cannot start at all
+    const unwatched = newExecutor({ logPath: join(temp.path, 'unwatched.log'), watchParent: false })
+    expect(() => unwatched.start(['/definitely/not/a/program'])).toThrow('could not start /definitely/not/a/program')
+    expect(unwatched.isRunning).toBe(false)
+    expect(runningProcessGroups()).toEqual([])
+    expect(readFileSync(join(temp.path, 'unwatched.log'), 'utf8')).toContain('could not start')
   })
 
   test('the log rotates at its size cap and keeps a bounded number of files', async () => {
