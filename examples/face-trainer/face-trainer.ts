@@ -10,9 +10,11 @@
  *   bun face-trainer.ts detect MODEL_FOLDER IMAGES_LIST       one {"detections": …} line per listed image
  *
  * Used by trainer.json beside it: `learning-loop-node trainer --trainer-config examples/face-trainer/trainer.json`.
+ * It uses only web standards and `node:` built-ins, so it runs under a trainer on Bun or on Deno (`{bun}`).
  */
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { builtinModelDir, createInferenceEngine } from '../../src/index.ts'
 
 const say = (message: Record<string, unknown>) => console.log(JSON.stringify(message))
@@ -34,7 +36,7 @@ async function train(trainingFile: string, baseModelDir: string | undefined): Pr
   const epochs = Math.max(1, Number(training.hyperparameters.epochs ?? 1))
   const epochMs = Math.max(0, Number(training.hyperparameters.epoch_ms ?? 0))
   for (let epoch = 1; epoch <= epochs; epoch++) {
-    await Bun.sleep(epochMs)
+    await sleep(epochMs)
     say({ progress: epoch / epochs })
     // a real program reports what it measured on the test set; every annotated box counts as found here
     const confusion = Object.fromEntries(training.categories.map((category) => {

@@ -64,8 +64,12 @@ export function placeholdersIn(template: string): string[] {
   return names
 }
 
-/** A lookup for placeholder values: undefined means "not available". */
-export type PlaceholderValues = (name: string) => string | undefined
+/**
+ * A lookup for placeholder values: undefined means "not available". A value of several words (`{bun}` on Deno is
+ * `deno run --allow-…`) becomes several arguments where the placeholder is a whole argument, and is joined with
+ * spaces inside a longer one.
+ */
+export type PlaceholderValues = (name: string) => string | readonly string[] | undefined
 
 /**
  * Throws CommandTemplateError when a placeholder is not one of `known` (exact names, or prefixes ending in `.`
@@ -82,13 +86,24 @@ export function checkTemplate(template: string, known: readonly string[]): void 
 
 /** The argument vector for `template` with every placeholder replaced; a missing value is an error naming it. */
 export function expandCommand(template: string, values: PlaceholderValues): string[] {
-  return splitCommandLine(template).map((arg) => arg.replace(PLACEHOLDER, (token, name: string | undefined) => {
-    if (token === '{{') return '{'
-    if (token === '}}') return '}'
-    const value = values(name!)
+  const valueOf = (name: string) => {
+    const value = values(name)
     if (value === undefined) throw new CommandTemplateError(`the command needs {${name}}, but the training has no value for it`)
     return value
-  }))
+  }
+  return splitCommandLine(template).flatMap((arg) => {
+    const whole = /^\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)*)\}$/.exec(arg)
+    if (whole) {
+      const value = valueOf(whole[1]!)
+      return typeof value === 'string' ? [value] : [...value]
+    }
+    return [arg.replace(PLACEHOLDER, (token, name: string | undefined) => {
+      if (token === '{{') return '{'
+      if (token === '}}') return '}'
+      const value = valueOf(name!)
+      return typeof value === 'string' ? value : value.join(' ')
+    })]
+  })
 }
 
 /** A hyperparameter as a command-line word: strings as they are, everything else as JSON. */

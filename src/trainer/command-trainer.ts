@@ -7,7 +7,8 @@ import {
 } from '../contract/index.ts'
 import { writeFileAtomic } from '../foundation/atomic-file.ts'
 import { createLogger, type Logger } from '../foundation/log.ts'
-import { checkTemplate, CommandTemplateError, expandCommand, hyperparameterText } from './command-template.ts'
+import { scriptRunnerCommand } from '../runtime/script-runner.ts'
+import { checkTemplate, CommandTemplateError, expandCommand, hyperparameterText, type PlaceholderValues } from './command-template.ts'
 import { Executor, type ExecutorOptions } from './executor.ts'
 import { TRAINING_FILE_NAMES } from './active-training-files.ts'
 import { RotatingLogFile } from './rotating-log-file.ts'
@@ -33,7 +34,8 @@ import { CriticalError, StepCancelledError } from './training-errors.ts'
  *   {base_model_path}       the single non-JSON file in base_model_dir, else base_model_dir ('' from scratch)
  *   {checkpoint}            the last reported checkpoint (resume command only)
  *   {model_folder} {images_list}   detection command only: the model's folder, a file listing image paths
- *   {bun}                   the executable running this node (process.execPath), handy for Bun scripts
+ *   {bun}                   the command that runs a script with this node's runtime: Bun's executable, or on Deno
+ *                           `deno run` with this node's permissions (runtime/script-runner.ts)
  *   {config_dir}            the folder of --trainer-config FILE (else the node's working directory): programs
  *                           kept beside the configuration, e.g. `{bun} {config_dir}/train.ts`
  *
@@ -263,12 +265,12 @@ export class CommandTrainer implements TrainerLogic {
     await writeFileAtomic(join(training.training_folder, TRAINING_DATA_FOLDER, 'training.json'), JSON.stringify(description))
   }
 
-  private async placeholderValues(training: Readonly<Training>, extra: Record<string, string>): Promise<(name: string) => string | undefined> {
+  private async placeholderValues(training: Readonly<Training>, extra: Record<string, string>): Promise<PlaceholderValues> {
     const baseModelDir = join(training.training_folder, BASE_MODEL_FOLDER)
     const hasBaseModel = existsSync(baseModelDir)
     const baseModelPath = hasBaseModel ? await singleModelFile(baseModelDir) : ''
     const dataDir = join(training.training_folder, TRAINING_DATA_FOLDER)
-    const fixed: Record<string, string | undefined> = {
+    const fixed: Record<string, string | readonly string[] | undefined> = {
       training_folder: training.training_folder,
       data_dir: dataDir,
       training_file: join(dataDir, 'training.json'),
@@ -281,13 +283,13 @@ export class CommandTrainer implements TrainerLogic {
       training_id: training.id,
       base_model_dir: hasBaseModel ? baseModelDir : '',
       base_model_path: baseModelPath,
-      bun: process.execPath,
+      bun: scriptRunnerCommand(),
       config_dir: this.options.configDir ?? process.cwd(),
       ...extra,
     }
     // own keys only: `{hyperparameters.__proto__}` must be missing, not Object.prototype
     const own = (values: object, key: string) => (Object.hasOwn(values, key) ? (values as Record<string, unknown>)[key] : undefined)
-    return (name) => (name.startsWith('hyperparameters.') ? hyperparameterText(own(training.hyperparameters, name.slice('hyperparameters.'.length))) : (own(fixed, name) as string | undefined))
+    return (name) => (name.startsWith('hyperparameters.') ? hyperparameterText(own(training.hyperparameters, name.slice('hyperparameters.'.length))) : (own(fixed, name) as string | readonly string[] | undefined))
   }
 }
 

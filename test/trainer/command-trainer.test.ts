@@ -63,6 +63,12 @@ describe('command templates (pure)', () => {
     expect(placeholdersIn('{a} {b.c} {a} {{x}}')).toEqual(['a', 'b.c'])
   })
 
+  test('a value of several words ({bun} on Deno: `deno run …`) is several arguments when it stands alone, one joined by spaces inside another', () => {
+    const values: Record<string, string | string[]> = { bun: ['/x/deno', 'run', '--allow-read'], dir: '/c d' }
+    expect(expandCommand('{bun} {dir}/train.ts --n 1', (k) => values[k])).toEqual(['/x/deno', 'run', '--allow-read', '/c d/train.ts', '--n', '1'])
+    expect(expandCommand('sh -c "{bun} x.ts"', (k) => values[k])).toEqual(['sh', '-c', '/x/deno run --allow-read x.ts'])
+  })
+
   test('the command trainer refuses unknown placeholders and invalid configuration, naming the problem', () => {
     expect(() => new CommandTrainer({ model_format: 'onnx', command: 'train --x {dat_dir}' })).toThrow('unknown placeholder {dat_dir}')
     expect(() => new CommandTrainer({ model_format: 'onnx', command: 'x', resume_command: 'x {model_folder}' })).toThrow('unknown placeholder {model_folder}')
