@@ -40,6 +40,12 @@ function promisedFace(): Record<string, number | string> {
 /** The README's "whole loop in five commands": test/e2e/whole-loop.test.ts runs them as written. */
 const walkthrough: Check = { skip: 'run as written by test/e2e/whole-loop.test.ts', instead: file('test/e2e/whole-loop.test.ts') }
 
+/** A `deno task` line of "Running on Deno": test/deno/whole-loop-under-deno.test.ts starts each node as its task does. */
+const denoWalkthrough = (task: string): Check => ({
+  skip: 'started as its deno task (same flags) by test/deno/whole-loop-under-deno.test.ts',
+  instead: () => expect(JSON.parse(readFileSync(join(root, 'deno.json'), 'utf8')).tasks[task]).toContain(`src/cli/main.ts ${task}`),
+})
+
 const COMMANDS: Record<string, Check> = {
   'npx learning-loop-node loop --port 8580 --data ./data/loop &': walkthrough,
   'LOOP_HOST=http://127.0.0.1:8580 LOOP_ORGANIZATION=local LOOP_PROJECT=demo npx learning-loop-node detector --bind 127.0.0.1 --port 8004 --data ./data/detector &': walkthrough,
@@ -97,6 +103,13 @@ const COMMANDS: Record<string, Check> = {
   'bun scripts/bench-outbox-flood.ts': { skip: 'a benchmark', instead: file('scripts/bench-outbox-flood.ts') },
   'bun scripts/soak.ts': { skip: 'a benchmark of 10 minutes', instead: file('scripts/soak.ts') },
   'bun scripts/bench-autoupload-encoding.ts': { skip: 'a benchmark', instead: file('scripts/bench-autoupload-encoding.ts') },
+  './node_modules/.bin/deno task loop --port 8580 --data ./data/loop': denoWalkthrough('loop'),
+  'LOOP_HOST=http://127.0.0.1:8580 LOOP_ORGANIZATION=local LOOP_PROJECT=demo ./node_modules/.bin/deno task detector --port 8004': denoWalkthrough('detector'),
+  'LOOP_HOST=http://127.0.0.1:8580 LOOP_ORGANIZATION=local LOOP_PROJECT=demo ./node_modules/.bin/deno task trainer --port 8003 --trainer-config examples/face-trainer/trainer.json': denoWalkthrough('trainer'),
+  './node_modules/.bin/deno task detect test/fixtures/astronaut.jpg --json': {
+    needs: 'nothing',
+    run: (output) => expect(json(output).box_detections[0]).toMatchObject({ category_name: 'face', model_name: 'builtin-blazeface-1' }),
+  },
   'bash .ci/run': { skip: 'runs the whole suite on a clean clone', instead: file('.ci/run') },
   'bun test --timeout 60000 test/fuzz': { skip: 'part of npm test (this suite runs beside it)', instead: file('test/fuzz/README.md') },
 }

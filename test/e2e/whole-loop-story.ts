@@ -2,7 +2,7 @@
  * The README's "whole loop in five commands", run as written: its ```sh block is read from README.md, the ports
  * 8580/8004/8003 become free ones and `./data/` a temporary folder. Long-running lines (ending in `&`) start as
  * child processes with their environment assignments; their `npx learning-loop-node` is run as
- * `bun src/cli/main.ts` (the program npx starts), so a test sees each node's own exit status — npx's signal
+ * `bun src/cli/main.ts` (the program npx starts; or its `deno task` under Deno), so a test sees each node's own exit status — npx's signal
  * handling is tested in test/cli/npm-start.test.ts. The other lines run through `sh -c` exactly as written, with
  * LOOP_HOST set to this run's loop (`loop admin` goes there when a line gives no --url).
  */
@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { splitCommandLine } from '../../src/trainer/command-template.ts'
 import type { Child } from '../support/child-process.ts'
-import { freePort, startNodeProcess } from '../support/node-process.ts'
+import { freePort, startNodeProcess, type NodeRuntime } from '../support/node-process.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
 
 export const ROOT = join(import.meta.dir, '../..')
@@ -36,10 +36,11 @@ export class Story {
   readonly ports: Record<Role, number> = { loop: freePort(), detector: freePort(), trainer: freePort() }
   readonly nodes = new Map<Role, RunningNode>()
 
-  private constructor(readonly temp: { path: string; cleanup(): Promise<void> }) {}
+  private constructor(readonly temp: { path: string; cleanup(): Promise<void> }, readonly runtime: NodeRuntime) {}
 
-  static async create(): Promise<Story> {
-    return new Story(await makeTempDir('lln-whole-loop-'))
+  /** A story whose long-running nodes run on `runtime` (the `loop admin` lines run on Bun through npx). */
+  static async create(runtime: NodeRuntime = 'bun'): Promise<Story> {
+    return new Story(await makeTempDir('lln-whole-loop-'), runtime)
   }
 
   get loopUrl(): string {
@@ -68,7 +69,7 @@ export class Story {
     if (words[0] !== 'npx' || words[1] !== 'learning-loop-node') throw new Error(`not a learning-loop-node line: ${line}`)
     const role = words[2] as Role
     if (!(role in README_PORTS)) throw new Error(`unexpected command ${role} in: ${line}`)
-    const { child } = await startNodeProcess(words.slice(2), { cwd: ROOT, env: { ...env, LOG_LEVEL: 'info' } })
+    const { child } = await startNodeProcess(words.slice(2), { cwd: ROOT, env: { ...env, LOG_LEVEL: 'info' }, runtime: this.runtime })
     const node = { role, line, child }
     this.nodes.set(role, node)
     return node
