@@ -16,7 +16,7 @@ test('deno test runs the serving tests on the Deno path and they pass', () => {
   try {
     expect(output).toContain('the runtime edge knows which runtime runs it ... ok')
     expect(output).toContain('socket.io over polling: acks, binary attachments both ways ... ok')
-    expect(output).toMatch(/ok \| 7 passed \| 0 failed/)
+    expect(output).toMatch(/ok \| 8 passed \| 0 failed/)
     expect(run.exitCode).toBe(0)
   } catch (error) {
     console.error(`deno test said (exit ${run.exitCode}):\n${output}`)

@@ -138,3 +138,25 @@ test('a second server on a port in use fails to start (no shared port); a stoppe
     await second.stop()
   }
 }, 30_000)
+
+test('stop() lets a request in flight finish and then refuses new connections', async () => {
+  let release: () => void = () => {}
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  let entered = false
+  const server = serve(new Elysia().get('/slow', async () => {
+    entered = true
+    await gate
+    return 'finished'
+  }), { port: 0, hostname: '127.0.0.1' })
+  const inFlight = fetch(`${server.url}/slow`).then((response) => response.text())
+  await eventually(() => entered, 'the slow request to arrive')
+  let stopped = false
+  const stopping = server.stop().then(() => void (stopped = true))
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  expect(stopped).toBe(false)
+  release()
+  expect(await inFlight).toBe('finished')
+  await stopping
+  const afterStop = await fetch(`${server.url}/slow`).then(() => 'answered', (error: Error) => error.message)
+  expect(afterStop).not.toBe('answered')
+}, 30_000)
