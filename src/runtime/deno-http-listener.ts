@@ -78,12 +78,15 @@ export function listenWithDeno(app: AnyElysia, options: ListenOptions, onError: 
     upgrades.delete(request)
     return upgraded
   })
+  let shutdown: Promise<void> | undefined
   return {
     port: listening.addr.port,
     async stop(force) {
-      const finished = listening.shutdown()
-      if (force) finished.catch(onError)
-      else await finished
+      if (!shutdown) {
+        shutdown = listening.shutdown()
+        shutdown.catch(onError)
+      }
+      if (!force) await shutdown
     },
   }
 }
