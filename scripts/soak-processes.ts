@@ -6,14 +6,6 @@ import { spawnChild, type Child } from '../test/support/child-process.ts'
 import { waitFor } from '../test/support/temp.ts'
 import { sampleProcess, type ProcessSample } from './process-sample.ts'
 
-/** A port that was free a moment ago (the soak keeps it for a node across its restarts). */
-export async function freePort(): Promise<number> {
-  const listener = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
-  const { port } = listener
-  listener.stop(true)
-  return port
-}
-
 /** How many log lines of each level and message a process wrote (JSON lines), with the first one's error or reason. */
 export function countLogLines(output: string, levels: readonly string[] = ['error', 'warn']): Map<string, { count: number; example: string }> {
   const counts = new Map<string, { count: number; example: string }>()

@@ -27,7 +27,8 @@ import { modelPackageZip, readModelFiles } from './model-package-zip.ts'
 import { computeBalance, type KillWindow } from './soak-balance.ts'
 import { readCounters, SoakDetectorApi, SoakLoopApi, sumCounters, type LifeCounters } from './soak-apis.ts'
 import { runCamera, runRestClient, SoakLedger, type LoadImages, type LoadPlan } from './soak-load.ts'
-import { freePort, SoakProcess } from './soak-processes.ts'
+import { freePort } from '../test/support/node-process.ts'
+import { SoakProcess } from './soak-processes.ts'
 import type { ResourceSample } from './soak-resources.ts'
 import { printReport, progressLine, type SoakEvents } from './soak-report.ts'
 
@@ -64,7 +65,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`)
 
 const root = join(import.meta.dir, '..')
 const temp = await makeTempDir('lln-soak-')
-const [loopPort, detectorPort] = [await freePort(), await freePort()]
+const [loopPort, detectorPort] = [freePort(), freePort()]
 const loopUrl = `http://127.0.0.1:${loopPort}`
 const detectorUrl = `http://127.0.0.1:${detectorPort}`
 const bun = process.execPath
