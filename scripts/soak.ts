@@ -86,6 +86,7 @@ process.on('exit', () => {
   if (!options.keep) rmSync(temp.path, { recursive: true, force: true })
 })
 process.on('SIGINT', () => process.exit(130))
+process.on('SIGTERM', () => process.exit(143))
 
 // ---------------------------------------------------------------- setup
 log(`soak: ${options.minutes} min, ${options.clients} REST clients × ${options.clientRps || 'max'} req/s, ${options.cameras} cameras × ${options.cameraFps} fps, data in ${temp.path}`)
