@@ -30,8 +30,8 @@ export const UploadAnswer = Type.Tuple([Type.Literal(200), Type.Literal('OK')], 
 export const VersionModeBody = Type.String({ description: 'follow_loop, pause, or a model version such as 1.3', pattern: '^(follow_loop|pause|\\d+(\\.\\d+)*)$' })
 /** The raw body of `PUT /outbox_mode`, bare or as a JSON string. */
 export const OutboxModeBody = OutboxModeSchema
-/** The raw body of `PUT /operation_mode`. */
-export const OperationModeBody = StringEnum(['idle', 'detecting'])
+/** The raw body of `PUT /operation_mode`, bare or as a JSON string. */
+export const OperationModeBody = OperationModeSchema
 
 /** The options of `POST /detect`, as query parameters or headers (`-` and `_` spellings both work). */
 export const DetectRequestOptions = Type.Object({

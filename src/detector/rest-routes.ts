@@ -131,7 +131,7 @@ export function registerDetectorRoutes(app: Elysia<any, any, any, any, any, any,
       } catch (error) {
         return fail(error, set, 'PUT /operation_mode')
       }
-    }, { parse: 'none', detail: settingDocs('Body: idle | detecting (detecting blocks model updates)', OperationModeBody) })
+    }, { parse: 'none', detail: settingDocs('Body: startup | idle | detecting (detecting blocks model updates)', OperationModeBody) })
   if (options.backdoor) {
     app.post('/reset', () => detector.reset(), {
       detail: routeDocs({ summary: 'Test backdoor: wipe the data folder (USE_BACKDOOR_CONTROLS)', tags: ['backdoor'], responses: { 200: jsonContent(Type.Boolean(), 'false when wiping failed') } }),

@@ -89,8 +89,38 @@ function checkDocument(document: Document, routes: readonly Route[]): void {
   expect(problems).toEqual([])
 }
 
+/** What is wrong with `response` as an answer of `route`: undocumented status or media type, or a JSON body off its schema. */
+async function answerProblem(route: Route, response: Response): Promise<string | undefined> {
+  const responses = (route.hooks?.detail as { responses: Operation['responses'] }).responses
+  const documented = responses[String(response.status)] ?? (response.status >= 400 ? responses.default : undefined)
+  const type = mediaType(response.headers.get('content-type'))
+  const content = documented?.content?.[type]
+  const text = await response.text()
+  const name = `${route.method} ${route.path}`
+  if (!content) return `${name}: answered ${response.status} ${type}, not documented (${text.slice(0, 200)})`
+  if (type !== 'application/json') return undefined
+  const body = JSON.parse(text)
+  if (Value.Check(content.schema, body)) return undefined
+  const errors = [...Value.Errors(content.schema, body)].slice(0, 3).map((e) => `${e.path}: ${e.message}`)
+  return `${name} ${response.status}: answer does not match its schema: ${errors.join('; ')}`
+}
+
+const routeOf = (routes: readonly Route[], method: string, path: string) => {
+  const route = routes.find((r) => r.method === method && r.path === path)
+  if (!route) throw new Error(`no route ${method} ${path}`)
+  return route
+}
+
+/** Sends `init` to the route (`path` with its parameters filled in) and checks the answer against the route's docs; returns the status. */
+async function call(url: string, routes: readonly Route[], method: string, routePath: string, path: string, init: RequestInit = {}): Promise<number> {
+  const response = await fetch(`${url}${path}`, { ...init, method })
+  const status = response.status
+  expect(await answerProblem(routeOf(routes, method, routePath), response)).toBeUndefined()
+  return status
+}
+
 /**
- * Calls every GET route (path parameters from `values`, query from `queries`) and checks the answer against the
+ * Calls every GET route (path parameters from `values`, query from `queries`) and checks each answer against the
  * schema its route documents for that status (the route's own TypeBox objects, as the document is built from them).
  */
 async function checkAnswers(url: string, routes: readonly Route[], values: Record<string, string> = {}, options: { cookie?: string; queries?: Record<string, string> } = {}): Promise<number> {
@@ -100,22 +130,9 @@ async function checkAnswers(url: string, routes: readonly Route[], values: Recor
     const path = route.path.replace(/:([A-Za-z0-9_]+)/g, (_, name: string) => encodeURIComponent(values[name] ?? `missing-${name}`))
     const query = options.queries?.[route.path] ?? ''
     const response = await fetch(`${url}${path}${query}`, { headers: options.cookie ? { cookie: options.cookie } : {} })
-    const responses = (route.hooks?.detail as { responses: Operation['responses'] }).responses
-    const documented = responses[String(response.status)] ?? (response.status >= 400 ? responses.default : undefined)
-    const type = mediaType(response.headers.get('content-type'))
-    const content = documented?.content?.[type]
-    const text = await response.text()
-    if (!content) {
-      problems.push(`GET ${route.path}: answered ${response.status} ${type}, not documented (${text.slice(0, 200)})`)
-      continue
-    }
-    checked++
-    if (type !== 'application/json') continue
-    const body = JSON.parse(text)
-    if (!Value.Check(content.schema, body)) {
-      const errors = [...Value.Errors(content.schema, body)].slice(0, 3).map((e) => `${e.path}: ${e.message}`)
-      problems.push(`GET ${route.path} ${response.status}: answer does not match its schema: ${errors.join('; ')}`)
-    }
+    const problem = await answerProblem(route, response)
+    if (problem) problems.push(problem)
+    else checked++
   }
   expect(problems).toEqual([])
   return checked
@@ -187,6 +204,24 @@ describe('/openapi.json and /docs', () => {
     await checkDocsPage(loop.url)
   })
 
+  test('the local loop: answers to documented bodies match their schemas', async () => {
+    const { loop } = testLoop
+    const { routes, url } = loop
+    const cookie = await login(url)
+    const jsonBody = (body: unknown) => ({ headers: { cookie, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    expect(await call(url, routes, 'POST', '/admin/projects', '/admin/projects', jsonBody({ organization: ORG, project_name: 'created', complete: 1, box_categories: 1, trainings: 1 }))).toBe(200)
+    expect(await call(url, routes, 'POST', '/api/:org/projects/generator', `/api/${ORG}/projects/generator`, jsonBody({ project_name: 'generated' }))).toBe(200)
+    expect(await call(url, routes, 'PUT', '/admin/projects/:org/:project/deployment-target', `/admin/projects/${ORG}/created/deployment-target`, jsonBody({ version: '1.0' }))).toBe(200)
+    const status = { uuid: crypto.randomUUID(), name: 'docs', uptime: 1, model_format: 'onnx', current_model: null, target_model: '1.0', errors: {}, operation_mode: 'idle' }
+    expect(await call(url, routes, 'POST', '/api/:org/projects/:project/detectors', `/api/${ORG}/projects/created/detectors`, jsonBody(status))).toBe(200)
+    const image = loop.listImages(ORG, 'created')[0]!
+    expect(await call(url, routes, 'POST', '/api/:org/projects/:project/detections', `/api/${ORG}/projects/created/detections`, jsonBody([{ image_id: image.id, box_detections: [] }]))).toBe(200)
+    expect(await call(url, routes, 'PUT', '/admin/rate-limit', '/admin/rate-limit', jsonBody({ per_second: null }))).toBe(200)
+    // a body off its schema is refused with the documented error answer
+    expect(await call(url, routes, 'POST', '/admin/projects', '/admin/projects', jsonBody({ project_name: 7 }))).toBe(422)
+    expect(await call(url, routes, 'POST', '/api/logout', '/api/logout', { headers: { cookie } })).toBe(200)
+  })
+
   test('the detector, with its backdoor', async () => {
     const routes = detector.runtime.app.routes as Route[]
     expect(routes.some((r) => r.path === '/reset')).toBe(true)
@@ -195,6 +230,15 @@ describe('/openapi.json and /docs', () => {
     expect(document.paths['/detect']!.post!.requestBody!.content['multipart/form-data']).toBeDefined()
     await checkAnswers(detector.url, routes)
     await checkDocsPage(detector.url)
+    const { url } = detector
+    const form = new FormData()
+    form.append('file', new Blob([await Bun.file(join(import.meta.dir, '../fixtures/astronaut.jpg')).bytes()], { type: 'image/jpeg' }), 'astronaut.jpg')
+    expect(await call(url, routes, 'POST', '/detect', '/detect?autoupload=disabled', { body: form })).toBe(200)
+    for (const [path, body] of [['/operation_mode', 'idle'], ['/outbox_mode', '"stopped"'], ['/model_version', 'follow_loop'], ['/debug_logging', 'off']] as const) {
+      expect(await call(url, routes, 'PUT', path, path, { body })).toBe(200)
+    }
+    expect(await call(url, routes, 'PUT', '/operation_mode', '/operation_mode', { body: 'sleeping' })).toBe(422)
+    expect(await call(url, routes, 'POST', '/upload', '/upload', { body: 'not a form' })).toBe(422)
   })
 
   test('the trainer, with its backdoor', async () => {
@@ -203,6 +247,8 @@ describe('/openapi.json and /docs', () => {
     checkDocument(await fetchDocument(trainer.url), routes)
     await checkAnswers(trainer.url, routes)
     await checkDocsPage(trainer.url)
+    expect(await call(trainer.url, routes, 'POST', '/kill_training_process', '/kill_training_process')).toBe(409)
+    expect(await call(trainer.url, routes, 'POST', '/force_status_update', '/force_status_update')).toBe(200)
   })
 
   test('the converter and the annotator', async () => {
