@@ -97,6 +97,12 @@ class SchemaCollector {
     if (value === null || typeof value !== 'object') return value
     const { $id, ...rest } = value as Record<string, unknown>
     const walked = Object.fromEntries(Object.entries(rest).map(([key, item]) => [key, this.walk(item)]))
+    // TypeBox writes a tuple the draft-07 way (`items: [...]`); OpenAPI 3.1's JSON Schema 2020-12 says `prefixItems`
+    if (Array.isArray(walked.items)) {
+      walked.prefixItems = walked.items
+      walked.items = walked.additionalItems ?? true
+      delete walked.additionalItems
+    }
     if (typeof $id !== 'string') return walked
     const name = $id.replace(/[^A-Za-z0-9._-]/g, '_')
     const text = JSON.stringify(walked)

@@ -69,6 +69,9 @@ function checkDocument(document: Document, routes: readonly Route[]): void {
         problems.push(`${name}: not in the document`)
         continue
       }
+      for (const [status, response] of Object.entries(operation.responses)) {
+        if (typeof (response as { description?: unknown }).description !== 'string') problems.push(`${name}: answer ${status} has no description (OpenAPI requires one)`)
+      }
       const success = Object.entries(operation.responses).filter(([status]) => /^2\d\d$/.test(status))
       if (!success.some(([, response]) => Object.values(response.content ?? {}).some((c) => c.schema !== undefined))) problems.push(`${name}: no 2xx answer with a schema`)
       if ((method === 'post' || method === 'put' || method === 'patch') && !WITHOUT_BODY.has(name)) {
