@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox'
 import type { Elysia } from 'elysia'
 import packageJson from '../../package.json' with { type: 'json' }
 import { EMBEDDED_ASSETS } from '../foundation/embedded-assets.ts'
-import { openApiDocument, type DocumentInfo } from './openapi-document.ts'
+import { openApiDocument, type DocumentInfo, type OpenApiDocument } from './openapi-document.ts'
 import { htmlContent, jsonContent, routeDocs } from './route-docs.ts'
 
 const docsPagePath = EMBEDDED_ASSETS?.apiDocsPage.path ?? fileURLToPath(new URL('./api-docs-page/index.html', import.meta.url))
@@ -23,8 +23,14 @@ const OpenApiDocumentSchema = Type.Object({
  */
 export function registerApiDocs(app: Elysia<any, any, any, any, any, any, any>, about: Omit<DocumentInfo, 'version'>): void {
   const info: DocumentInfo = { ...about, version: packageJson.version }
+  // built on the first request after a route was added (a few ms for the local loop's 40 routes), then reused
+  let built: { routes: number; document: OpenApiDocument } | undefined
+  const document = () => {
+    if (built?.routes !== app.routes.length) built = { routes: app.routes.length, document: openApiDocument(app.routes, info) }
+    return built.document
+  }
   app
-    .get('/openapi.json', () => openApiDocument(app.routes, info), {
+    .get('/openapi.json', document, {
       detail: routeDocs({ summary: 'This API as an OpenAPI 3.1 document', tags: ['docs'], responses: { 200: jsonContent(OpenApiDocumentSchema) } }),
     })
     .get('/docs', async () => new Response(await readFile(docsPagePath), { headers: { 'content-type': 'text/html; charset=utf-8' } }), {

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
-import type { TSchema } from '@sinclair/typebox'
+import { Type, type TSchema } from '@sinclair/typebox'
 import { AnnotatorNode } from '../../src/annotator/annotator-node.ts'
 import { BoxSegmentationTool } from '../../src/annotator/box-segmentation-tool.ts'
 import { createInProcessSegmenter } from '../../src/annotator/segmenter.ts'
@@ -15,6 +15,7 @@ import { loadNodeConfig } from '../../src/config/node-config.ts'
 import { ConverterNode } from '../../src/converter/converter-node.ts'
 import { YoloOnnxConverter } from '../../src/converter/yolo-onnx-converter.ts'
 import type { DetectorNode } from '../../src/detector/detector-node.ts'
+import { routeDocs, textContent } from '../../src/node/route-docs.ts'
 import type { TrainerNode } from '../../src/trainer/trainer-node.ts'
 import type { Child } from '../support/child-process.ts'
 import { startNodeProcess } from '../support/node-process.ts'
@@ -262,6 +263,13 @@ describe('/openapi.json and /docs', () => {
       await checkAnswers(url, routes)
       await checkDocsPage(url)
     }
+  })
+
+  test('a route added after the document was first asked for is in it the next time', async () => {
+    const url = annotator.runtime.url
+    expect((await fetchDocument(url)).paths['/added-later']).toBeUndefined()
+    annotator.runtime.app.get('/added-later', () => 'x', { detail: routeDocs({ summary: 'late', tags: ['test'], responses: { 200: textContent(Type.String()) } }) })
+    expect((await fetchDocument(url)).paths['/added-later']?.get?.operationId).toBe('get_added_later')
   })
 
   test('a route without docs fails the check', async () => {
