@@ -3,7 +3,7 @@ import { ClassificationAnnotation, BoxAnnotation, PointAnnotation } from './imag
 import { SegmentationAnnotation } from './annotation.ts'
 import { BoxDetection, ClassificationDetection, Detections, PointDetection, SegmentationDetection } from './detections.ts'
 import { Category } from './general.ts'
-import { LoopImageStateSchema } from './local-loop-api.ts'
+import { LoopImageStateSchema, type LoopImageState } from './local-loop-api.ts'
 import { DeploymentTarget, LoopModel } from './loop-api.ts'
 import { TrainingOut } from './training.ts'
 import { StringEnum } from './schema-helpers.ts'
@@ -15,8 +15,10 @@ import { StringEnum } from './schema-helpers.ts'
 
 const orNull = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
 const ImageSet = StringEnum(['train', 'test'])
+/** One value per image state of the local Loop (LOOP_IMAGE_STATES). */
+const perState = <T extends TSchema>(schema: T) => Type.Object({ inbox: schema, annotate: schema, review: schema, complete: schema, trash: schema })
 /** Images per state; a state without images is left out. */
-const StateCounts = Type.Partial(Type.Record(LoopImageStateSchema, Type.Integer()))
+const StateCounts = Type.Partial(perState(Type.Integer()))
 
 /** `GET /api/status`. */
 export const LoopStatusAnswer = Type.Object({ status: Type.Literal('ok'), loop: Type.Literal('local'), version: Type.String() }, { $id: 'LoopStatusAnswer' })
@@ -31,7 +33,7 @@ export const GeneratedProject = Type.Object({
   organization: Type.String(),
   project: Type.String(),
   categories: Type.Array(Category),
-  image_ids: Type.Record(LoopImageStateSchema, Type.Array(Type.String())),
+  image_ids: perState(Type.Array(Type.String())),
   trainings: Type.Array(Type.Integer()),
   models: Type.Array(Type.Object({ id: Type.String(), version: Type.String(), formats: Type.Array(Type.String()) })),
 }, { $id: 'GeneratedProject' })
@@ -191,3 +193,6 @@ export const ImageSummariesAnswer = Type.Object({ images: Type.Array(ImageSummar
 
 export const ClearedAnswer = Type.Object({ cleared: Type.Literal(true) }, { $id: 'ClearedAnswer' })
 export const TrainingStartedAnswer = Type.Object({ training: TrainingView, ack: Type.Unknown() }, { $id: 'TrainingStartedAnswer' })
+
+// a state added to LOOP_IMAGE_STATES must be added to `perState`: this line does not compile until it is
+void (perState(Type.Null()).properties satisfies Record<LoopImageState, unknown>)

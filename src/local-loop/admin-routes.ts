@@ -72,9 +72,9 @@ function integerQuery(name: string, value: unknown): number | undefined {
 }
 
 const docs = (input: Omit<RouteDocsInput, 'tags'>) => ({ detail: routeDocs({ ...input, tags: ['loop admin'] }) })
-/** Routes that read their own body: it is read with a size cap and decoded with the documented schema. */
-const readsBody = (input: Omit<RouteDocsInput, 'tags'>) => ({ parse: 'none' as const, ...docs(input) })
-const ackDocs = (summary: string) => readsBody({ summary, responses: { 200: jsonContent(AckAnswer, "the node's ack") } })
+/** Routes Elysia must not parse: they read their own body (size-capped, decoded with the documented schema) or none. */
+const unparsed = (input: Omit<RouteDocsInput, 'tags'>) => ({ parse: 'none' as const, ...docs(input) })
+const ackDocs = (summary: string) => unparsed({ summary, responses: { 200: jsonContent(AckAnswer, "the node's ack") } })
 
 export function createAdminRoutes(deps: AdminDependencies) {
   const { sessions } = deps
@@ -86,7 +86,7 @@ export function createAdminRoutes(deps: AdminDependencies) {
       const body = decode(AdminRateLimitRequest, await readJson(request, deps.maxJsonBytes))
       loop().setRateLimit(body.per_second === null ? null : { perSecond: body.per_second, burst: body.burst ?? undefined })
       return json(200, { rate_limit: loop().rateLimit() })
-    }, readsBody({ summary: 'Set the per-client rate limit of /api (null: off)', body: jsonContent(AdminRateLimitRequest), responses: { 200: jsonContent(RateLimitAnswer) } }))
+    }, unparsed({ summary: 'Set the per-client rate limit of /api (null: off)', body: jsonContent(AdminRateLimitRequest), responses: { 200: jsonContent(RateLimitAnswer) } }))
     .get('/nodes', () => json(200, { nodes: loop().connectedNodes() }), docs({ summary: 'Connected nodes', responses: { 200: jsonContent(ConnectedNodesAnswer) } }))
     .get('/nodes/statuses', ({ query }) => json(200, { statuses: loop().statusHistory(query.node === undefined ? undefined : String(query.node)) }), docs({
       summary: 'Statuses received (update_trainer, update_annotation_node), oldest first', query: Type.Object({ node: Type.Optional(Type.String({ description: 'a node uuid' })) }),
@@ -96,24 +96,24 @@ export function createAdminRoutes(deps: AdminDependencies) {
       const body = decode(AdminEmitRequest, await readJson(request, deps.maxJsonBytes))
       const ack = await loop().emit(params.node, body.event, body.args ?? [], { timeoutMs: body.timeout_ms ?? undefined })
       return json(200, { ack: ack ?? null })
-    }, readsBody({ summary: 'Send any event to a node (socket id, uuid or name) and answer its ack', body: jsonContent(AdminEmitRequest), responses: { 200: jsonContent(AckAnswer) } }))
+    }, unparsed({ summary: 'Send any event to a node (socket id, uuid or name) and answer its ack', body: jsonContent(AdminEmitRequest), responses: { 200: jsonContent(AckAnswer) } }))
     .post('/nodes/:node/stop-training', async ({ params }) => json(200, { ack: await loop().stopTraining(params.node) }), ackDocs('stop_training: the trainer stops and uploads what it has'))
     .post('/nodes/:node/abort-training', async ({ params }) => json(200, { ack: await loop().abortTraining(params.node) }), ackDocs('abort_training: the trainer stops and discards the training'))
     .post('/nodes/:node/restart', async ({ params }) => {
       await loop().emit(params.node, 'restart', [], { expectAck: false })
       return json(200, { sent: true })
-    }, readsBody({ summary: 'restart: the node exits (its supervisor starts it again), so there is no ack', responses: { 200: jsonContent(SentAnswer) } }))
+    }, unparsed({ summary: 'restart: the node exits (its supervisor starts it again), so there is no ack', responses: { 200: jsonContent(SentAnswer) } }))
     .get('/projects', () => json(200, { projects: loop().listProjects() }), docs({ summary: 'Projects with image counts', responses: { 200: jsonContent(ProjectSummariesAnswer) } }))
     .post('/projects', async ({ request }) => {
       const body = decode(AdminCreateProjectRequest, await readJson(request, deps.maxJsonBytes))
       const { organization, seed, ...generator } = body
       return json(200, await loop().createProject(organization ?? 'local', generator, { seed }))
-    }, readsBody({ summary: 'Generate a project (the T2 generator, with an organization and a seed)', body: jsonContent(AdminCreateProjectRequest), responses: { 200: jsonContent(GeneratedProject) } }))
+    }, unparsed({ summary: 'Generate a project (the T2 generator, with an organization and a seed)', body: jsonContent(AdminCreateProjectRequest), responses: { 200: jsonContent(GeneratedProject) } }))
     .delete('/projects/:org/:project', async ({ params, query }) => {
       const keepImages = /^(true|1|yes)$/i.test(String(query.keep_images ?? ''))
       if (!(await loop().deleteProject(params.org, params.project, { keepImages }))) throw notFound(`project ${params.org}/${params.project} does not exist`)
       return json(200, { deleted: true, keep_images: keepImages })
-    }, readsBody({
+    }, unparsed({
       summary: 'Delete a project', query: Type.Object({ keep_images: Type.Optional(Type.String({ description: 'true: keep the image files on disk' })) }),
       responses: { 200: jsonContent(AdminProjectDeletedAnswer) },
     }))
@@ -133,7 +133,7 @@ export function createAdminRoutes(deps: AdminDependencies) {
         format, zip, trainingNumber, modelId, comment: query.comment === undefined ? null : String(query.comment),
       })
       return json(200, { id: model.id, version: model.version, formats: model.formats, training_number: model.trainingNumber })
-    }, readsBody({
+    }, unparsed({
       summary: 'Upload one format of a model as a zip of its files (and optionally model.json)',
       query: Type.Object({
         format: Type.String({ minLength: 1 }),
@@ -147,11 +147,11 @@ export function createAdminRoutes(deps: AdminDependencies) {
       const body = decode(AdminDeploymentTargetRequest, await readJson(request, deps.maxJsonBytes))
       const model = loop().setDeploymentTarget(params.org, params.project, { modelId: body.model_id, version: body.version })
       return json(200, { model_uuid: model.id, version: model.version })
-    }, readsBody({ summary: 'Set the deployment target: a model id or a version', body: jsonContent(AdminDeploymentTargetRequest), responses: { 200: jsonContent(DeploymentTarget) } }))
+    }, unparsed({ summary: 'Set the deployment target: a model id or a version', body: jsonContent(AdminDeploymentTargetRequest), responses: { 200: jsonContent(DeploymentTarget) } }))
     .delete('/projects/:org/:project/deployment-target', ({ params }) => {
       loop().clearDeploymentTarget(params.org, params.project)
       return json(200, { cleared: true })
-    }, readsBody({ summary: 'Clear the deployment target', responses: { 200: jsonContent(ClearedAnswer) } }))
+    }, unparsed({ summary: 'Clear the deployment target', responses: { 200: jsonContent(ClearedAnswer) } }))
     .get('/projects/:org/:project/trainings', ({ params }) => json(200, loop().operations.trainingsListing(params.org, params.project)), docs({
       summary: 'The trainings of a project, newest first', responses: { 200: jsonContent(TrainingsListing) },
     }))
@@ -162,7 +162,7 @@ export function createAdminRoutes(deps: AdminDependencies) {
         baseModelUuid: body.base_model_uuid, timeoutMs: body.timeout_ms ?? undefined,
       })
       return json(200, { training: loop().operations.trainingView(started.training), ack: started.ack ?? null })
-    }, readsBody({ summary: 'Begin a training on a connected trainer (begin_training)', body: jsonContent(AdminStartTrainingRequest), responses: { 200: jsonContent(TrainingStartedAnswer) } }))
+    }, unparsed({ summary: 'Begin a training on a connected trainer (begin_training)', body: jsonContent(AdminStartTrainingRequest), responses: { 200: jsonContent(TrainingStartedAnswer) } }))
     .get('/projects/:org/:project/detectors', ({ params }) => json(200, { detectors: loop().detectorStatuses(params.org, params.project) }), docs({
       summary: 'The latest status of each detector', responses: { 200: jsonContent(DetectorStatusesAnswer) },
     }))

@@ -54,9 +54,9 @@ function hostOf(request: Request): string | null {
   return request.headers.get('host')
 }
 
-const docs = (input: Omit<RouteDocsInput, 'tags'>, tags = ['loop api']) => ({ detail: routeDocs({ ...input, tags }) })
-/** Routes that read their own body: it is read with a size cap and decoded with the documented schema. */
-const readsBody = (input: Omit<RouteDocsInput, 'tags'>) => ({ parse: 'none' as const, ...docs(input) })
+const docs = (input: Omit<RouteDocsInput, 'tags'>) => ({ detail: routeDocs({ ...input, tags: ['loop api'] }) })
+/** Routes Elysia must not parse: they read their own body (size-capped, decoded with the documented schema) or none. */
+const unparsed = (input: Omit<RouteDocsInput, 'tags'>) => ({ parse: 'none' as const, ...docs(input) })
 const LOGIN = 'Needs the session cookie of POST /api/login.'
 const StateQuery = Type.Object({ state: Type.Optional(LoopImageStateSchema) })
 const KeepImagesQuery = Type.Object({ keep_images: Type.Optional(Type.String({ description: 'true: keep the image files on disk' })) })
@@ -78,7 +78,7 @@ export function createApiRoutes(deps: ApiDependencies) {
         return json(401, { detail: 'invalid username or password' })
       }
       return json(200, { username: session.username }, { 'set-cookie': sessionCookie(session.token) })
-    }, readsBody({
+    }, unparsed({
       summary: 'Log in (§4 #2): the session cookie comes back in set-cookie', body: ['application/x-www-form-urlencoded', 'multipart/form-data', 'application/json'].map((mediaType) => ({ mediaType, schema: LoginForm })),
       responses: { 200: jsonContent(LoginAnswer), 401: jsonContent(DetailAnswer, 'invalid username or password') },
     }))
@@ -87,7 +87,7 @@ export function createApiRoutes(deps: ApiDependencies) {
       const session = login(request)
       sessions.logout(session.token)
       return json(200, { detail: 'logged out' }, { 'set-cookie': expiredSessionCookie() })
-    }, readsBody({ summary: 'Log out (§4 #3)', description: LOGIN, responses: { 200: jsonContent(DetailAnswer) } }))
+    }, unparsed({ summary: 'Log out (§4 #3)', description: LOGIN, responses: { 200: jsonContent(DetailAnswer) } }))
     // §9 converter: every project
     .get('/projects', ({ request }) => {
       login(request)
@@ -97,7 +97,7 @@ export function createApiRoutes(deps: ApiDependencies) {
     .post('/:org/projects/generator', async ({ request, params }) => {
       login(request)
       return json(200, await operations.generateProject(params.org, await readJson(request, deps.maxJsonBytes)))
-    }, readsBody({ summary: 'Generate a project with synthetic images, annotations and trainings (T2)', description: LOGIN, body: jsonContent(ProjectGeneratorRequest), responses: { 200: jsonContent(GeneratedProject) } }))
+    }, unparsed({ summary: 'Generate a project with synthetic images, annotations and trainings (T2)', description: LOGIN, body: jsonContent(ProjectGeneratorRequest), responses: { 200: jsonContent(GeneratedProject) } }))
     // §9: project with categories
     .get('/:org/projects/:project', ({ request, params }) => {
       login(request)
@@ -109,7 +109,7 @@ export function createApiRoutes(deps: ApiDependencies) {
       const keepImages = /^(true|1|yes)$/i.test(String(query.keep_images ?? ''))
       if (!(await store.deleteProject(params.org, params.project, keepImages))) throw notFound(`project ${params.org}/${params.project} does not exist`)
       return json(200, { detail: `project ${params.org}/${params.project} deleted`, keep_images: keepImages })
-    }, readsBody({ summary: 'Delete a project (T1)', description: LOGIN, query: KeepImagesQuery, responses: { 200: jsonContent(ProjectDeletedAnswer) } }))
+    }, unparsed({ summary: 'Delete a project (T1)', description: LOGIN, query: KeepImagesQuery, responses: { 200: jsonContent(ProjectDeletedAnswer) } }))
     // #4
     .get('/:org/projects/:project/data', ({ request, params, query }) => {
       login(request)
@@ -132,7 +132,7 @@ export function createApiRoutes(deps: ApiDependencies) {
       store.requireProject(params.org, params.project)
       const parts = await readFileParts(request, deps.maxUploadBytes)
       return json(200, await operations.uploadImages(params.org, params.project, parts))
-    }, readsBody({
+    }, unparsed({
       summary: 'Upload images, all or none (§4 #13): parts image_<stem>.json (UploadImageMetadata) and image_<stem>.jpg; no login (the outbox sends no cookie)',
       body: multipartContent(Type.Object({ files: Type.Array(binaryString('image_<stem>.jpg, or image_<stem>.json holding UploadImageMetadata'), { minItems: 2 }) })),
       responses: { 200: jsonContent(UploadOutcome), 422: jsonContent(DetailAnswer, 'a broken item, named; nothing stored') },
@@ -162,7 +162,7 @@ export function createApiRoutes(deps: ApiDependencies) {
       const parts = await readFileParts(request, deps.maxUploadBytes)
       const { model } = await operations.uploadModelFiles(params.org, params.project, { modelId: params.model }, params.format, parts, { requireModelJson: false })
       return json(200, { id: model.id, version: model.version, formats: model.formats })
-    }, readsBody({ summary: 'Add a format to an existing model (§9, the converter)', description: LOGIN, body: ModelFiles, responses: { 200: jsonContent(StoredModelAnswer) } }))
+    }, unparsed({ summary: 'Add a format to an existing model (§9, the converter)', description: LOGIN, body: ModelFiles, responses: { 200: jsonContent(StoredModelAnswer) } }))
     // #8
     .put('/:org/projects/:project/trainings/:number/models/latest/:format/file', async ({ request, params }) => {
       login(request)
@@ -171,7 +171,7 @@ export function createApiRoutes(deps: ApiDependencies) {
       const parts = await readFileParts(request, deps.maxUploadBytes)
       const { model } = await operations.uploadModelFiles(params.org, params.project, { trainingNumber: number }, params.format, parts, { requireModelJson: true })
       return json(200, { id: model.id, version: model.version, formats: model.formats })
-    }, readsBody({ summary: 'Upload the model of a training: its files and model.json (§4 #8)', description: LOGIN, body: ModelFiles, responses: { 200: jsonContent(StoredModelAnswer) } }))
+    }, unparsed({ summary: 'Upload the model of a training: its files and model.json (§4 #8)', description: LOGIN, body: ModelFiles, responses: { 200: jsonContent(StoredModelAnswer) } }))
     // T3
     .get('/:org/projects/:project/trainings', ({ request, params }) => {
       login(request)
@@ -182,7 +182,7 @@ export function createApiRoutes(deps: ApiDependencies) {
       login(request)
       store.requireProject(params.org, params.project)
       return json(200, operations.storeDetections(params.org, params.project, await readJson(request, deps.maxJsonBytes)))
-    }, readsBody({ summary: 'Store a trainer\'s detections, each naming its image (§4 #9)', description: LOGIN, body: jsonContent(DetectionsBatch), responses: { 200: jsonContent(DetectionsStoredAnswer) } }))
+    }, unparsed({ summary: 'Store a trainer\'s detections, each naming its image (§4 #9)', description: LOGIN, body: jsonContent(DetectionsBatch), responses: { 200: jsonContent(DetectionsStoredAnswer) } }))
     // #10
     .get('/:org/projects/:project/deployment/target', ({ request, params }) => {
       login(request)
@@ -197,7 +197,7 @@ export function createApiRoutes(deps: ApiDependencies) {
       store.requireProject(params.org, params.project)
       operations.recordDetectorStatus(params.org, params.project, await readJson(request, deps.maxJsonBytes))
       return json(200, { success: true })
-    }, readsBody({ summary: 'A detector reports its status (§4 #12)', description: LOGIN, body: jsonContent(DetectorStatus), responses: { 200: jsonContent(SuccessAnswer) } }))
+    }, unparsed({ summary: 'A detector reports its status (§4 #12)', description: LOGIN, body: jsonContent(DetectorStatus), responses: { 200: jsonContent(SuccessAnswer) } }))
     .get('/:org/projects/:project/detectors', ({ request, params }) => {
       login(request)
       store.requireProject(params.org, params.project)

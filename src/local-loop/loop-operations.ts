@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   ContractError, DetectorStatus, Detections, ProjectGeneratorRequest, UploadedModelJson, decode, decodeJson,
-  type Category, type DetectionsStoredAnswer, type LocalLoopModelsAnswer, type LoopImageData, type LoopImageState, type LoopProjectData,
+  type Category, type DetectionsStoredAnswer, type GeneratedProject, type UploadOutcome, type LocalLoopModelsAnswer, type LoopImageData, type LoopImageState, type LoopProjectData,
   type LoopProjectInfo, type TrainingsListing, type TrainingView,
 } from '../contract/index.ts'
 import { createZip, listZipEntries, readZipEntry, ZipError } from '../foundation/zip-archive.ts'
@@ -32,23 +32,7 @@ export const MOCKED_MODEL_FILES: Record<string, string> = {
   'file_2.txt': 'content of file two',
 }
 
-export interface UploadOutcome {
-  /** ids of the images stored by this request */
-  stored: string[]
-  /** ids of images that were already there (a retry), left unchanged */
-  duplicates: string[]
-  /** per item in upload order: the uploaded file name and the image id it has in the Loop */
-  items: { file_name: string; id: string; created: boolean }[]
-}
-
-export interface GeneratedProject {
-  organization: string
-  project: string
-  categories: Category[]
-  image_ids: Record<LoopImageState, string[]>
-  trainings: number[]
-  models: { id: string; version: string; formats: string[] }[]
-}
+export type { GeneratedProject, UploadOutcome }
 
 /** The body of §4 #9, as the route documents it. */
 export const DetectionsBatch = Type.Array(Detections, { maxItems: MAX_DETECTIONS_PER_REQUEST, $id: 'DetectionsBatch' })
