@@ -134,6 +134,7 @@ export function embeddedAssetsModule(target: BinaryTarget, withWebgpuWasm: boole
   const modelEntries = BUILTIN_MODEL_FILES.map((name, index) => `${JSON.stringify(name)}: ${fileEntry(`builtinModel${index}`, join(BUILTIN_MODEL_DIR, name))}`)
   const testingTrainerEntry = fileEntry('testingTrainerScript', join(SRC, 'trainer', 'testing-trainer-script.ts'))
   const statusPageEntry = fileEntry('statusPage', join(SRC, 'detector', 'status-page', 'index.html'))
+  const apiDocsPageEntry = fileEntry('apiDocsPage', join(SRC, 'node', 'api-docs-page', 'index.html'))
   const verificationModelEntry = fileEntry('verificationModel', join(SRC, 'inference', 'verification-model.onnx'))
   const ortWebWasmEntry = fileEntry('ortWebWasm', fileURLToPath(import.meta.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm')))
   const ortWebGlueEntry = fileEntry('ortWebWasmGlue', fileURLToPath(import.meta.resolve('onnxruntime-web/ort-wasm-simd-threaded.mjs')))
@@ -151,6 +152,7 @@ export function embeddedAssetsModule(target: BinaryTarget, withWebgpuWasm: boole
     `  ortWebWebgpuWasm: ${webgpuEntry},`,
     `  testingTrainerScript: ${testingTrainerEntry},`,
     `  statusPage: ${statusPageEntry},`,
+    `  apiDocsPage: ${apiDocsPageEntry},`,
     `  verificationModel: ${verificationModelEntry},`,
     `  ortWebWasm: { wasm: ${ortWebWasmEntry}, mjs: ${ortWebGlueEntry} },`,
     `}`,

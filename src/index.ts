@@ -122,6 +122,11 @@ export { LoopConnection, LOCAL_CONTEXT, type LoopConnectionOptions, type Embedde
 export { resolveDataFolder, type DataFolderChoice } from './node/data-folder.ts'
 export { loadOrCreateNodeUuid } from './node/node-identity.ts'
 export { serve, createSocketIo, type RunningServer, type SocketIoBinding } from './node/http-server.ts'
+export {
+  routeDocs, jsonContent, textContent, htmlContent, multipartContent, bytesContent, binaryString, ErrorAnswer, type Content, type RouteDocsInput,
+} from './node/route-docs.ts'
+export { registerApiDocs } from './node/api-docs.ts'
+export { openApiDocument, type OpenApiDocument, type DocumentInfo } from './node/openapi-document.ts'
 
 // foundation: logging, metrics, backoff, zip archives
 export { createLogger, errorMessage, parseLevel, setLogLevel, getLogLevel, setLogSink, type Logger, type LogLevel } from './foundation/log.ts'

@@ -8,7 +8,7 @@
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  LoopModelsResponse, ProjectInfo, ProjectsResponse, decode, ModelInformation, type Category, type LoopModel, type ModelInformation as ModelInformationType,
+  LoopModelsResponse, ProjectInfo, ProjectsResponse, decode, ModelInformation, type Category, type ConverterCycleReport, ConverterStatusReport, type LoopModel, type ModelInformation as ModelInformationType,
 } from '../contract/index.ts'
 import type { NodeConfig } from '../config/node-config.ts'
 import { DataExchange } from '../loop/data-exchange.ts'
@@ -16,6 +16,7 @@ import { LoopConnection } from '../node/loop-connection.ts'
 import { LocalLoop } from '../local-loop/local-loop.ts'
 import { createLogger, errorMessage, type Logger } from '../foundation/log.ts'
 import { NodeRuntime } from '../node/node-runtime.ts'
+import { jsonContent, routeDocs } from '../node/route-docs.ts'
 import {
   ConversionLedger, decideConversion, ledgerKey, recordFailure, recordSuccess, DEFAULT_RETRY_POLICY, type RetryPolicy,
 } from './conversion-ledger.ts'
@@ -56,19 +57,7 @@ export function selectModelsToConvert(models: readonly LoopModel[], sourceFormat
   return models.filter((m) => m.version !== '' && m.formats.includes(sourceFormat) && !m.formats.includes(targetFormat))
 }
 
-export interface ConverterCycleReport {
-  started_at: string
-  projects: number
-  candidates: number
-  converted: string[]
-  failed: { model: string; error: string }[]
-  /** failed models waiting for their retry time */
-  waiting: number
-  /** models given up on (the ledger keeps them skipped) */
-  skipped: number
-  /** the cycle itself failed (e.g. the Loop was unreachable) */
-  error: string | null
-}
+export type { ConverterCycleReport }
 
 export class ConverterNode extends LoopNode {
   readonly runtime: NodeRuntime
@@ -93,7 +82,9 @@ export class ConverterNode extends LoopNode {
     const skippedGauge = m.gauge('converter_skipped_models', 'models the converter gave up on')
     skippedGauge.collect(() => skippedGauge.set(this.ledger.records().filter((r) => r.outcome === 'skipped').length))
     this.reportSkippedInStatus()
-    this.runtime.app.get('/status', () => this.statusReport(), { detail: { summary: 'Converter status: formats, last check, models converted, failed and skipped', tags: ['converter'] } })
+    this.runtime.app.get('/status', () => this.statusReport(), {
+      detail: routeDocs({ summary: 'Converter status: formats, last check, models converted, failed and skipped', tags: ['converter'], responses: { 200: jsonContent(ConverterStatusReport) } }),
+    })
     this.runtime.setHooks({
       onRepeat: () => this.runCycle().then(() => undefined),
       onShutdown: () => this.connection.close(),
@@ -111,14 +102,14 @@ export class ConverterNode extends LoopNode {
     return node
   }
 
-  statusReport(): Record<string, unknown> {
+  statusReport(): ConverterStatusReport {
     const records = this.ledger.records()
     return {
       id: this.runtime.status.id,
       name: this.runtime.status.name,
       source_format: this.options.logic.sourceFormat,
       target_format: this.options.logic.targetFormat,
-      errors: this.runtime.status.errors,
+      errors: this.runtime.status.errors ?? {},
       last_cycle: this.lastCycle,
       converted: records.filter((r) => r.outcome === 'converted').length,
       failed: records.filter((r) => r.outcome === 'failed'),

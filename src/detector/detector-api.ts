@@ -1,18 +1,10 @@
-import type { AboutResponse, ImageMetadata, ModelVersionResponse, OperationMode, OutboxMode } from '../contract/index.ts'
+import type { AboutResponse, DetectorStatusData, ImageMetadata, ModelVersionResponse, OperationMode, OutboxMode } from '../contract/index.ts'
 import type { ImageInput } from '../inference/image-decoding.ts'
 import type { NodeRuntime } from '../node/node-runtime.ts'
 import type { DetectOptions, LastDetection, UploadItem } from './detection-service.ts'
 
-/** What the status page polls (`GET /status.json`): model, modes, outbox and the last detection's metadata. */
-export interface DetectorStatusData {
-  now: number
-  model: { version: string; backend: string; categories: number } | null
-  operation_mode: OperationMode
-  version_control: string
-  target_version: string | null
-  outbox: { mode: OutboxMode; priority: number; normal: number; bytes: number; uploaded: number; rejected: number; dropped: number }
-  last: { metadata: ImageMetadata; at: number } | null
-}
+/** What the status page polls (`GET /status.json`), as the contract describes it. */
+export type { DetectorStatusData }
 
 /**
  * The detector as its REST routes, socket.io events and status page see it (§7.3, §5.5): exactly the operations

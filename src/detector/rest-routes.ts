@@ -1,5 +1,10 @@
 import type { Elysia } from 'elysia'
-import { ContractError, ImageMetadata, decode, formatCreated } from '../contract/index.ts'
+import { Type, type TSchema } from '@sinclair/typebox'
+import {
+  AboutResponse, ContractError, DetectRequestOptions, ImageMetadata, ModelVersionResponse, OkText, OperationModeBody, OperationModeSchema, OutboxModeBody,
+  OutboxModeSchema, UploadAnswer, UploadRequestOptions, VersionModeBody, decode, formatCreated,
+} from '../contract/index.ts'
+import { binaryString, jsonContent, multipartContent, routeDocs, textContent } from '../node/route-docs.ts'
 import { ImageInputError, InferenceUnavailableError } from '../inference/inference-errors.ts'
 import type { ImageInput } from '../inference/image-decoding.ts'
 import { clipText, errorMessage, MAX_ERROR_ANSWER_CHARACTERS, quoteInput } from '../foundation/log.ts'
@@ -44,6 +49,11 @@ async function filesOf(request: Request, field: string): Promise<File[]> {
 const encoded = async (file: File): Promise<ImageInput> => ({ kind: 'encoded', bytes: new Uint8Array(await file.arrayBuffer()) })
 const plain = (text: string) => new Response(text, { headers: { 'content-type': 'text/plain; charset=utf-8' } })
 
+/** A setting route's docs: a raw text body (a JSON string works too), answered with "OK". */
+const settingDocs = (summary: string, body: TSchema) => routeDocs({
+  summary, tags: ['detector'], body: [textContent(body), jsonContent(body)], responses: { 200: textContent(OkText, 'set') },
+})
+
 /** The REST API of §7.3 on the node's Elysia app. */
 export function registerDetectorRoutes(app: Elysia<any, any, any, any, any, any, any>, detector: DetectorApi, host: RouteHost, options: { backdoor: boolean }): void {
   const fail = (error: unknown, set: { status?: number | string }, route: string) => {
@@ -66,7 +76,12 @@ export function registerDetectorRoutes(app: Elysia<any, any, any, any, any, any,
       } catch (error) {
         return fail(error, set, 'POST /detect')
       }
-    }), { parse: 'none', detail: { summary: 'Detect objects in an image (multipart field "file"); options as headers or query: camera-id, tags, source, autoupload, creation-date', tags: ['detector'] } })
+    }), { parse: 'none', detail: routeDocs({
+      summary: 'Detect objects in an image (multipart field "file"); options as query parameters or headers', tags: ['detector'],
+      query: DetectRequestOptions, headers: DetectRequestOptions,
+      body: multipartContent(Type.Object({ file: binaryString('a JPEG, PNG or other image') })),
+      responses: { 200: jsonContent(ImageMetadata, 'the detections') },
+    }) })
     .post('/upload', ({ request, set }) => tracked(async () => {
       try {
         const url = new URL(request.url)
@@ -81,9 +96,14 @@ export function registerDetectorRoutes(app: Elysia<any, any, any, any, any, any,
       } catch (error) {
         return fail(error, set, 'POST /upload')
       }
-    }), { parse: 'none', detail: { summary: 'Queue images for upload to the Loop (multipart "files"; all or none: a bad file → 422 naming it, nothing queued); query/headers: source, creation_date, upload_priority', tags: ['detector'] } })
-    .get('/about', () => detector.about(), { detail: { summary: 'Model, version control and operation mode', tags: ['detector'] } })
-    .get('/model_version', () => detector.modelVersions(), { detail: { summary: 'Current, target, Loop and local model versions', tags: ['detector'] } })
+    }), { parse: 'none', detail: routeDocs({
+      summary: 'Queue images for upload to the Loop (multipart "files"; all or none: a bad file → 422 naming it, nothing queued)', tags: ['detector'],
+      query: UploadRequestOptions, headers: UploadRequestOptions,
+      body: multipartContent(Type.Object({ files: Type.Array(binaryString('an image'), { minItems: 1 }) })),
+      responses: { 200: jsonContent(UploadAnswer, 'all images queued') },
+    }) })
+    .get('/about', () => detector.about(), { detail: routeDocs({ summary: 'Model, version control and operation mode', tags: ['detector'], responses: { 200: jsonContent(AboutResponse) } }) })
+    .get('/model_version', () => detector.modelVersions(), { detail: routeDocs({ summary: 'Current, target, Loop and local model versions', tags: ['detector'], responses: { 200: jsonContent(ModelVersionResponse) } }) })
     .put('/model_version', async ({ request, set }) => {
       try {
         await detector.setVersionMode(await readBodyText(request, MAX_SETTING_BODY_BYTES))
@@ -91,8 +111,8 @@ export function registerDetectorRoutes(app: Elysia<any, any, any, any, any, any,
       } catch (error) {
         return fail(error, set, 'PUT /model_version')
       }
-    }, { parse: 'none', detail: { summary: 'Body: follow_loop | pause | a version such as 1.3', tags: ['detector'] } })
-    .get('/outbox_mode', () => plain(detector.outboxMode()), { detail: { summary: 'continuous_upload | stopped', tags: ['detector'] } })
+    }, { parse: 'none', detail: settingDocs('Body: follow_loop | pause | a version such as 1.3', VersionModeBody) })
+    .get('/outbox_mode', () => plain(detector.outboxMode()), { detail: routeDocs({ summary: 'continuous_upload | stopped', tags: ['detector'], responses: { 200: textContent(OutboxModeSchema) } }) })
     .put('/outbox_mode', async ({ request, set }) => {
       try {
         await detector.setOutboxMode((await readBodyText(request, MAX_SETTING_BODY_BYTES)).trim().replace(/^"|"$/g, ''))
@@ -102,8 +122,8 @@ export function registerDetectorRoutes(app: Elysia<any, any, any, any, any, any,
         set.status = 422
         return { detail: clipText(`Could not set outbox mode: ${errorMessage(error)}`, MAX_ERROR_ANSWER_CHARACTERS) }
       }
-    }, { parse: 'none', detail: { summary: 'Body: continuous_upload | stopped (persists across restarts)', tags: ['detector'] } })
-    .get('/operation_mode', () => plain(detector.operationMode), { detail: { summary: 'startup | idle | detecting', tags: ['detector'] } })
+    }, { parse: 'none', detail: settingDocs('Body: continuous_upload | stopped (persists across restarts)', OutboxModeBody) })
+    .get('/operation_mode', () => plain(detector.operationMode), { detail: routeDocs({ summary: 'startup | idle | detecting', tags: ['detector'], responses: { 200: textContent(OperationModeSchema) } }) })
     .put('/operation_mode', async ({ request, set }) => {
       try {
         await detector.setOperationMode(await readBodyText(request, MAX_SETTING_BODY_BYTES))
@@ -111,8 +131,10 @@ export function registerDetectorRoutes(app: Elysia<any, any, any, any, any, any,
       } catch (error) {
         return fail(error, set, 'PUT /operation_mode')
       }
-    }, { parse: 'none', detail: { summary: 'Body: idle | detecting (detecting blocks model updates)', tags: ['detector'] } })
+    }, { parse: 'none', detail: settingDocs('Body: startup | idle | detecting (detecting blocks model updates)', OperationModeBody) })
   if (options.backdoor) {
-    app.post('/reset', () => detector.reset(), { detail: { summary: 'Test backdoor: wipe the data folder (USE_BACKDOOR_CONTROLS)', tags: ['backdoor'] } })
+    app.post('/reset', () => detector.reset(), {
+      detail: routeDocs({ summary: 'Test backdoor: wipe the data folder (USE_BACKDOOR_CONTROLS)', tags: ['backdoor'], responses: { 200: jsonContent(Type.Boolean(), 'false when wiping failed') } }),
+    })
   }
 }

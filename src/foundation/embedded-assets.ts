@@ -27,6 +27,8 @@ export interface EmbeddedAssets {
   testingTrainerScript?: EmbeddedFile
   /** src/detector/status-page/index.html */
   statusPage: EmbeddedFile
+  /** src/node/api-docs-page/index.html, the `/docs` page of every node and the local loop */
+  apiDocsPage: EmbeddedFile
   /** src/inference/verification-model.onnx, run before a GPU backend is trusted */
   verificationModel: EmbeddedFile
   /** onnxruntime-web's wasm and its glue script (`env.wasm.wasmPaths`) */

@@ -1,3 +1,4 @@
+import type { Elysia } from 'elysia'
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { LoopImageState, ProjectGeneratorRequest } from '../contract/index.ts'
@@ -63,6 +64,7 @@ export class LocalLoop implements LocalLoopAdmin {
     private readonly traffic: RequestTraffic,
     private readonly server: RunningServer,
     private readonly log: Logger,
+    private readonly app: Elysia,
   ) {
     this.url = server.url
     this.port = server.port
@@ -93,16 +95,17 @@ export class LocalLoop implements LocalLoopAdmin {
       const maxUploadBytes = options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES
       // the instance is needed by the admin routes, which are needed by the server; bind late
       let instance: LocalLoop | undefined
+      const app = buildLoopApp({
+        traffic, metrics, operations, store, sessions, log, maxUploadBytes, version: options.version ?? '0.0.0', getAdmin: () => instance!,
+      })
       const running = serve(
-        buildLoopApp({
-          traffic, metrics, operations, store, sessions, log, maxUploadBytes, version: options.version ?? '0.0.0', getAdmin: () => instance!,
-        }),
+        app,
         { port: options.port ?? 0, hostname: options.hostname ?? '127.0.0.1', socketIo, maxRequestBodyBytes: maxUploadBytes + 1024 * 1024, onRefusal: (request, refusal) => {
           traffic.count(refusal.status === 431 ? '(headers too large)' : '(too large)', refusal.status)
           log.warn('request refused', { method: request.method, path: new URL(request.url).pathname, status: refusal.status, detail: refusal.message })
         } },
       )
-      instance = new LocalLoop(store, operations, metrics, sessions, hub, traffic, running, log)
+      instance = new LocalLoop(store, operations, metrics, sessions, hub, traffic, running, log, app)
       const loopback = ['127.0.0.1', 'localhost', '::1'].includes(options.hostname ?? '127.0.0.1')
       if (!loopback && !credentials) log.warn('listening beyond loopback without credentials: anyone who can reach the port can log in and use the admin API', { hostname: options.hostname })
       log.info('local loop listening', { url: running.url, dataFolder, credentials: credentials ? 'configured' : 'any', rateLimit: traffic.rateLimit() })
@@ -126,6 +129,11 @@ export class LocalLoop implements LocalLoopAdmin {
     if (!finished) await this.server.stop(true).catch(() => undefined)
     this.store.close()
     this.log.info('local loop stopped', { url: this.url })
+  }
+
+  /** The routes the loop serves, as Elysia registered them (with their docs); `/openapi.json` documents each. */
+  get routes(): Elysia['routes'] {
+    return this.app.routes
   }
 
   // ---------------------------------------------------------------- rate limit and stats

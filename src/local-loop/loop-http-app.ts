@@ -1,4 +1,7 @@
+import { Type } from '@sinclair/typebox'
 import { Elysia } from 'elysia'
+import { registerApiDocs } from '../node/api-docs.ts'
+import { routeDocs, textContent } from '../node/route-docs.ts'
 import { clipText, errorMessage, MAX_ERROR_ANSWER_CHARACTERS, type Logger } from '../foundation/log.ts'
 import type { Counter, MetricsRegistry } from '../foundation/metrics.ts'
 import { createAdminRoutes } from './admin-routes.ts'
@@ -113,8 +116,14 @@ export function buildLoopApp(deps: LoopAppDependencies): Elysia {
       else if (refused.status !== 404 && refused.status !== 401) log.warn('request refused', { method: request.method, route, status: refused.status, detail: refused.message })
       return json(refused.status, { detail: clipText(refused.message, MAX_ERROR_ANSWER_CHARACTERS) }, refused.headers)
     })
-    .get('/metrics', () => new Response(deps.metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } }))
+    .get('/metrics', () => new Response(deps.metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } }), {
+      detail: routeDocs({ summary: 'Prometheus metrics', tags: ['loop'], responses: { 200: textContent(Type.String(), 'Prometheus text format 0.0.4') } }),
+    })
     .use(createApiRoutes({ operations: deps.operations, store: deps.store, sessions: deps.sessions, log, maxUploadBytes: deps.maxUploadBytes, maxJsonBytes: MAX_JSON_BYTES, version: deps.version }))
     .use(createAdminRoutes({ getLoop: deps.getAdmin, sessions: deps.sessions, maxUploadBytes: deps.maxUploadBytes, maxJsonBytes: MAX_JSON_BYTES }))
+  registerApiDocs(app, {
+    title: 'learning-loop-node local loop',
+    description: 'The node-facing REST API of a Learning Loop (/api) and the admin API of the local one (/admin); its socket.io events are described in the README.',
+  })
   return app as unknown as Elysia
 }

@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   ContractError, DetectorStatus, Detections, ProjectGeneratorRequest, UploadedModelJson, decode, decodeJson,
-  type Category, type LoopImageState,
+  type Category, type DetectionsStoredAnswer, type GeneratedProject, type UploadOutcome, type LocalLoopModelsAnswer, type LoopImageData, type LoopImageState, type LoopProjectData,
+  type LoopProjectInfo, type TrainingsListing, type TrainingView,
 } from '../contract/index.ts'
 import { createZip, listZipEntries, readZipEntry, ZipError } from '../foundation/zip-archive.ts'
 import { quoteInput, type Logger } from '../foundation/log.ts'
@@ -31,25 +32,10 @@ export const MOCKED_MODEL_FILES: Record<string, string> = {
   'file_2.txt': 'content of file two',
 }
 
-export interface UploadOutcome {
-  /** ids of the images stored by this request */
-  stored: string[]
-  /** ids of images that were already there (a retry), left unchanged */
-  duplicates: string[]
-  /** per item in upload order: the uploaded file name and the image id it has in the Loop */
-  items: { file_name: string; id: string; created: boolean }[]
-}
+export type { GeneratedProject, UploadOutcome }
 
-export interface GeneratedProject {
-  organization: string
-  project: string
-  categories: Category[]
-  image_ids: Record<LoopImageState, string[]>
-  trainings: number[]
-  models: { id: string; version: string; formats: string[] }[]
-}
-
-const DetectionsBatch = Type.Array(Detections, { maxItems: MAX_DETECTIONS_PER_REQUEST, $id: 'DetectionsBatch' })
+/** The body of §4 #9, as the route documents it. */
+export const DetectionsBatch = Type.Array(Detections, { maxItems: MAX_DETECTIONS_PER_REQUEST, $id: 'DetectionsBatch' })
 
 function summarise(problems: string[]): string {
   const shown = problems.slice(0, MAX_REPORTED_PROBLEMS).join('; ')
@@ -111,7 +97,7 @@ export class LoopOperations {
   }
 
   /** §4 #5: the image data trainers read (id, set, size, annotations, …); unknown ids are left out. */
-  imageData(image: StoredImage): Record<string, unknown> {
+  imageData(image: StoredImage): LoopImageData {
     const resource = `/${image.organization}/projects/${image.project}/images/${image.id}/main`
     return {
       id: image.id, set: image.set, width: image.width, height: image.height, state: image.state, tags: image.tags,
@@ -132,7 +118,7 @@ export class LoopOperations {
   }
 
   /** §4 #9: a JSON array of at most 100 Detections, each naming its image. */
-  storeDetections(organization: string, project: string, body: unknown): { stored: number; unknown_image_ids: string[] } {
+  storeDetections(organization: string, project: string, body: unknown): DetectionsStoredAnswer {
     this.store.requireProject(organization, project)
     if (Array.isArray(body) && body.length > MAX_DETECTIONS_PER_REQUEST) {
       throw unprocessable(`at most ${MAX_DETECTIONS_PER_REQUEST} Detections per request, got ${body.length}`)
@@ -216,7 +202,7 @@ export class LoopOperations {
   }
 
   /** §4 #11: `{models:[{id, version, formats, created, comment, host}]}`, oldest version first. */
-  modelsListing(organization: string, project: string, host: string | null): { models: Record<string, unknown>[] } {
+  modelsListing(organization: string, project: string, host: string | null): LocalLoopModelsAnswer {
     this.store.requireProject(organization, project)
     const models = this.store.models(organization, project).sort((a, b) => compareVersions(a.version, b.version))
     return {
@@ -295,7 +281,7 @@ export class LoopOperations {
   }
 
   /** §4 #4 (and the converter's §9 view of a project). */
-  projectData(organization: string, project: string, state?: LoopImageState): Record<string, unknown> {
+  projectData(organization: string, project: string, state?: LoopImageState): LoopProjectData {
     this.store.requireProject(organization, project)
     return {
       image_ids: this.store.images.ids(organization, project, state),
@@ -305,7 +291,7 @@ export class LoopOperations {
     }
   }
 
-  projectInfo(organization: string, project: string): Record<string, unknown> {
+  projectInfo(organization: string, project: string): LoopProjectInfo {
     this.store.requireProject(organization, project)
     const target = this.store.deploymentTarget(organization, project)
     return {
@@ -323,7 +309,7 @@ export class LoopOperations {
   }
 
   /** §4 T3: trainings newest first, and `charts[0].data[0].model_id` = the latest model. */
-  trainingsListing(organization: string, project: string): Record<string, unknown> {
+  trainingsListing(organization: string, project: string): TrainingsListing {
     this.store.requireProject(organization, project)
     const models = this.store.models(organization, project).sort((a, b) => compareVersions(b.version, a.version) || b.createdAt - a.createdAt)
     return {
@@ -335,7 +321,7 @@ export class LoopOperations {
     }
   }
 
-  trainingView(training: StoredTraining, models: StoredModel[] = this.store.models(training.organization, training.project)): Record<string, unknown> {
+  trainingView(training: StoredTraining, models: StoredModel[] = this.store.models(training.organization, training.project)): TrainingView {
     return {
       number: training.number, id: training.id, state: training.state, outcome: training.outcome, error: training.error,
       created_at: new Date(training.createdAt).toISOString(),

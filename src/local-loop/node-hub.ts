@@ -26,7 +26,8 @@ export interface ConnectedNode {
   organization: string | null
   project: string | null
   connectedAt: number
-  address: string
+  /** the peer's address, when the engine knows it (Bun's engine does not tell it) */
+  address: string | null
   /** `id` of the latest status the node sent (its uuid), null before the first */
   nodeId: string | null
   name: string | null
@@ -130,7 +131,7 @@ export class NodeHub {
       organization: headerText(headers.organization) ?? null,
       project: headerText(headers.project) ?? null,
       connectedAt: Date.now(),
-      address: socket.handshake.address,
+      address: socket.handshake.address ?? null,
       nodeId: null,
       name: null,
       lastStatus: null,

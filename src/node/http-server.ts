@@ -1,5 +1,7 @@
 import { Server as SocketIoServer } from 'socket.io'
+import { Type } from '@sinclair/typebox'
 import { SOCKET_IO_PATH } from '../contract/index.ts'
+import { routeDocs, textContent } from './route-docs.ts'
 import { boundedSocketParser, DEFAULT_MAX_ATTACHMENTS, DEFAULT_MAX_EVENT_BYTES } from './bounded-socket-parser.ts'
 import { errorMessage, quoteInput, type Logger } from '../foundation/log.ts'
 import type { MetricsRegistry } from '../foundation/metrics.ts'
@@ -84,6 +86,12 @@ export function createSocketIo(options: SocketIoOptions): SocketIoBinding {
   return { io, engine, websocket, onWebSocketError, idleTimeoutSeconds: handler.idleTimeout, maxMessageBytes }
 }
 
+const SOCKET_IO_DOCS = routeDocs({
+  summary: 'socket.io (Engine.IO 4): long polling, or a GET upgraded to a WebSocket; the events are described in the README', tags: ['socket.io'],
+  query: Type.Object({ EIO: Type.Literal('4'), transport: Type.Union([Type.Literal('polling'), Type.Literal('websocket')]), sid: Type.Optional(Type.String()) }),
+  responses: { 101: textContent(Type.String(), 'switched to a WebSocket'), 200: textContent(Type.String(), 'Engine.IO packets') },
+})
+
 export interface RunningServer {
   readonly port: number
   readonly hostname: string
@@ -134,7 +142,7 @@ export function serve(app: AnyElysia, options: {
     ;(context as { request: Request }).request = new Request(request.url, { method: request.method, headers, body: body as Uint8Array<ArrayBuffer> })
   })
   if (socketIo) {
-    app.all(`${SOCKET_IO_PATH}/*`, ({ request, server }) => socketIo.engine.handleRequest(request, server as any))
+    app.all(`${SOCKET_IO_PATH}/*`, ({ request, server }) => socketIo.engine.handleRequest(request, server as any), { detail: SOCKET_IO_DOCS })
   }
   let listener: Listener
   try {

@@ -1,5 +1,8 @@
+import { Type } from '@sinclair/typebox'
 import { Elysia } from 'elysia'
-import type { NodeStatus } from '../contract/index.ts'
+import { HealthAnswer, NotReadyAnswer, OnOff, ReadyAnswer, type NodeStatus } from '../contract/index.ts'
+import { registerApiDocs } from './api-docs.ts'
+import { jsonContent, routeDocs, textContent } from './route-docs.ts'
 import { watchNpmLauncher } from './launcher-watch.ts'
 import { createLogger, errorMessage, getLogLevel, quoteInput, setLogLevel, type Logger } from '../foundation/log.ts'
 import { MetricsRegistry } from '../foundation/metrics.ts'
@@ -272,7 +275,7 @@ export class NodeRuntime {
         if (started !== undefined) latency.observe((performance.now() - started) / 1000, labels)
       })
       .get('/health', () => ({ status: 'ok', uptime_seconds: this.uptimeSeconds }), {
-        detail: { summary: 'Liveness: the process answers', tags: ['node'] },
+        detail: routeDocs({ summary: 'Liveness: the process answers', tags: ['node'], responses: { 200: jsonContent(HealthAnswer) } }),
       })
       .get('/ready', ({ set }) => {
         const reason = this.notReadyReason()
@@ -281,21 +284,26 @@ export class NodeRuntime {
           return { ready: false, reason }
         }
         return { ready: true }
-      }, { detail: { summary: 'Readiness: the node can do its job (a detector: model loaded and warmed)', tags: ['node'] } })
+      }, { detail: routeDocs({ summary: 'Readiness: the node can do its job (a detector: model loaded and warmed)', tags: ['node'], responses: { 200: jsonContent(ReadyAnswer), 503: jsonContent(NotReadyAnswer, 'not ready, and why') } }) })
       .get('/metrics', ({ set }) => {
         set.headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8'
         return this.metrics.render()
-      }, { detail: { summary: 'Prometheus metrics', tags: ['node'] } })
+      }, { detail: routeDocs({ summary: 'Prometheus metrics', tags: ['node'], responses: { 200: textContent(Type.String(), 'Prometheus text format 0.0.4') } }) })
       .put('/debug_logging', onOffRoute(this.log, async (on) => {
         setLogLevel(on ? 'debug' : 'info')
         this.log.info('log level changed', { level: getLogLevel() })
-      }), { parse: 'none', detail: { summary: 'Body "on"/"off": debug logging', tags: ['node'] } })
+      }), { parse: 'none', detail: onOffDocs('Body "on"/"off": debug logging') })
       .put('/socketio', onOffRoute(this.log, async (on) => {
         this.repeatLoop.muted = !on
         await this.hooks.onLoopConnectionToggle?.(on)
-      }), { parse: 'none', detail: { summary: 'Body "on"/"off": connect to / disconnect from the Loop and (un)mute the repeat loop', tags: ['node'] } })
+      }), { parse: 'none', detail: onOffDocs('Body "on"/"off": connect to / disconnect from the Loop and (un)mute the repeat loop') })
+    registerApiDocs(this.app, { title: `learning-loop-node ${this.options.nodeType === 'node' ? 'node' : this.options.nodeType.replace('_node', '')}`, description: 'The REST API of this node; its socket.io events are described in the README.' })
   }
 }
+
+const onOffDocs = (summary: string) => routeDocs({
+  summary, tags: ['node'], body: [textContent(OnOff), jsonContent(OnOff)], responses: { 200: jsonContent(OnOff, 'the state now') },
+})
 
 /** A `PUT` route whose raw body is `on` or `off` (§3.4): answers the JSON string, or 400 `Invalid state`. */
 function onOffRoute(log: Logger, apply: (on: boolean) => Promise<void>) {

@@ -1,5 +1,7 @@
 import type { Elysia } from 'elysia'
+import { StatusSentAnswer, TrainerResetAnswer, TrainingProcessKilledAnswer } from '../contract/index.ts'
 import { errorMessage } from '../foundation/log.ts'
+import { ErrorAnswer, jsonContent, routeDocs } from '../node/route-docs.ts'
 import type { NodeRuntime } from '../node/node-runtime.ts'
 
 /** What the backdoor does to a trainer; TrainerNode implements it. */
@@ -39,7 +41,7 @@ export function registerTrainerBackdoorRoutes(app: Elysia, trainer: TrainerBackd
       } catch (error) {
         return failed('/reset', error, set)
       }
-    }, { detail: { summary: 'Test only: abort any training, forget the persisted one, report', tags: ['backdoor'] } })
+    }, { detail: routeDocs({ summary: 'Test only: abort any training, forget the persisted one, report', tags: ['backdoor'], responses: { 200: jsonContent(TrainerResetAnswer) } }) })
     .post('/kill_training_process', async ({ set }) => {
       try {
         if (!(await trainer.killTrainingProcess())) {
@@ -50,8 +52,8 @@ export function registerTrainerBackdoorRoutes(app: Elysia, trainer: TrainerBackd
       } catch (error) {
         return failed('/kill_training_process', error, set)
       }
-    }, { detail: { summary: 'Test only: terminate the running training process', tags: ['backdoor'] } })
+    }, { detail: routeDocs({ summary: 'Test only: terminate the running training process', tags: ['backdoor'], responses: { 200: jsonContent(TrainingProcessKilledAnswer), 409: jsonContent(ErrorAnswer, 'no training process runs') } }) })
     .post('/force_status_update', async () => ({ sent: await trainer.sendStatus() }), {
-      detail: { summary: 'Test only: send update_trainer now', tags: ['backdoor'] },
+      detail: routeDocs({ summary: 'Test only: send update_trainer now', tags: ['backdoor'], responses: { 200: jsonContent(StatusSentAnswer) } }),
     })
 }

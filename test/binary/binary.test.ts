@@ -145,6 +145,12 @@ describe('the binary, run from an empty folder without the repo', () => {
     expect(page.status).toBe(200)
     expect(page.headers.get('content-type')).toContain('text/html')
     expect(await page.text()).toContain('<html')
+    // the API docs page is embedded too, and the document lists the detector's routes
+    const docs = await fetch(`${url}/docs`)
+    expect(docs.status).toBe(200)
+    expect(await docs.text()).toContain('openapi.json')
+    const openapi = await (await fetch(`${url}/openapi.json`)).json() as { paths: Record<string, unknown> }
+    expect(Object.keys(openapi.paths)).toContain('/detect')
 
     const mapped = await mappedFiles(run.process.pid)
     expect(mapped.filter((path) => path.startsWith(REPOSITORY_ROOT + '/'))).toEqual([])

@@ -7,7 +7,7 @@
  *
  * Entry points (the tests at the end fail when the node serves one that is not listed here):
  *   socket (from the Loop)  handle_user_input(user_input) · user_logout(frontend_id) · restart (exits the node; no input)
- *   REST                    generic: GET /health · GET /ready · GET /metrics · PUT /debug_logging · PUT /socketio
+ *   REST                    generic: GET /health · GET /ready · GET /metrics · PUT /debug_logging · PUT /socketio · GET /openapi.json · GET /docs
  *   what the Loop sends     the photo of an image (GET …/images/{id}/main), decoded by the tool
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
@@ -16,13 +16,13 @@ import { setLogSink } from '../../src/foundation/log.ts'
 import { annotatorSelector, COFFEE_PATH, ORG, PROJECT, startAnnotator, userInput, type AnnotatorFixture } from '../annotator/annotator-fixture.ts'
 import { jpegClaimingSize, pngBomb } from '../support/image-bombs.ts'
 import {
-  describeTable, expectAnswer, expectHealthy, expectRefusal, folderSnapshot, handledEventsOf, refusalOf, request, routeList, rowName, type EventRow, type HttpRow,
+  API_DOCS_ENTRY_POINTS, apiDocsRows, describeTable, expectAnswer, expectHealthy, expectRefusal, folderSnapshot, handledEventsOf, refusalOf, request, routeList, rowName, type EventRow, type HttpRow,
 } from './fuzz-harness.ts'
 import { deepJsonObject, PROTOTYPE_NAMES, TRAVERSAL_NAMES, UNUSUAL_TEXT } from './fuzz-inputs.ts'
 
 setDefaultTimeout(60_000)
 
-const REST_ENTRY_POINTS = ['GET /health', 'GET /ready', 'GET /metrics', 'PUT /debug_logging', 'PUT /socketio']
+const REST_ENTRY_POINTS = ['GET /health', 'GET /ready', 'GET /metrics', 'PUT /debug_logging', 'PUT /socketio', ...API_DOCS_ENTRY_POINTS]
 const LOOP_EVENTS = ['handle_user_input', 'user_logout', 'restart']
 
 let f: AnnotatorFixture
@@ -101,6 +101,7 @@ const restRows: HttpRow[] = [
   { route: 'GET /health', input: 'headers of 17 KiB', send: request('GET', '/health', { headers: { 'x-padding': 'p'.repeat(17 * 1024) } }), status: 431, says: /request headers larger than 16384 bytes/ },
   { route: 'GET /ready', input: 'prototype names as query parameters', send: request('GET', `/ready?${PROTOTYPE_NAMES.map((n) => `${n}=1`).join('&')}`), status: 200, says: /"ready":true/ },
   { route: 'GET /metrics', input: 'prototype names as header names', send: request('GET', '/metrics', { headers: { constructor: '1' } }), status: 200, says: /lln_node_ready 1/ },
+  ...apiDocsRows(PROTOTYPE_NAMES),
   { route: '(no route)', input: 'POST /handle_user_input', send: request('POST', '/handle_user_input', { body: '{}' }), status: 404, says: /no route POST "\/handle_user_input"/ },
 ]
 describeTable('REST routes', restRows, rowName, async (row) => expectAnswer(await row.send(f.node.runtime.url), row), checks)

@@ -7,7 +7,7 @@
  *
  * Entry points (the tests at the end fail when the node serves one that is not listed here):
  *   from the Loop  GET /api/projects · GET /api<resource> · GET /api<resource>/models · GET …/models/{id}/{format}/file
- *   REST           GET /status · generic: GET /health · GET /ready · GET /metrics · PUT /debug_logging · PUT /socketio
+ *   REST           GET /status · generic: GET /health · GET /ready · GET /metrics · PUT /debug_logging · PUT /socketio · GET /openapi.json · GET /docs
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -20,12 +20,12 @@ import { createZip } from '../../src/foundation/zip-archive.ts'
 import { setLogSink } from '../../src/foundation/log.ts'
 import { startScriptedLoop, type ScriptedLoop } from '../loop/scripted-loop.ts'
 import { makeTempDir } from '../support/temp.ts'
-import { describeTable, expectAnswer, expectHealthy, folderSnapshot, request, routeList, rowName, type HttpRow } from './fuzz-harness.ts'
+import { API_DOCS_ENTRY_POINTS, apiDocsRows, describeTable, expectAnswer, expectHealthy, folderSnapshot, request, routeList, rowName, type HttpRow } from './fuzz-harness.ts'
 import { deepJsonArray, deepJsonObject, PROTOTYPE_NAMES, zipBomb, zipClaimingSize, zipWithEntries, zipWithSymlink } from './fuzz-inputs.ts'
 
 setDefaultTimeout(60_000)
 
-const REST_ENTRY_POINTS = ['GET /status', 'GET /health', 'GET /ready', 'GET /metrics', 'PUT /debug_logging', 'PUT /socketio']
+const REST_ENTRY_POINTS = ['GET /status', 'GET /health', 'GET /ready', 'GET /metrics', 'PUT /debug_logging', 'PUT /socketio', ...API_DOCS_ENTRY_POINTS]
 const LEDGER = 'converter/yolo_onnx-to-onnx.json'
 
 let temp: { path: string; cleanup(): Promise<void> }
@@ -198,6 +198,7 @@ const restRows: HttpRow[] = [
   { route: 'GET /health', input: 'headers of 17 KiB', send: request('GET', '/health', { headers: { 'x-padding': 'p'.repeat(17 * 1024) } }), status: 431, says: /request headers larger than 16384 bytes/ },
   { route: 'GET /ready', input: 'prototype names as header names', send: request('GET', '/ready', { headers: { constructor: '1', tostring: '2' } }), status: 200, says: /"ready":true/ },
   { route: 'GET /metrics', input: 'prototype names as query parameters', send: request('GET', `/metrics?${PROTOTYPE_NAMES.map((p) => `${p}=1`).join('&')}`), status: 200, says: /lln_node_ready 1/ },
+  ...apiDocsRows(PROTOTYPE_NAMES),
   { route: '(no route)', input: 'POST /status', send: request('POST', '/status', { body: '{}' }), status: 404, says: /no route POST "\/status"/ },
 ]
 describeTable('REST routes', restRows, rowName, async (row) => expectAnswer(await row.send(node.runtime.url), row), () => ({ alive: () => expectHealthy(node.runtime.url) }))

@@ -7,7 +7,7 @@
  * Entry points (the tests at the end fail when the node serves one that is not listed here):
  *   REST   GET / · GET /status.json · GET /last_detection.jpg · POST /detect · POST /upload · GET /about
  *          GET|PUT /model_version · GET|PUT /outbox_mode · GET|PUT /operation_mode · POST /reset (backdoor)
- *          generic (every node): GET /health · GET /ready · GET /metrics · PUT /debug_logging · PUT /socketio
+ *          generic (every node): GET /health · GET /ready · GET /metrics · PUT /debug_logging · PUT /socketio · GET /openapi.json · GET /docs
  *          ALL /ws/socket.io/* (Engine.IO)
  *   socket detect · batch_detect · upload · info · about · get_model_version · set_model_version_mode
  *          get_outbox_mode · set_outbox_mode
@@ -25,7 +25,7 @@ import { waitFor } from '../support/temp.ts'
 import { connectDetectorClient, startTestDetector } from '../support/test-detector.ts'
 import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 import {
-  describeTable, expectAnswer, expectHealthy, expectRefusal, folderSnapshot, formOf, handledEventsOf, rawRequest, refusalOf, request, routeList, rowName,
+  API_DOCS_ENTRY_POINTS, apiDocsRows, describeTable, expectAnswer, expectHealthy, expectRefusal, folderSnapshot, formOf, handledEventsOf, rawRequest, refusalOf, request, routeList, rowName,
   type EventRow, type HttpRow,
 } from './fuzz-harness.ts'
 import { deepJsonArray, deepJsonObject, INVALID_UTF8, PROTOTYPE_NAMES, UNUSUAL_TEXT } from './fuzz-inputs.ts'
@@ -35,7 +35,7 @@ setDefaultTimeout(60_000)
 const REST_ENTRY_POINTS = [
   'GET /', 'GET /status.json', 'GET /last_detection.jpg', 'POST /detect', 'POST /upload', 'GET /about', 'GET /model_version', 'PUT /model_version',
   'GET /outbox_mode', 'PUT /outbox_mode', 'GET /operation_mode', 'PUT /operation_mode', 'POST /reset',
-  'GET /health', 'GET /ready', 'GET /metrics', 'PUT /debug_logging', 'PUT /socketio', 'ALL /ws/socket.io/*',
+  'GET /health', 'GET /ready', 'GET /metrics', 'PUT /debug_logging', 'PUT /socketio', 'ALL /ws/socket.io/*', ...API_DOCS_ENTRY_POINTS,
 ]
 const SOCKET_EVENTS = ['detect', 'batch_detect', 'upload', 'info', 'about', 'get_model_version', 'set_model_version_mode', 'get_outbox_mode', 'set_outbox_mode']
 
@@ -164,6 +164,7 @@ const otherRows: HttpRow[] = [
   { route: '(no route)', input: 'DELETE /outbox_mode', send: request('DELETE', '/outbox_mode'), status: 404, says: /no route DELETE "\/outbox_mode"/ },
   { route: 'ALL /ws/socket.io/*', input: 'Engine.IO protocol version 9', send: request('GET', '/ws/socket.io/?EIO=9&transport=polling'), status: 400, says: /Unsupported protocol version/ },
   { route: 'ALL /ws/socket.io/*', input: 'transport=__proto__', send: request('GET', '/ws/socket.io/?EIO=4&transport=__proto__'), status: 400, says: /Transport unknown/ },
+  ...apiDocsRows(PROTOTYPE_NAMES),
   { route: 'ALL /ws/socket.io/*', input: 'a session id nobody has', send: request('POST', '/ws/socket.io/?EIO=4&transport=polling&sid=constructor', { body: '4hello' }), status: 400, says: /Session ID unknown/ },
 ]
 

@@ -199,3 +199,14 @@ export function handledEventsOf(message: string): string[] {
   if (!match) throw new Error(`no list of handled events in ${JSON.stringify(message)}`)
   return match[1]!.split(', ').sort()
 }
+
+/** The API docs every node serves (`GET /openapi.json`, `GET /docs`): read-only, and no file is served by a path below /docs. */
+export const API_DOCS_ENTRY_POINTS = ['GET /openapi.json', 'GET /docs']
+export function apiDocsRows(prototypeNames: readonly string[]): HttpRow[] {
+  return [
+    { route: 'GET /openapi.json', input: 'prototype names as query parameters', send: request('GET', `/openapi.json?${prototypeNames.map((n) => `${n}=1`).join('&')}`), status: 200, says: /"openapi":"3\.1\.0"/ },
+    { route: 'GET /openapi.json', input: 'POST instead of GET', send: request('POST', '/openapi.json', { body: '{}' }), status: 404, says: /no route POST "\/openapi.json"/ },
+    { route: 'GET /docs', input: 'a traversal below /docs', send: request('GET', '/docs/..%2F..%2Fpackage.json'), status: 404, says: /no route GET/ },
+    { route: 'GET /docs', input: 'headers of 17 KiB', send: request('GET', '/docs', { headers: { 'x-padding': 'p'.repeat(17 * 1024) } }), status: 431, says: /request headers larger than 16384 bytes/ },
+  ]
+}

@@ -8,7 +8,7 @@
  * Entry points (the tests at the end fail when the node serves one that is not listed here):
  *   socket (from the Loop)  begin_training(organization, project, details) · stop_training · abort_training
  *                           restart (exits the node; it takes no input)
- *   REST                    generic: GET /health · GET /ready · GET /metrics · PUT /debug_logging · PUT /socketio
+ *   REST                    generic: GET /health · GET /ready · GET /metrics · PUT /debug_logging · PUT /socketio · GET /openapi.json · GET /docs
  *                           backdoor: POST /reset · POST /kill_training_process · POST /force_status_update
  *   what the Loop sends     the training images (the downloader's check, jpeg-check.ts)
  * Model zips a trainer downloads (base models) go through the same extractor as the converter's: see converter.fuzz.test.ts.
@@ -24,13 +24,14 @@ import { waitFor } from '../support/temp.ts'
 import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 import { startTrainer } from '../trainer/trainer-node-fixture.ts'
 import {
-  describeTable, expectAnswer, expectHealthy, expectRefusal, folderSnapshot, handledEventsOf, refusalOf, request, routeList, rowName, type EventRow, type HttpRow,
+  API_DOCS_ENTRY_POINTS, apiDocsRows, describeTable, expectAnswer, expectHealthy, expectRefusal, folderSnapshot, handledEventsOf, refusalOf, request, routeList, rowName,
+  type EventRow, type HttpRow,
 } from './fuzz-harness.ts'
 import { deepJsonArray, deepJsonObject, PROTOTYPE_NAMES, TRAVERSAL_NAMES, UNUSUAL_TEXT } from './fuzz-inputs.ts'
 
 setDefaultTimeout(60_000)
 
-const REST_ENTRY_POINTS = ['GET /health', 'GET /ready', 'GET /metrics', 'PUT /debug_logging', 'PUT /socketio', 'POST /reset', 'POST /kill_training_process', 'POST /force_status_update']
+const REST_ENTRY_POINTS = ['GET /health', 'GET /ready', 'GET /metrics', 'PUT /debug_logging', 'PUT /socketio', ...API_DOCS_ENTRY_POINTS, 'POST /reset', 'POST /kill_training_process', 'POST /force_status_update']
 const LOOP_EVENTS = ['begin_training', 'stop_training', 'abort_training', 'restart']
 
 let testLoop: TestLoop
@@ -127,6 +128,7 @@ const restRows: HttpRow[] = [
   { route: 'GET /health', input: '200 header lines', send: request('GET', '/health', { headers: Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`x-h${i}`, 'v'])) }), status: 431, limitation: 'Bun\'s HTTP parser holds at most 198 header lines and refuses more with a bare 431 before any JavaScript runs' },
   { route: 'GET /ready', input: 'prototype names as query parameters', send: request('GET', `/ready?${PROTOTYPE_NAMES.map((n) => `${n}=1`).join('&')}`), status: 200, says: /"ready":true/ },
   { route: 'GET /metrics', input: 'prototype names as header names', send: request('GET', '/metrics', { headers: { constructor: '1', tostring: '2' } }), status: 200, says: /lln_node_ready 1/ },
+  ...apiDocsRows(PROTOTYPE_NAMES),
 ]
 describeTable('REST routes (generic and backdoor)', restRows, rowName, async (row) => expectAnswer(await row.send(node.url), row), checks)
 
