@@ -116,7 +116,13 @@ export async function buildDenoBinaryCached(): Promise<DenoBuildResult & { cache
   if (existsSync(outfile)) return { outfile, bytes: statSync(outfile).size, seconds: 0, cached: true }
   const scratch = join(cacheDir, `${folder}.building-${process.pid}`)
   await rm(scratch, { recursive: true, force: true })
-  const result = await buildDenoBinary(join(scratch, 'learning-loop-node-deno'))
+  let result: DenoBuildResult
+  try {
+    result = await buildDenoBinary(join(scratch, 'learning-loop-node-deno'))
+  } catch (error) {
+    await rm(scratch, { recursive: true, force: true })
+    throw error
+  }
   await rm(dirname(outfile), { recursive: true, force: true })
   await rename(scratch, dirname(outfile))
   for (const entry of readdirSync(cacheDir)) {
