@@ -5,8 +5,11 @@
  *   socket.io `detect` frames/s with raw 640×480×3 frames, p99 during a hot swap vs steady (target ≤ 1.2×),
  *   outbox enqueue rate (target ≥ 500 images/s), RSS after 10k detections vs after 1k (target ≤ 5 % drift),
  *   an autoupload flood on a fixed-box model (scripts/bench-outbox-flood.ts: /detect with and without it, RSS,
- *   descriptors, outbox depth vs cap, drops by reason, EMFILE).
+ *   descriptors, outbox depth vs cap, drops by reason, EMFILE),
+ *   and the detector on Deno vs Bun (scripts/bench-runtimes.ts: REST throughput with 1 and 4 clients, start → ready;
+ *   `--runtime-rounds 0 --startups 0` leaves it out).
  * Usage: bun scripts/bench-detector.ts [--model builtin|yolov8n] [--seconds S] [--drift-detections N] [--swaps N] [--flood-seconds S] [--flood-clients N]
+ *   [--runtime-rounds N] [--startups N]
  * Progress goes to stderr, results to stdout.
  */
 import { Transformer } from '@napi-rs/image'
@@ -22,6 +25,7 @@ import { fetchBenchModels } from './fetch-bench-models.ts'
 import { modelPackageZip, readModelFiles } from './model-package-zip.ts'
 import { describeFlood, measureOutboxFlood } from './bench-outbox-flood.ts'
 import { multipartRequest, RawHttpClient } from './raw-http-client.ts'
+import { compareRuntimes } from './bench-runtimes.ts'
 import { makeTempDir } from '../test/support/temp.ts'
 import { readFile } from 'node:fs/promises'
 import { parseLevel, setLogLevel } from '../src/foundation/log.ts'
@@ -36,6 +40,8 @@ const driftDetections = Number(argument('drift-detections', '10000'))
 const swaps = Number(argument('swaps', '4'))
 const floodSeconds = Number(argument('flood-seconds', '10'))
 const floodClients = Number(argument('flood-clients', '4'))
+const runtimeRounds = Number(argument('runtime-rounds', '2'))
+const startups = Number(argument('startups', '3'))
 type Measured = { latencies: number[]; perSecond: number }
 const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))]!
 const fmt = (v: number) => v.toFixed(2)
@@ -266,4 +272,8 @@ for (const connection of connections) connection.close()
 await detector.stop()
 await loop.stop()
 await temp.cleanup()
+if (runtimeRounds > 0 || startups > 0) {
+  phase('the detector on Deno vs Bun')
+  for (const line of await compareRuntimes({ seconds, rounds: runtimeRounds, startups })) console.log(line)
+}
 process.exit(0)

@@ -5,13 +5,16 @@
  *
  * Cases, each run from an empty temp folder with its own HOME: first start (the embedded onnxruntime and
  * model are unpacked into the cache), warm starts (cache present), and the same command from source for
- * comparison. Builds the binary first when the sources changed (cached in .cache/binary/).
+ * comparison, on Bun and on Deno (its `deno task detector` command line). Builds the binary first when the sources
+ * changed (cached in .cache/binary/).
  * Usage: bun scripts/bench-startup.ts [--runs N] [--target bun-linux-x64]
  */
 import { copyFile, chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildBinaryCached, hostTarget, REPOSITORY_ROOT, type BinaryTarget } from './build-binary.ts'
+import { timeToReady } from './detector-startup.ts'
+import { nodeCommandLine } from '../test/support/node-process.ts'
 
 const argument = (name: string) => {
   const at = process.argv.indexOf(`--${name}`)
@@ -19,7 +22,6 @@ const argument = (name: string) => {
 }
 const runs = Number(argument('runs') ?? 5)
 const target = (argument('target') ?? hostTarget()) as BinaryTarget
-const READY_TIMEOUT_MS = 30_000
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -27,37 +29,6 @@ const median = (values: number[]) => {
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
 }
 const ms = (value: number) => `${value.toFixed(0)} ms`
-
-/** Spawns `command detector`, polls /ready every 5 ms, returns the time to the first 200, then SIGTERMs it. */
-async function timeToReady(command: string[], home: string, cwd: string): Promise<number> {
-  const started = performance.now()
-  const child = Bun.spawn([...command, 'detector'], {
-    cwd,
-    env: { PATH: '/usr/bin:/bin', HOME: home, DATA_FOLDER: join(home, 'data'), PORT: '0', BIND_HOST: '127.0.0.1', LOCAL_LOOP_PORT: '0', INFERENCE_BACKEND: 'cpu', LOG_LEVEL: 'warn' },
-    stdout: 'pipe', stderr: 'inherit',
-  })
-  try {
-    let output = ''
-    let url: string | undefined
-    const reader = child.stdout.getReader()
-    while (!url) {
-      const { value, done } = await reader.read()
-      if (done) throw new Error(`the detector exited before listening (code ${await child.exited})`)
-      output += new TextDecoder().decode(value)
-      url = /detector listening on (\S+)/.exec(output)?.[1]
-    }
-    reader.releaseLock()
-    while (performance.now() - started < READY_TIMEOUT_MS) {
-      const ready = await fetch(`${url}/ready`).then((r) => r.ok, () => false)
-      if (ready) return performance.now() - started
-      await Bun.sleep(5)
-    }
-    throw new Error(`/ready did not answer 200 within ${READY_TIMEOUT_MS} ms`)
-  } finally {
-    child.kill('SIGTERM')
-    await child.exited
-  }
-}
 
 const build = await buildBinaryCached({ target })
 const scratch = await mkdtemp(join(tmpdir(), 'lln-bench-startup-'))
@@ -80,12 +51,18 @@ try {
   const warm: number[] = []
   for (let i = 0; i < runs; i++) warm.push(await timeToReady([binary], coldHome, scratch))
   const source: number[] = []
-  for (let i = 0; i < runs; i++) source.push(await timeToReady([process.execPath, join(REPOSITORY_ROOT, 'src', 'cli', 'main.ts')], join(scratch, `home-source-${i}`), REPOSITORY_ROOT))
+  const sourceOnDeno: number[] = []
+  // the runtimes take turns, so that load from elsewhere on the machine falls on both
+  for (let i = 0; i < runs; i++) {
+    source.push(await timeToReady([process.execPath, join(REPOSITORY_ROOT, 'src', 'cli', 'main.ts')], join(scratch, `home-source-${i}`), REPOSITORY_ROOT))
+    sourceOnDeno.push(await timeToReady(nodeCommandLine('deno', ['detector']).slice(0, -1), join(scratch, `home-deno-${i}`), REPOSITORY_ROOT))
+  }
 
   console.log(`--version:                       median ${ms(median(versionTimes))} (${runs} runs)`)
   console.log(`binary start → /ready, first:    ${ms(cold)} (unpacks onnxruntime + model into the cache)`)
   console.log(`binary start → /ready, warm:     median ${ms(median(warm))}, max ${ms(Math.max(...warm))} (${runs} runs)`)
   console.log(`from source start → /ready:      median ${ms(median(source))} (${runs} runs)`)
+  console.log(`the same on Deno (deno task detector): median ${ms(median(sourceOnDeno))} (${runs} runs); Deno/Bun speed ${(median(source) / median(sourceOnDeno)).toFixed(2)} (Bun time ÷ Deno time)`)
   console.log(`target ≤ 1000 ms: ${median(warm) <= 1000 && cold <= 1000 ? 'met' : 'NOT met'} (first ${ms(cold)}, warm median ${ms(median(warm))})`)
 } finally {
   await rm(scratch, { recursive: true, force: true })

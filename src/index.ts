@@ -96,7 +96,7 @@ export type { StoredModel, StoredTraining } from './local-loop/loop-store.ts'
 export type { StoredImage } from './local-loop/image-records.ts'
 
 // inference: engine, backends, images, model packages
-export { AUTO_BACKEND_CHAIN, GPU_BACKENDS, parseBackendChoice, backendCandidates } from './inference/backend-choice.ts'
+export { AUTO_BACKEND_CHAIN, AUTO_BACKEND_CHAIN_ON_DENO, GPU_BACKENDS, parseBackendChoice, backendCandidates } from './inference/backend-choice.ts'
 export { createInferenceEngine, type InferenceEngine, type InferenceEngineOptions } from './inference/inference-engine.ts'
 export type { DetectionOutput, DetectionRequestOptions, StageTimings } from './inference/worker-protocol.ts'
 export { ImageInputError, NoBackendError, ModelPackageError, InferenceUnavailableError, type BackendRejection } from './inference/inference-errors.ts'

@@ -3,6 +3,7 @@
  * the sessions themselves are made in backend-sessions.ts.
  */
 import { BACKEND_CHOICES, type BackendChoice, type BackendName } from '../config/inference-settings.ts'
+import type { RuntimeName } from '../runtime/runtime-name.ts'
 
 /**
  * `auto` tries these one at a time, fastest first as measured on an H200 (2026-11-28, ResNet-50 at 640×640:
@@ -13,6 +14,13 @@ import { BACKEND_CHOICES, type BackendChoice, type BackendName } from '../config
  */
 export const AUTO_BACKEND_CHAIN: readonly BackendName[] = ['cuda', 'webgpu-native', 'webgpu', 'cpu', 'wasm']
 
+/**
+ * `auto` under Deno: WebGPU through Deno's own `navigator.gpu` first (no native add-on; on a Jetson or any
+ * Vulkan device the GPU path that needs nothing but the runtime), then onnxruntime-node's CUDA, WebGPU EP and
+ * CPU, and wasm last. Every GPU backend is still checked against the CPU before it is used.
+ */
+export const AUTO_BACKEND_CHAIN_ON_DENO: readonly BackendName[] = ['webgpu', 'cuda', 'webgpu-native', 'cpu', 'wasm']
+
 /** Backends that run on a GPU and are checked against a CPU reference before use. */
 export const GPU_BACKENDS: readonly BackendName[] = ['webgpu', 'webgpu-native', 'cuda']
 
@@ -22,6 +30,8 @@ export function parseBackendChoice(text: string | undefined): BackendChoice {
   throw new Error(`unknown inference backend ${JSON.stringify(text)}; use ${BACKEND_CHOICES.join(', ')}`)
 }
 
-export function backendCandidates(choice: BackendChoice): BackendName[] {
-  return choice === 'auto' || choice === 'fastest' ? [...AUTO_BACKEND_CHAIN] : [choice]
+/** The backends to try, in order, for `choice` on `runtime`. */
+export function backendCandidates(choice: BackendChoice, runtime: RuntimeName): BackendName[] {
+  if (choice !== 'auto' && choice !== 'fastest') return [choice]
+  return [...(runtime === 'deno' ? AUTO_BACKEND_CHAIN_ON_DENO : AUTO_BACKEND_CHAIN)]
 }

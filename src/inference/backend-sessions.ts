@@ -101,8 +101,22 @@ async function requireWebGpuAdapter(): Promise<void> {
   }
 }
 
+/**
+ * onnxruntime-web's browser bundle (the WebGPU one) resolves its own URL against `location.origin`. A Worker
+ * started from a file (Deno's) has a location whose origin is opaque, the string "null", which is no base URL:
+ * every URL built against it throws (`Invalid URL … with base 'null'`). Without a location the bundle uses its
+ * module URL alone, as on a main thread; nothing else in the inference worker reads `location`.
+ */
+function hideOpaqueLocation(): void {
+  const scope = globalThis as { location?: { origin?: string } }
+  if (scope.location?.origin === 'null') Object.defineProperty(globalThis, 'location', { value: undefined, configurable: true, writable: true })
+}
+
 async function createWebSession(backend: 'webgpu' | 'wasm', model: Uint8Array, options: BackendSessionOptions): Promise<BackendSession> {
-  if (backend === 'webgpu') await requireWebGpuAdapter()
+  if (backend === 'webgpu') {
+    await requireWebGpuAdapter()
+    hideOpaqueLocation()
+  }
   const ort = (backend === 'webgpu' ? await import('onnxruntime-web/webgpu') : await import('onnxruntime-web')) as unknown as OrtModule
   ort.env.logLevel = 'error'
   if (backend === 'webgpu') {

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { backendCandidates, GPU_BACKENDS } from './backend-choice.ts'
+import { RUNTIME } from '../runtime/runtime-name.ts'
 import type { BackendName } from '../config/inference-settings.ts'
 import { createBackendSession, type BackendSession } from './backend-sessions.ts'
 import { verifyAgainstCpu } from './backend-verification.ts'
@@ -93,7 +94,7 @@ export class ModelRunner {
     const warmUp = options.verify || fastest ? await warmUpInput(preprocessor, options) : undefined
     const rejected: BackendRejection[] = []
     let best: { backend: BackendName; session: BackendSession; runMs: number } | undefined
-    for (const backend of backendCandidates(options.backend)) {
+    for (const backend of backendCandidates(options.backend, RUNTIME)) {
       let session: BackendSession | undefined
       try {
         session = await createBackendSession(backend, bytes, options)

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createLogger, errorMessage, type Logger } from '../foundation/log.ts'
-import { isProcessGroupAlive, processGroupMembers, signalProcessGroup } from './process-group.ts'
+import { GROUP_MEMBERS_VISIBLE, isProcessGroupAlive, processGroupMembers, signalProcessGroup } from './process-group.ts'
 import { DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_LOG_FILES, RotatingLogFile } from './rotating-log-file.ts'
 
 /**
@@ -55,14 +55,17 @@ const LEFTOVER_SETTLE_MS = 300
 const WATCHDOG_POLL_SECONDS = 1
 
 // `$1` is our pid; the rest is the command. The watchdog sits in the command's group and kills it when we vanish.
+// Each shell waits for what it killed, so the watchdog and its `sleep` are gone, reaped, when the command's shell
+// exits: unreaped, they would be orphans in the group until PID 1 reaps them, which some inits do only now and
+// then, and a group check that cannot read /proc (Deno without --allow-all) counts those zombies as members.
 const WATCHDOG_SCRIPT = [
   'parent=$1; shift',
-  // the TERM trap also ends the pending `sleep`, so nothing of the watchdog outlives the command
-  `( trap 'kill $s 2>/dev/null; exit 0' TERM; while kill -0 "$parent" 2>/dev/null; do sleep ${WATCHDOG_POLL_SECONDS} & s=$!; wait $s; done; kill -KILL 0 ) </dev/null >/dev/null 2>&1 &`,
+  `( trap 'kill $s 2>/dev/null; wait $s; exit 0' TERM; while kill -0 "$parent" 2>/dev/null; do sleep ${WATCHDOG_POLL_SECONDS} & s=$!; wait $s; done; kill -KILL 0 ) </dev/null >/dev/null 2>&1 &`,
   'watchdog=$!',
   '"$@"',
   'status=$?',
   'kill "$watchdog" 2>/dev/null',
+  'wait "$watchdog"',
   'exit "$status"',
 ].join('\n')
 
@@ -260,7 +263,8 @@ export class Executor {
     if (this.terminating) {
       await this.terminating
     } else if (isProcessGroupAlive(pid)) {
-      this.log.warn('training process exited but left processes in its group; ending them', { pgid: pid })
+      const members = GROUP_MEMBERS_VISIBLE ? processGroupMembers(pid) : 'unknown: without /proc an exited process not yet reaped counts too'
+      this.log.warn('training process exited but left processes in its group; ending them', { pgid: pid, members })
       await this.terminateGroup(this.cancelGraceMs)
     }
     liveGroups.delete(pid)

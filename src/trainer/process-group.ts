@@ -6,6 +6,12 @@ import { readdirSync, readFileSync } from 'node:fs'
  */
 const HAS_PROC = process.platform === 'linux' && safeExists('/proc/self/stat')
 
+/**
+ * What the group checks can see. Without /proc (other systems, or Deno without --allow-all, which /proc needs)
+ * they fall back to `kill(-pgid, 0)`, which also counts zombies: exited processes not yet reaped.
+ */
+export const GROUP_MEMBERS_VISIBLE = HAS_PROC
+
 function safeExists(path: string): boolean {
   try {
     readFileSync(path)
