@@ -44,7 +44,10 @@ function batchDynamicCopy(bytes: Uint8Array): Uint8Array {
 
 /** The models to measure: name → package folder. */
 export async function dynamicBatchModels(folder: string): Promise<{ name: string; dir: string }[]> {
-  const models = [{ name: 'dynamic-batch test model 320×320', dir: await writeTinyModelPackage(join(folder, 'tiny-dynamic'), { layout: 'yolov8', size: 320, classes: 4, dynamicBatch: true }) }]
+  // a few planted boxes over faint features: output decoding and NMS stay cheap, as with a trained model
+  const planted = [{ anchor: 10, cx: 60, cy: 80, w: 40, h: 50, classIndex: 1, score: 0.9 }, { anchor: 500, cx: 200, cy: 120, w: 30, h: 30, classIndex: 2, score: 0.7 }]
+  const tiny = await writeTinyModelPackage(join(folder, 'tiny-dynamic'), { layout: 'yolov8', size: 320, classes: 4, featureScale: 0.001, planted, dynamicBatch: true })
+  const models = [{ name: 'dynamic-batch test model 320×320', dir: tiny }]
   const yolo = fetchedYolov8nDir()
   if (yolo) {
     const dir = join(folder, 'yolov8n-dynamic')

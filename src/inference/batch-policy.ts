@@ -16,16 +16,28 @@ export const batchingEnabled = (dynamicBatch: boolean, settings: BatchingSetting
 
 export type BatchDecision = { action: 'run'; size: number } | { action: 'wait'; ms: number } | { action: 'idle' }
 
+export interface QueueState {
+  queued: number
+  running: boolean
+  oldestWaitedMs: number
+  /** the usual time between two images arriving (a moving average) */
+  arrivalGapMs: number
+}
+
 /**
  * What the queue does now. One run at a time (a second run on the same session only contends for its threads);
- * while a run is in flight images gather, and when it ends they have usually waited their window already.
+ * while a run is in flight images gather, and when it ends they have usually waited their window already. When
+ * images arrive further apart than the window, waiting would only add latency (one camera, one client): run at once.
  */
-export function decideBatch(state: { queued: number; running: boolean; oldestWaitedMs: number }, settings: BatchingSettings): BatchDecision {
+export function decideBatch(state: QueueState, settings: BatchingSettings): BatchDecision {
   if (state.queued === 0 || state.running) return { action: 'idle' }
   if (state.queued >= settings.maxBatch) return { action: 'run', size: settings.maxBatch }
-  if (state.oldestWaitedMs >= settings.windowMs) return { action: 'run', size: state.queued }
+  if (state.oldestWaitedMs >= settings.windowMs || state.arrivalGapMs >= settings.windowMs) return { action: 'run', size: state.queued }
   return { action: 'wait', ms: settings.windowMs - state.oldestWaitedMs }
 }
+
+/** The moving average of the gaps between arrivals after one more gap (weight 1/4: a few images change it). */
+export const nextArrivalGap = (average: number, gapMs: number) => average + (gapMs - average) / 4
 
 /** The input of one run over `tensors` (each one image at batch 1): stacked along the batch dimension. */
 export function stackBatch(tensors: Float32Array[], inputDims: readonly number[]): { data: Float32Array; dims: number[] } {

@@ -4,7 +4,7 @@
  * batches of images are prepared ahead of the session, so a burst does not hold a tensor per queued image.
  */
 import { ConcurrencyLimit } from '../foundation/concurrency-limit.ts'
-import { decideBatch, type BatchingSettings } from './batch-policy.ts'
+import { decideBatch, nextArrivalGap, type BatchingSettings } from './batch-policy.ts'
 
 interface Waiting<T, R> {
   item: T
@@ -21,6 +21,9 @@ export class BatchQueue<T, R> {
   private running?: Promise<void>
   private timer?: ReturnType<typeof setTimeout>
   private readonly inFlight = new Set<Promise<unknown>>()
+  private lastArrival?: number
+  // 0 until images have arrived: a first burst waits its window, a lone client stops waiting after a few images
+  private arrivalGapMs = 0
 
   constructor(private readonly settings: BatchingSettings, private readonly runBatch: BatchRun<T, R>, private readonly now = () => performance.now()) {
     this.prepared = new ConcurrencyLimit(2 * settings.maxBatch)
@@ -30,8 +33,11 @@ export class BatchQueue<T, R> {
   run(prepare: () => Promise<T>): Promise<R> {
     const work = this.prepared.run(async () => {
       const item = await prepare()
+      const now = this.now()
+      if (this.lastArrival !== undefined) this.arrivalGapMs = nextArrivalGap(this.arrivalGapMs, now - this.lastArrival)
+      this.lastArrival = now
       return new Promise<R>((resolve, reject) => {
-        this.waiting.push({ item, since: this.now(), settle: (r) => (r.status === 'fulfilled' ? resolve(r.value) : reject(r.reason)) })
+        this.waiting.push({ item, since: now, settle: (r) => (r.status === 'fulfilled' ? resolve(r.value) : reject(r.reason)) })
         this.schedule()
       })
     })
@@ -49,7 +55,9 @@ export class BatchQueue<T, R> {
     clearTimeout(this.timer)
     this.timer = undefined
     const oldest = this.waiting[0]
-    const decision = decideBatch({ queued: this.waiting.length, running: this.running !== undefined, oldestWaitedMs: oldest ? this.now() - oldest.since : 0 }, this.settings)
+    const decision = decideBatch({
+      queued: this.waiting.length, running: this.running !== undefined, oldestWaitedMs: oldest ? this.now() - oldest.since : 0, arrivalGapMs: this.arrivalGapMs,
+    }, this.settings)
     if (decision.action === 'wait') this.timer = setTimeout(() => this.schedule(), decision.ms)
     else if (decision.action === 'run') this.running = this.start(this.waiting.splice(0, decision.size))
   }

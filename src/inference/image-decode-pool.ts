@@ -3,7 +3,8 @@
  * thread blocks the event loop for the whole decode (a 640×480 JPEG ~3 ms, 12 MP ~70 ms), so every request waits
  * for every other's decode. An ImageDecodePool decodes in up to `size` workers (default: the cores this process
  * may use), started on demand and unref'd while idle, so an idle pool neither costs threads nor keeps the process
- * alive. `decodeImageInWorker` uses one pool shared by the process.
+ * alive (on Bun; Deno's Workers cannot be unref'd, so there an idle worker keeps the process until `dispose` or
+ * `process.exit`). `decodeImageInWorker` uses one pool shared by the process.
  */
 import { availableParallelism } from 'node:os'
 import { startModuleWorker, type ModuleWorker } from '../runtime/module-worker.ts'

@@ -31,16 +31,33 @@ const log = createLogger('inference')
 const firstLine = (error: unknown) => (error instanceof Error ? error.message : String(error)).split('\n')[0]!.trim().slice(0, 500)
 
 const WARM_UP_PASSES = 2
+/** input tensors kept for reuse between batches (two batches of the default size) */
+const MAX_SPARE_TENSORS = 16
 
-/** One image decoded and preprocessed into a tensor of its own, waiting for its run. */
+/**
+ * One image decoded and preprocessed into a tensor of its own, waiting for its run. The pixels are kept only when
+ * they go back to the caller: a large image waiting for a batch must not hold its full-size decode.
+ */
 export interface PreparedImage {
-  image: ImageInput
-  rgb: RgbImage
   geometry: ImageGeometry
   tensor: Float32Array
-  keepDecoded?: boolean
+  /** the source image's size, and the reduced-scale factor it was decoded at */
+  width: number
+  height: number
+  decodeScale: number
+  decoded?: RgbImage
   decodeMs: number
   preprocessMs: number
+}
+
+/** What a detection reports of its decoded image besides the tensor. */
+function describeDecoded(image: ImageInput, rgb: RgbImage, options: DetectionRequestOptions): Pick<PreparedImage, 'width' | 'height' | 'decodeScale' | 'decoded'> {
+  return {
+    width: rgb.original?.width ?? rgb.width,
+    height: rgb.original?.height ?? rgb.height,
+    decodeScale: rgb.original ? Math.round(rgb.original.width / rgb.width) : 1,
+    ...(options.keepDecoded && !isJpeg(image) ? { decoded: rgb } : {}),
+  }
 }
 
 function settle<T>(make: () => T): PromiseSettledResult<T> {
@@ -108,6 +125,7 @@ export class ModelRunner {
 
   /** why the model refused a batched run, once it has (then every image runs alone) */
   batchRefused?: string
+  private readonly spareTensors: Float32Array[] = []
 
   static async load(options: WorkerLoadOptions): Promise<ModelRunner> {
     const pkg = await readModelPackage(options.modelDir)
@@ -157,7 +175,7 @@ export class ModelRunner {
     const prepared = performance.now()
     const outputs = await this.session.run(this.spec.inputName, tensor, this.spec.inputDims)
     const inferred = performance.now()
-    return this.finish({ image, rgb, geometry, tensor, keepDecoded: options.keepDecoded, decodeMs: decoded - started, preprocessMs: prepared - decoded }, outputs, inferred - prepared, 1)
+    return this.finish({ ...describeDecoded(image, rgb, options), geometry, tensor, decodeMs: decoded - started, preprocessMs: prepared - decoded }, outputs, inferred - prepared, 1)
   }
 
   /** Decodes and preprocesses one image into a tensor of its own, to wait for a batch (detectPrepared). */
@@ -165,8 +183,8 @@ export class ModelRunner {
     const started = performance.now()
     const rgb = await decodeImage(image, this.decodeOptions)
     const decoded = performance.now()
-    const { tensor, geometry } = this.preprocessor.prepare(rgb, new Float32Array(this.preprocessor.tensor.length))
-    return { image, rgb, geometry, tensor, keepDecoded: options.keepDecoded, decodeMs: decoded - started, preprocessMs: performance.now() - decoded }
+    const { tensor, geometry } = this.preprocessor.prepare(rgb, this.spareTensors.pop() ?? new Float32Array(this.preprocessor.tensor.length))
+    return { ...describeDecoded(image, rgb, options), geometry, tensor, decodeMs: decoded - started, preprocessMs: performance.now() - decoded }
   }
 
   /**
@@ -174,6 +192,15 @@ export class ModelRunner {
    * all (a reshape that fixes the batch inside the graph), each image runs alone, and so does every later one.
    */
   async detectPrepared(items: PreparedImage[]): Promise<PromiseSettledResult<DetectionOutput>[]> {
+    try {
+      return await this.runPrepared(items)
+    } finally {
+      // a fresh 640×640 tensor is 4.9 MB of zeroed pages: the next images reuse these
+      for (const item of items) if (this.spareTensors.length < MAX_SPARE_TENSORS) this.spareTensors.push(item.tensor)
+    }
+  }
+
+  private async runPrepared(items: PreparedImage[]): Promise<PromiseSettledResult<DetectionOutput>[]> {
     if (items.length > 1 && this.batching) {
       try {
         const input = stackBatch(items.map((item) => item.tensor), this.spec.inputDims)
@@ -216,16 +243,15 @@ export class ModelRunner {
   private finish(item: PreparedImage, outputs: Record<string, RawOutput>, inferenceMs: number, batchSize: number): DetectionOutput {
     const started = performance.now()
     const detections = decodeDetections(this.spec, outputs, item.geometry)
-    const { rgb, image } = item
     return {
       ...detections,
       segmentation_detections: [],
-      width: rgb.original?.width ?? rgb.width,
-      height: rgb.original?.height ?? rgb.height,
-      decodeScale: rgb.original ? Math.round(rgb.original.width / rgb.width) : 1,
+      width: item.width,
+      height: item.height,
+      decodeScale: item.decodeScale,
       timings: { decodeMs: item.decodeMs, preprocessMs: item.preprocessMs, inferenceMs, postprocessMs: performance.now() - started },
       batchSize,
-      ...(item.keepDecoded && !isJpeg(image) ? { decoded: rgb } : {}),
+      ...(item.decoded ? { decoded: item.decoded } : {}),
     }
   }
 

@@ -1,19 +1,32 @@
 import { describe, expect, test } from 'bun:test'
-import { batchingEnabled, decideBatch, splitBatchOutputs, stackBatch } from '../../src/inference/batch-policy.ts'
+import { batchingEnabled, decideBatch, nextArrivalGap, splitBatchOutputs, stackBatch } from '../../src/inference/batch-policy.ts'
 
 const settings = { windowMs: 2, maxBatch: 4 }
 
 describe('when a batch runs', () => {
   test('nothing queued or a run in flight: wait for an event', () => {
-    expect(decideBatch({ queued: 0, running: false, oldestWaitedMs: 0 }, settings)).toEqual({ action: 'idle' })
-    expect(decideBatch({ queued: 9, running: true, oldestWaitedMs: 50 }, settings)).toEqual({ action: 'idle' })
+    expect(decideBatch({ queued: 0, running: false, oldestWaitedMs: 0, arrivalGapMs: 0 }, settings)).toEqual({ action: 'idle' })
+    expect(decideBatch({ queued: 9, running: true, oldestWaitedMs: 50, arrivalGapMs: 0 }, settings)).toEqual({ action: 'idle' })
   })
 
   test('a full batch runs at once; a partial one when the oldest image has waited its window', () => {
-    expect(decideBatch({ queued: 4, running: false, oldestWaitedMs: 0 }, settings)).toEqual({ action: 'run', size: 4 })
-    expect(decideBatch({ queued: 9, running: false, oldestWaitedMs: 0 }, settings)).toEqual({ action: 'run', size: 4 })
-    expect(decideBatch({ queued: 3, running: false, oldestWaitedMs: 2 }, settings)).toEqual({ action: 'run', size: 3 })
-    expect(decideBatch({ queued: 1, running: false, oldestWaitedMs: 0.5 }, settings)).toEqual({ action: 'wait', ms: 1.5 })
+    expect(decideBatch({ queued: 4, running: false, oldestWaitedMs: 0, arrivalGapMs: 0 }, settings)).toEqual({ action: 'run', size: 4 })
+    expect(decideBatch({ queued: 9, running: false, oldestWaitedMs: 0, arrivalGapMs: 0 }, settings)).toEqual({ action: 'run', size: 4 })
+    expect(decideBatch({ queued: 3, running: false, oldestWaitedMs: 2, arrivalGapMs: 0 }, settings)).toEqual({ action: 'run', size: 3 })
+    expect(decideBatch({ queued: 1, running: false, oldestWaitedMs: 0.5, arrivalGapMs: 0 }, settings)).toEqual({ action: 'wait', ms: 1.5 })
+  })
+
+  test('images arriving further apart than the window (one client) run at once; close together they wait', () => {
+    expect(decideBatch({ queued: 1, running: false, oldestWaitedMs: 0, arrivalGapMs: 5 }, settings)).toEqual({ action: 'run', size: 1 })
+    expect(decideBatch({ queued: 1, running: false, oldestWaitedMs: 0, arrivalGapMs: 0.3 }, settings)).toEqual({ action: 'wait', ms: 2 })
+    // a client sending every 4 ms: from waiting to running at once within a few images
+    let gap = 0
+    const decisions = Array.from({ length: 6 }, () => {
+      gap = nextArrivalGap(gap, 4)
+      return decideBatch({ queued: 1, running: false, oldestWaitedMs: 0, arrivalGapMs: gap }, settings).action
+    })
+    expect(decisions.slice(0, 2)).toEqual(['wait', 'wait'])
+    expect(decisions.slice(3)).toEqual(['run', 'run', 'run'])
   })
 
   test('batching needs a dynamic batch dimension, a window and room for two', () => {

@@ -14,7 +14,7 @@ import { makeTempDir } from '../support/temp.ts'
 // changes the boxes.
 const PLANTED = Array.from({ length: 16 }, (_, i) => ({ anchor: i * 4, cx: 6 + (i % 4) * 16, cy: 6 + Math.floor(i / 4) * 16, w: 10, h: 10, classIndex: i % 3, score: 0.22 }))
 const MODEL = { layout: 'yolov8' as const, size: 64, classes: 3, featureScale: 0.1, planted: PLANTED, dynamicBatch: true }
-const WINDOW_MS = 300
+const WINDOW_MS = 1000
 const MAX_BATCH = 4
 
 let temp: Awaited<ReturnType<typeof makeTempDir>>
@@ -125,6 +125,14 @@ describe('dynamic batching (a model with a symbolic batch dimension)', () => {
     expectSameDetections((single as PromiseFulfilledResult<DetectionOutput>).value, reference[5]!)
     // the engine serves on
     expectSameDetections(await batched.detect(images[3]!), reference[3]!)
+  })
+
+  test('keepDecoded in a batch: the pixels of a raw image come back, a JPEG does not', async () => {
+    const [jpeg, rawImage] = await batched.detectBatch([images[0]!, images[4]!], { keepDecoded: true })
+    expect(jpeg!.decoded).toBeUndefined()
+    expect(rawImage!.batchSize).toBe(2)
+    expect(rawImage!.decoded).toMatchObject({ width: 96, height: 64 })
+    expect(Buffer.from(rawImage!.decoded!.data).equals(Buffer.from(images[4]!.bytes))).toBe(true)
   })
 })
 
