@@ -2,6 +2,7 @@
  * Dynamic batching, the decisions and the tensor arithmetic: when a queue of prepared images runs, how images are
  * stacked into one input and how the outputs are split back per image. Pure.
  */
+import { DEFAULT_BATCH_WINDOW_MS } from '../config/inference-settings.ts'
 import type { RawOutput } from './output-decoding.ts'
 
 export interface BatchingSettings {
@@ -13,6 +14,9 @@ export interface BatchingSettings {
 
 export const batchingEnabled = (dynamicBatch: boolean, settings: BatchingSettings) =>
   dynamicBatch && settings.windowMs > 0 && settings.maxBatch > 1
+
+/** The window when none is configured: DEFAULT_BATCH_WINDOW_MS on a GPU backend, off on the CPU (see there why). */
+export const defaultBatchWindowMs = (onGpu: boolean) => (onGpu ? DEFAULT_BATCH_WINDOW_MS : 0)
 
 export type BatchDecision = { action: 'run'; size: number } | { action: 'wait'; ms: number } | { action: 'idle' }
 

@@ -37,7 +37,7 @@ export interface InferenceEngineOptions {
   maxImagePixels?: number
   /**
    * dynamic batching, for a model whose input has a dynamic batch dimension: concurrent images wait up to this long
-   * (ms) to share one session run (default 2; 0 turns it off)
+   * (ms) to share one session run (default 2 on GPU backends, 0 — off — on cpu and wasm; 0 turns it off)
    */
   batchWindowMs?: number
   /** the most images in one batched run (default 8; 1 turns batching off) */

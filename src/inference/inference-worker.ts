@@ -4,8 +4,9 @@
  * dimension and batching is on: then each image is prepared as it arrives (while a run is in flight) and waits
  * in a BatchQueue for the run it shares with the images of other requests.
  */
-import { DEFAULT_BATCH_WINDOW_MS, DEFAULT_MAX_BATCH } from '../config/inference-settings.ts'
-import { batchingEnabled } from './batch-policy.ts'
+import { DEFAULT_MAX_BATCH } from '../config/inference-settings.ts'
+import { GPU_BACKENDS } from './backend-choice.ts'
+import { batchingEnabled, defaultBatchWindowMs } from './batch-policy.ts'
 import { BatchQueue } from './batch-queue.ts'
 import type { ImageInput } from './image-decoding.ts'
 import { ImageInputError, serializeError } from './inference-errors.ts'
@@ -42,7 +43,9 @@ async function handle(request: WorkerRequest): Promise<void> {
     case 'load':
       try {
         const loaded = runner = await ModelRunner.load(request.options)
-        const settings = { windowMs: request.options.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS, maxBatch: request.options.maxBatch ?? DEFAULT_MAX_BATCH }
+        const settings = {
+          windowMs: request.options.batchWindowMs ?? defaultBatchWindowMs(GPU_BACKENDS.includes(loaded.backend)), maxBatch: request.options.maxBatch ?? DEFAULT_MAX_BATCH,
+        }
         batches = batchingEnabled(loaded.spec.dynamicBatch, settings) ? new BatchQueue(settings, (items) => loaded.detectPrepared(items)) : undefined
         reply({
           type: 'loaded', backend: loaded.backend, rejected: loaded.rejected, model: loaded.information,

@@ -50,7 +50,7 @@ export interface WorkerLoadOptions {
   imageDecoder: ImageDecoderChoice
   /** most pixels per image, checked from the header before decoding (default DEFAULT_MAX_IMAGE_PIXELS) */
   maxImagePixels?: number
-  /** dynamic batching of a model with a dynamic batch dimension (defaults DEFAULT_BATCH_WINDOW_MS, DEFAULT_MAX_BATCH) */
+  /** dynamic batching of a model with a dynamic batch dimension (defaults: defaultBatchWindowMs by backend, DEFAULT_MAX_BATCH) */
   batchWindowMs?: number
   maxBatch?: number
 }

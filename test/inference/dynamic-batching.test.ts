@@ -136,7 +136,21 @@ describe('dynamic batching (a model with a symbolic batch dimension)', () => {
   })
 })
 
-describe('models that cannot batch', () => {
+describe('images that run alone', () => {
+  test('unless asked for, a dynamic-batch model on the CPU backend runs each image alone (batching pays on GPUs)', async () => {
+    const engine = await createInferenceEngine({ modelDir: join(temp.path, 'dynamic'), backend: 'cpu', threads: 1 })
+    try {
+      expect(engine.dynamicBatch).toBe(false)
+      const outputs = await Promise.all(images.slice(0, MAX_BATCH).map((image) => engine.detect(image)))
+      outputs.forEach((output, i) => {
+        expect(output.batchSize).toBe(1)
+        expectSameDetections(output, reference[i]!)
+      })
+    } finally {
+      await engine.dispose()
+    }
+  })
+
   test('a fixed batch of 1 runs each image alone, as before', async () => {
     const dir = await writeTinyModelPackage(join(temp.path, 'fixed'), { ...MODEL, dynamicBatch: false })
     const engine = await createInferenceEngine({ modelDir: dir, backend: 'cpu', threads: 1, batchWindowMs: WINDOW_MS, maxBatch: MAX_BATCH })
