@@ -90,10 +90,10 @@ const naming = (index: number, count: number) => (error: unknown): never => {
 }
 
 /** Every image of the request goes into the batch queue at once; the request fails with its first bad image. */
-async function detectInBatches(queue: BatchQueue<PreparedImage, DetectionOutput>, loaded: ModelRunner, id: number, images: ImageInput[], keepDecoded?: boolean): Promise<void> {
+async function detectInBatches(batchQueue: BatchQueue<PreparedImage, DetectionOutput>, loaded: ModelRunner, id: number, images: ImageInput[], keepDecoded?: boolean): Promise<void> {
   try {
     const outputs = await Promise.all(images.map((image, index) =>
-      queue.run(() => loaded.prepare(image, { keepDecoded })).catch(naming(index, images.length))))
+      batchQueue.run(() => loaded.prepare(image, { keepDecoded })).catch(naming(index, images.length))))
     replyDetected(id, outputs)
   } catch (error) {
     reply({ type: 'detect-failed', id, error: serializeError(error) })
