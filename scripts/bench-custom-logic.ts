@@ -4,7 +4,7 @@
  * (a pool of decode workers), next to the built-in path (the built-in model in its inference worker), at 1 and 4
  * keep-alive clients, in alternating 1 s slices so noise hits all alike.
  *
- *   bun scripts/bench-custom-logic.ts [--seconds 3] [--size 640x480]
+ *   bun scripts/bench-custom-logic.ts [--seconds 3] [--size 640x480]     (CLIENTS=1,4,16 for other client counts)
  */
 import { join } from 'node:path'
 import { loadNodeConfig } from '../src/config/node-config.ts'
@@ -95,7 +95,7 @@ if (import.meta.main) {
   const [width, height] = (size > 0 ? process.argv[size + 1]! : '640x480').split('x').map(Number) as [number, number]
   const jpeg = new Uint8Array(await new Transformer(photo).resize(width, height).jpeg(85))
   console.log(`custom logic bench: ${width}×${height} JPEG ${jpeg.length} B, ${navigator.hardwareConcurrency} cores`)
-  const rows = await measureCustomLogic({ loopUrl: loop.url, dataFolder: temp.path, jpeg, builtinUrl: builtin.url, seconds: at > 0 ? Number(process.argv[at + 1]) : 3, phase: (what) => console.error(`… ${what}`) })
+  const rows = await measureCustomLogic({ loopUrl: loop.url, dataFolder: temp.path, jpeg, builtinUrl: builtin.url, seconds: at > 0 ? Number(process.argv[at + 1]) : 3, clients: process.env.CLIENTS ? process.env.CLIENTS.split(',').map(Number) : undefined, phase: (what) => console.error(`… ${what}`) })
   for (const line of describeCustomLogic(rows)) console.log(line)
   await builtin.stop()
   await loop.stop()
