@@ -5,7 +5,9 @@
  *   socket.io `detect` frames/s with raw 640×480×3 frames, p99 during a hot swap vs steady (target ≤ 1.2×),
  *   outbox enqueue rate (target ≥ 500 images/s), RSS after 10k detections vs after 1k (target ≤ 5 % drift),
  *   an autoupload flood on a fixed-box model (scripts/bench-outbox-flood.ts: /detect with and without it, RSS,
- *   descriptors, outbox depth vs cap, drops by reason, EMFILE),
+ *   descriptors, outbox depth vs cap, drops by reason, EMFILE), dynamic batching batched vs unbatched at 1/4/16
+ *   clients (scripts/bench-batching.ts), a custom logic that decodes, with decodeImage on the main thread and with
+ *   decodeImageInWorker, next to the built-in path at 1 and 4 REST clients (scripts/bench-custom-logic.ts),
  *   and the detector on Deno vs Bun (scripts/bench-runtimes.ts: REST throughput with 1 and 4 clients, start → ready;
  *   `--runtime-rounds 0 --startups 0` leaves it out).
  * Usage: bun scripts/bench-detector.ts [--model builtin|yolov8n] [--seconds S] [--drift-detections N] [--swaps N] [--flood-seconds S] [--flood-clients N]
@@ -24,6 +26,8 @@ import { decodeImage } from '../src/inference/image-decoding.ts'
 import { fetchBenchModels } from './fetch-bench-models.ts'
 import { modelPackageZip, readModelFiles } from './model-package-zip.ts'
 import { describeFlood, measureOutboxFlood } from './bench-outbox-flood.ts'
+import { describeBatching, measureBatching } from './bench-batching.ts'
+import { describeCustomLogic, measureCustomLogic } from './bench-custom-logic.ts'
 import { multipartRequest, RawHttpClient } from './raw-http-client.ts'
 import { compareRuntimes } from './bench-runtimes.ts'
 import { makeTempDir } from '../test/support/temp.ts'
@@ -252,6 +256,9 @@ const rssN = await rssAfter(driftDetections - 1000)
 phase(`outbox flood: ${floodClients} clients, ${floodSeconds} s`)
 const flood = await measureOutboxFlood({ loopUrl: loop.url, dataFolder: join(temp.path, 'flood-detector'), jpeg, clients: floodClients, seconds: floodSeconds })
 
+const batching = await measureBatching({ folder: join(temp.path, 'batching'), image: { kind: 'encoded', bytes: jpeg }, seconds: Math.min(seconds, 3), phase })
+const customLogic = await measureCustomLogic({ loopUrl: loop.url, dataFolder: join(temp.path, 'custom-logic'), jpeg, builtinUrl: detector.url, seconds: Math.min(seconds, 3), phase })
+
 console.table(rows.slice(1).map(([name, rps, p50, p99]) => ({ measurement: name, 'req/s': rps, 'p50 ms': p50, 'p99 ms': p99 })))
 const overhead1 = quantile(rest1.latencies, 0.5) / quantile(pipeline1.latencies, 0.5) - 1
 const overhead4 = pipeline4.perSecond / rest4.perSecond - 1
@@ -267,6 +274,8 @@ for (const [name, r] of [['4 clients back to back', saturated], ['4 cameras × 1
 console.log(`outbox enqueue: ${outboxRate.toFixed(0)} images/s   (target ≥ 500)`)
 console.log(`RSS after ${driftDetections} detections vs after 1000: ${((rssN / rss1k - 1) * 100).toFixed(1)} %   (${(rss1k / 2 ** 20).toFixed(0)} → ${(rssN / 2 ** 20).toFixed(0)} MiB; target ≤ 5 %)`)
 for (const line of describeFlood(flood)) console.log(line)
+for (const line of describeBatching(batching)) console.log(line)
+for (const line of describeCustomLogic(customLogic)) console.log(line)
 
 for (const connection of connections) connection.close()
 await detector.stop()

@@ -7,7 +7,9 @@
  *   compare a GPU backend against the CPU before trusting it.
  * - makeTinyYoloModel(): a YOLO-shaped net in either layout (v8 `[1, 4+C, N]`, v5 `[1, N, 5+C]`):
  *   Conv(3→8, s2)+Relu → Conv(8→A, s4) → Reshape, scaled by `featureScale` and added to `planted`
- *   outputs, so tests can both compare backends on real arithmetic and plant known detections.
+ *   outputs, so tests can both compare backends on real arithmetic and plant known detections. With
+ *   `dynamicBatch` its batch dimension is symbolic (`batch`), as in an export with a dynamic batch axis, so
+ *   several images run in one session run (dynamic batching).
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -112,6 +114,10 @@ export interface TinyYoloOptions {
   metadata?: Record<string, string>
   /** make the input size dynamic (`height`/`width` symbols) */
   dynamicInput?: boolean
+  /** make the batch dimension of input and output dynamic (a `batch` symbol), as exports with dynamic axes do */
+  dynamicBatch?: boolean
+  /** with dynamicBatch: reshape to batch 1 inside the graph anyway, as a careless export does (a batch of 2+ then fails) */
+  batchFixedInside?: boolean
   seed?: number
 }
 
@@ -140,22 +146,23 @@ export function makeTinyYoloModel(options: TinyYoloOptions): Uint8Array {
     { opType: 'Add', input: ['scaled', 'planted'], output: options.layout === 'yolov8' ? ['output0'] : ['attribute_major'] },
   ]
   if (options.layout === 'yolov5') node.push({ opType: 'Transpose', input: ['attribute_major'], output: ['output0'], attribute: [ints('perm', [0, 2, 1])] })
-  const inputDims = options.dynamicInput ? undefined : [1, 3, size, size]
-  const input: onnx.IValueInfoProto = inputDims
-    ? valueInfo('images', inputDims)
-    : { name: 'images', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: 1 }, { dimValue: 3 }, { dimParam: 'height' }, { dimParam: 'width' }] } } } }
+  const batch: onnx.TensorShapeProto.IDimension = options.dynamicBatch ? { dimParam: 'batch' } : { dimValue: 1 }
+  const spatial: onnx.TensorShapeProto.IDimension[] = options.dynamicInput ? [{ dimParam: 'height' }, { dimParam: 'width' }] : [{ dimValue: size }, { dimValue: size }]
+  const input: onnx.IValueInfoProto = { name: 'images', type: { tensorType: { elemType: FLOAT, shape: { dim: [batch, { dimValue: 3 }, ...spatial] } } } }
+  const outputDims = options.layout === 'yolov8' ? [attributes, boxes] : [boxes, attributes]
   return encodeModel({
     name: `tiny-${options.layout}`,
     node,
     initializer: [
       randomTensor('w1', [8, 3, 3, 3], random, 0.5), randomTensor('b1', [8], random, 0.1),
       randomTensor('w2', [attributes, 8, 4, 4], random, 0.25), randomTensor('b2', [attributes], random, 0.1),
-      int64Tensor('shape', [1, attributes, boxes]),
+      // Reshape's 0 keeps the incoming batch size
+      int64Tensor('shape', [options.dynamicBatch && !options.batchFixedInside ? 0 : 1, attributes, boxes]),
       floatTensor('feature_scale', [1], [options.featureScale ?? 1]),
       floatTensor('planted', [1, attributes, boxes], planted),
     ],
     input: [input],
-    output: [valueInfo('output0', options.layout === 'yolov8' ? [1, attributes, boxes] : [1, boxes, attributes])],
+    output: [{ name: 'output0', type: { tensorType: { elemType: FLOAT, shape: { dim: [batch, ...outputDims.map((d) => ({ dimValue: d }))] } } } }],
   }, options.metadata)
 }
 

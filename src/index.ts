@@ -101,6 +101,7 @@ export { createInferenceEngine, type InferenceEngine, type InferenceEngineOption
 export type { DetectionOutput, DetectionRequestOptions, StageTimings } from './inference/worker-protocol.ts'
 export { ImageInputError, NoBackendError, ModelPackageError, InferenceUnavailableError, type BackendRejection } from './inference/inference-errors.ts'
 export { decodeImage, type ImageInput, type RgbImage, type ImageDecoderChoice, type DecodeOptions } from './inference/image-decoding.ts'
+export { ImageDecodePool, decodeImageInWorker, type ImageDecodePoolOptions, type WorkerDecodeOptions } from './inference/image-decode-pool.ts'
 export { readImageHeader, type ImageHeader } from './inference/image-header.ts'
 export { encodeJpeg } from './inference/jpeg-encoding.ts'
 export { builtinModelDir, BUILTIN_MODEL_VERSION } from './inference/builtin-model.ts'

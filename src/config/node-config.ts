@@ -1,6 +1,6 @@
 import { ConfigError, readSettings, type RawSettings } from './read-settings.ts'
 import { resolveLoopUrls, type LoopUrls } from './loop-url.ts'
-import { BACKEND_CHOICES, DEFAULT_MAX_IMAGE_PIXELS } from './inference-settings.ts'
+import { BACKEND_CHOICES, DEFAULT_MAX_BATCH, DEFAULT_MAX_IMAGE_PIXELS } from './inference-settings.ts'
 
 export interface LoopConnectionConfig {
   /** undefined: no LOOP_HOST; the CLI starts an embedded local loop */
@@ -45,6 +45,10 @@ export interface NodeConfig {
     threads: number | undefined
     ortLibDir: string | undefined
     spinWait: boolean
+    /** INFERENCE_BATCH_WINDOW_MS / INFERENCE_MAX_BATCH: dynamic batching of models with a dynamic batch dimension */
+    /** undefined: the inference engine's default (on for GPU backends only) */
+    batchWindowMs: number | undefined
+    maxBatch: number
     /** MAX_IMAGE_PIXELS: most pixels per image, checked from the header before decoding */
     maxImagePixels: number
   }
@@ -54,6 +58,11 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   const v = value ?? fallback
   if (!(v > 0)) throw new ConfigError(`${name} must be greater than 0, got ${v}`)
   return v
+}
+
+function notNegative(name: string, value: number): number {
+  if (!(value >= 0)) throw new ConfigError(`${name} must be 0 or more, got ${value}`)
+  return value
 }
 
 function atLeastOne(name: string, value: number | undefined): number | undefined {
@@ -113,6 +122,8 @@ export function buildNodeConfig(raw: RawSettings): NodeConfig {
       threads: raw.inferenceThreads,
       ortLibDir: raw.ortLibDir,
       spinWait: raw.inferenceSpinWait ?? false,
+      batchWindowMs: raw.inferenceBatchWindowMs === undefined ? undefined : notNegative('INFERENCE_BATCH_WINDOW_MS', raw.inferenceBatchWindowMs),
+      maxBatch: atLeastOne('INFERENCE_MAX_BATCH', raw.inferenceMaxBatch) ?? DEFAULT_MAX_BATCH,
       maxImagePixels: positive('MAX_IMAGE_PIXELS', raw.maxImagePixels, DEFAULT_MAX_IMAGE_PIXELS),
     },
   }

@@ -37,6 +37,9 @@ export interface OnnxDetectorOptions {
   threads?: number
   ortLibDir?: string
   spinWait?: boolean
+  /** dynamic batching of models with a dynamic batch dimension (InferenceEngineOptions) */
+  batchWindowMs?: number
+  maxBatch?: number
   maxImagePixels?: number
   metrics?: MetricsRegistry
 }
@@ -56,6 +59,8 @@ export class OnnxDetectorFactory implements DetectorLogicFactory {
       threads: this.options.threads,
       ortLibDir: this.options.ortLibDir,
       spinWait: this.options.spinWait,
+      batchWindowMs: this.options.batchWindowMs,
+      maxBatch: this.options.maxBatch,
       maxImagePixels: this.options.maxImagePixels,
       metrics: this.options.metrics,
     })

@@ -87,6 +87,7 @@ export class DetectorNode implements DetectorApi {
     const factory = options.factory ?? new OnnxDetectorFactory({
       backend: config.inference.backend as never, threads: config.inference.threads, ortLibDir: config.inference.ortLibDir,
       spinWait: config.inference.spinWait, maxImagePixels: config.inference.maxImagePixels,
+      batchWindowMs: config.inference.batchWindowMs, maxBatch: config.inference.maxBatch,
       metrics: runtime.metrics, modelFormat: config.detector.modelFormat,
     })
     const store = new ModelStore(dataFolder)

@@ -91,10 +91,11 @@ export class TensorPreprocessor {
   }
 
   /**
-   * Fills `this.tensor` from `image` and returns it with the geometry that maps detections back. An image
-   * decoded at reduced scale is placed by its original size, so detections come back in original pixels.
+   * Fills `tensor` (default `this.tensor`; a batch gives each image its own) from `image` and returns it with the
+   * geometry that maps detections back. An image decoded at reduced scale is placed by its original size, so
+   * detections come back in original pixels.
    */
-  prepare(image: RgbImage): { tensor: Float32Array; geometry: ImageGeometry } {
+  prepare(image: RgbImage, tensor: Float32Array = this.tensor): { tensor: Float32Array; geometry: ImageGeometry } {
     const { width: netWidth, height: netHeight, layout } = this.spec
     const source = image.original ?? image
     const geometry = computeGeometry(source.width, source.height, this.spec)
@@ -104,8 +105,7 @@ export class TensorPreprocessor {
     if (this.columns?.key !== columnKey) this.columns = { key: columnKey, table: buildSamplingTable(image.width, resizedWidth, 3) }
     const rowKey = `${image.height}>${resizedHeight}`
     if (this.rows?.key !== rowKey) this.rows = { key: rowKey, table: buildSamplingTable(image.height, resizedHeight, image.width * 3) }
-    if (resizedWidth < netWidth || resizedHeight < netHeight) this.fillPadding(geometry, resizedWidth, resizedHeight)
-    const tensor = this.tensor
+    if (resizedWidth < netWidth || resizedHeight < netHeight) this.fillPadding(tensor, geometry, resizedWidth, resizedHeight)
     const data = image.data
     const { first: x0, second: x1, weight: wx } = this.columns.table
     const { first: y0, second: y1, weight: wy } = this.rows.table
@@ -157,7 +157,7 @@ export class TensorPreprocessor {
     return { tensor, geometry }
   }
 
-  private fillPadding(geometry: ImageGeometry, resizedWidth: number, resizedHeight: number): void {
+  private fillPadding(tensor: Float32Array, geometry: ImageGeometry, resizedWidth: number, resizedHeight: number): void {
     const { width: netWidth, height: netHeight, layout, padValue } = this.spec
     const plane = netWidth * netHeight
     const right = geometry.padX + resizedWidth
@@ -173,8 +173,8 @@ export class TensorPreprocessor {
       const value = padValue * this.multiplier[c]! + this.offset[c]!
       for (const [start, end] of ranges) {
         if (end <= start) continue
-        if (layout === 'nchw') this.tensor.fill(value, c * plane + start, c * plane + end)
-        else for (let p = start; p < end; p++) this.tensor[p * 3 + c] = value
+        if (layout === 'nchw') tensor.fill(value, c * plane + start, c * plane + end)
+        else for (let p = start; p < end; p++) tensor[p * 3 + c] = value
       }
     }
   }

@@ -35,6 +35,13 @@ export interface InferenceEngineOptions {
   imageDecoder?: ImageDecoderChoice
   /** most pixels (width × height) per image, checked from the header before decoding (default 50 MP) */
   maxImagePixels?: number
+  /**
+   * dynamic batching, for a model whose input has a dynamic batch dimension: concurrent images wait up to this long
+   * (ms) to share one session run (default 2 on GPU backends, 0 — off — on cpu and wasm; 0 turns it off)
+   */
+  batchWindowMs?: number
+  /** the most images in one batched run (default 8; 1 turns batching off) */
+  maxBatch?: number
   /** images accepted but not yet answered before `detect` refuses more (default 64) */
   maxPendingImages?: number
   metrics?: MetricsRegistry
@@ -48,6 +55,8 @@ export interface InferenceEngine {
   readonly modelInfo: ModelInformationWithFormat
   /** the network input size */
   readonly inputSize: { width: number; height: number }
+  /** concurrent images are stacked into one session run (a dynamic batch dimension, batching on) */
+  readonly dynamicBatch: boolean
   detect(image: ImageInput, options?: DetectionRequestOptions): Promise<DetectionOutput>
   detectBatch(images: ImageInput[], options?: DetectionRequestOptions): Promise<DetectionOutput[]>
   dispose(): Promise<void>
@@ -60,12 +69,15 @@ interface Pending {
   reject(error: Error): void
 }
 
+const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64]
+
 function engineMetrics(registry: MetricsRegistry | undefined) {
   if (!registry) return undefined
   return {
     images: registry.counter('inference_images_total', 'images run through the inference engine'),
     failures: registry.counter('inference_failures_total', 'failed inference requests by kind'),
     stages: registry.histogram('inference_stage_seconds', 'time per inference stage (decode, preprocess, inference, postprocess)'),
+    batchSizes: registry.histogram('inference_batch_size', 'images in the session run each image went through, observed once per image (1: it ran alone)', BATCH_SIZE_BUCKETS),
   }
 }
 
@@ -80,6 +92,7 @@ class WorkerInferenceEngine implements InferenceEngine {
   rejected: BackendRejection[] = []
   modelInfo!: ModelInformationWithFormat
   inputSize = { width: 0, height: 0 }
+  dynamicBatch = false
   private readonly pending = new Map<number, Pending>()
   private pendingImages = 0
   private nextId = 1
@@ -104,6 +117,7 @@ class WorkerInferenceEngine implements InferenceEngine {
         modelDir: this.options.modelDir, backend, threads: this.options.threads, ortLibDir: this.options.ortLibDir, spinWait: this.options.spinWait,
         verify: this.options.verify ?? true, confidenceThreshold: this.options.confidenceThreshold,
         iouThreshold: this.options.iouThreshold, imageDecoder: this.options.imageDecoder ?? 'native', maxImagePixels: this.options.maxImagePixels,
+        batchWindowMs: this.options.batchWindowMs, maxBatch: this.options.maxBatch,
       },
     })
     try {
@@ -116,7 +130,7 @@ class WorkerInferenceEngine implements InferenceEngine {
     const byReason = new Map<string, string[]>()
     for (const { backend: name, reason } of this.rejected) byReason.set(reason, [...(byReason.get(reason) ?? []), name])
     for (const [reason, backends] of byReason) log.info('inference backend rejected', { backends, reason })
-    log.info('inference backend chosen', { backend: this.backend, model: this.modelInfo.version, rejected: this.rejected.map((r) => r.backend) })
+    log.info('inference backend chosen', { backend: this.backend, model: this.modelInfo.version, rejected: this.rejected.map((r) => r.backend), dynamicBatch: this.dynamicBatch })
   }
 
   detect(image: ImageInput, options: DetectionRequestOptions = {}): Promise<DetectionOutput> {
@@ -185,6 +199,7 @@ class WorkerInferenceEngine implements InferenceEngine {
         this.rejected = message.rejected
         this.modelInfo = message.model
         this.inputSize = message.inputSize
+        this.dynamicBatch = message.dynamicBatch ?? false
         this.loadWaiter?.resolve()
         break
       case 'load-failed':
@@ -198,7 +213,10 @@ class WorkerInferenceEngine implements InferenceEngine {
         this.pendingImages -= pending.images
         if (message.type === 'detected') {
           this.metrics?.images.inc({ backend: this.backend }, message.outputs.length)
-          for (const { timings } of message.outputs) this.observeTimings(timings)
+          for (const { timings, batchSize } of message.outputs) {
+            this.observeTimings(timings)
+            this.metrics?.batchSizes.observe(batchSize ?? 1)
+          }
           pending.resolve(message.outputs)
         } else {
           const error = deserializeError(message.error)

@@ -1,14 +1,22 @@
 /**
- * The inference worker: owns one ModelRunner (one session) and serves requests one at a time, so
- * the main thread never blocks on decoding, preprocessing or `session.run`.
+ * The inference worker: owns one ModelRunner (one session), so the main thread never blocks on decoding,
+ * preprocessing or `session.run`. Requests are served one at a time, unless the model has a dynamic batch
+ * dimension and batching is on: then each image is prepared as it arrives (while a run is in flight) and waits
+ * in a BatchQueue for the run it shares with the images of other requests.
  */
+import { DEFAULT_MAX_BATCH } from '../config/inference-settings.ts'
+import { GPU_BACKENDS } from './backend-choice.ts'
+import { batchingEnabled, defaultBatchWindowMs } from './batch-policy.ts'
+import { BatchQueue } from './batch-queue.ts'
+import type { ImageInput } from './image-decoding.ts'
 import { ImageInputError, serializeError } from './inference-errors.ts'
-import { ModelRunner } from './model-runner.ts'
+import { ModelRunner, type PreparedImage } from './model-runner.ts'
 import type { DetectionOutput, WorkerRequest, WorkerResponse } from './worker-protocol.ts'
 
 declare const self: Worker
 
 let runner: ModelRunner | undefined
+let batches: BatchQueue<PreparedImage, DetectionOutput> | undefined
 let queue: Promise<void> = Promise.resolve()
 
 const reply = (message: WorkerResponse) => self.postMessage(message)
@@ -34,10 +42,14 @@ async function handle(request: WorkerRequest): Promise<void> {
   switch (request.type) {
     case 'load':
       try {
-        runner = await ModelRunner.load(request.options)
+        const loaded = runner = await ModelRunner.load(request.options)
+        const settings = {
+          windowMs: request.options.batchWindowMs ?? defaultBatchWindowMs(GPU_BACKENDS.includes(loaded.backend)), maxBatch: request.options.maxBatch ?? DEFAULT_MAX_BATCH,
+        }
+        batches = batchingEnabled(loaded.spec.dynamicBatch, settings) ? new BatchQueue(settings, (items) => loaded.detectPrepared(items)) : undefined
         reply({
-          type: 'loaded', backend: runner.backend, rejected: runner.rejected, model: runner.information,
-          inputSize: { width: runner.spec.preprocessing.width, height: runner.spec.preprocessing.height },
+          type: 'loaded', backend: loaded.backend, rejected: loaded.rejected, model: loaded.information,
+          inputSize: { width: loaded.spec.preprocessing.width, height: loaded.spec.preprocessing.height }, dynamicBatch: batches !== undefined,
         })
       } catch (error) {
         reply({ type: 'load-failed', error: serializeError(error) })
@@ -51,12 +63,7 @@ async function handle(request: WorkerRequest): Promise<void> {
       const outputs: DetectionOutput[] = []
       try {
         for (const [index, image] of request.images.entries()) {
-          try {
-            outputs.push(await runner.detect(image, { keepDecoded: request.keepDecoded }))
-          } catch (error) {
-            if (error instanceof ImageInputError && request.images.length > 1) throw new ImageInputError(`image ${index}: ${error.message}`)
-            throw error
-          }
+          outputs.push(await runner.detect(image, { keepDecoded: request.keepDecoded }).catch(naming(index, request.images.length)))
         }
         replyDetected(request.id, outputs)
       } catch (error) {
@@ -64,13 +71,38 @@ async function handle(request: WorkerRequest): Promise<void> {
       }
       return
     }
-    case 'dispose':
+    case 'dispose': {
+      // detections arriving from now on queue behind this and find no model
+      const draining = batches
+      batches = undefined
+      await draining?.drain()
       await runner?.release().catch(() => undefined)
       runner = undefined
       reply({ type: 'disposed' })
+    }
+  }
+}
+
+/** An image's error in a request of several names the image. */
+const naming = (index: number, count: number) => (error: unknown): never => {
+  if (error instanceof ImageInputError && count > 1) throw new ImageInputError(`image ${index}: ${error.message}`)
+  throw error
+}
+
+/** Every image of the request goes into the batch queue at once; the request fails with its first bad image. */
+async function detectInBatches(batchQueue: BatchQueue<PreparedImage, DetectionOutput>, loaded: ModelRunner, id: number, images: ImageInput[], keepDecoded?: boolean): Promise<void> {
+  try {
+    const outputs = await Promise.all(images.map((image, index) =>
+      batchQueue.run(() => loaded.prepare(image, { keepDecoded })).catch(naming(index, images.length))))
+    replyDetected(id, outputs)
+  } catch (error) {
+    reply({ type: 'detect-failed', id, error: serializeError(error) })
   }
 }
 
 self.onmessage = (event: MessageEvent<WorkerRequest>) => {
-  queue = queue.then(() => handle(event.data))
+  const request = event.data
+  // loading and disposing stay in order with the requests before them; batched detections start at once
+  if (request.type === 'detect' && batches && runner) void detectInBatches(batches, runner, request.id, request.images, request.keepDecoded)
+  else queue = queue.then(() => handle(request))
 }

@@ -5,6 +5,7 @@
  * decode → preprocess → session → decode+NMS and times each stage.
  */
 import { readFile } from 'node:fs/promises'
+import { createLogger } from '../foundation/log.ts'
 import { basename } from 'node:path'
 import { backendCandidates, GPU_BACKENDS } from './backend-choice.ts'
 import { RUNTIME } from '../runtime/runtime-name.ts'
@@ -19,13 +20,54 @@ import { NoBackendError, type BackendRejection } from './inference-errors.ts'
 import { readModelPackage, type ModelInformationWithFormat } from './model-package.ts'
 import { resolveModelSpec, type ModelSpec } from './model-spec.ts'
 import { readOnnxModelHeader } from './onnx-model-header.ts'
-import { decodeDetections } from './output-decoding.ts'
+import { decodeDetections, type RawOutput } from './output-decoding.ts'
+import { splitBatchOutputs, stackBatch } from './batch-policy.ts'
+import type { ImageGeometry } from './image-preprocessing.ts'
+import type { RgbImage } from './image-decoding.ts'
 import { sniffImageFormat } from './image-header.ts'
 import type { DetectionOutput, DetectionRequestOptions, WorkerLoadOptions } from './worker-protocol.ts'
+
+const log = createLogger('inference')
 
 const firstLine = (error: unknown) => (error instanceof Error ? error.message : String(error)).split('\n')[0]!.trim().slice(0, 500)
 
 const WARM_UP_PASSES = 2
+/** input tensors kept for reuse between batches (two batches of the default size) */
+const MAX_SPARE_TENSORS = 16
+
+/**
+ * One image decoded and preprocessed into a tensor of its own, waiting for its run. The pixels are kept only when
+ * they go back to the caller: a large image waiting for a batch must not hold its full-size decode.
+ */
+export interface PreparedImage {
+  geometry: ImageGeometry
+  tensor: Float32Array
+  /** the source image's size, and the reduced-scale factor it was decoded at */
+  width: number
+  height: number
+  decodeScale: number
+  decoded?: RgbImage
+  decodeMs: number
+  preprocessMs: number
+}
+
+/** What a detection reports of its decoded image besides the tensor. */
+function describeDecoded(image: ImageInput, rgb: RgbImage, options: DetectionRequestOptions): Pick<PreparedImage, 'width' | 'height' | 'decodeScale' | 'decoded'> {
+  return {
+    width: rgb.original?.width ?? rgb.width,
+    height: rgb.original?.height ?? rgb.height,
+    decodeScale: rgb.original ? Math.round(rgb.original.width / rgb.width) : 1,
+    ...(options.keepDecoded && !isJpeg(image) ? { decoded: rgb } : {}),
+  }
+}
+
+function settle<T>(make: () => T): PromiseSettledResult<T> {
+  try {
+    return { status: 'fulfilled', value: make() }
+  } catch (reason) {
+    return { status: 'rejected', reason }
+  }
+}
 
 const isJpeg = (image: ImageInput) => image.kind === 'encoded' && sniffImageFormat(image.bytes) === 'jpeg'
 
@@ -82,6 +124,10 @@ export class ModelRunner {
     private readonly decodeOptions: DecodeOptions,
   ) {}
 
+  /** why the model refused a batched run, once it has (then every image runs alone) */
+  batchRefused?: string
+  private readonly spareTensors: Float32Array[] = []
+
   static async load(options: WorkerLoadOptions): Promise<ModelRunner> {
     const pkg = await readModelPackage(options.modelDir)
     const file = await readFile(pkg.modelFile)
@@ -130,16 +176,83 @@ export class ModelRunner {
     const prepared = performance.now()
     const outputs = await this.session.run(this.spec.inputName, tensor, this.spec.inputDims)
     const inferred = performance.now()
-    const detections = decodeDetections(this.spec, outputs, geometry)
-    const finished = performance.now()
+    return this.finish({ ...describeDecoded(image, rgb, options), geometry, tensor, decodeMs: decoded - started, preprocessMs: prepared - decoded }, outputs, inferred - prepared, 1)
+  }
+
+  /** Decodes and preprocesses one image into a tensor of its own, to wait for a batch (detectPrepared). */
+  async prepare(image: ImageInput, options: DetectionRequestOptions = {}): Promise<PreparedImage> {
+    const started = performance.now()
+    const rgb = await decodeImage(image, this.decodeOptions)
+    const decoded = performance.now()
+    const { tensor, geometry } = this.preprocessor.prepare(rgb, this.spareTensors.pop() ?? new Float32Array(this.preprocessor.tensor.length))
+    return { ...describeDecoded(image, rgb, options), geometry, tensor, decodeMs: decoded - started, preprocessMs: performance.now() - decoded }
+  }
+
+  /**
+   * Runs prepared images as one batch (a model with a dynamic batch dimension). Should the model refuse a batch after
+   * all (a reshape that fixes the batch inside the graph), each image runs alone, and so does every later one.
+   */
+  async detectPrepared(items: PreparedImage[]): Promise<PromiseSettledResult<DetectionOutput>[]> {
+    try {
+      return await this.runPrepared(items)
+    } finally {
+      // a fresh 640×640 tensor is 4.9 MB of zeroed pages: the next images reuse these
+      for (const item of items) if (this.spareTensors.length < MAX_SPARE_TENSORS) this.spareTensors.push(item.tensor)
+    }
+  }
+
+  private async runPrepared(items: PreparedImage[]): Promise<PromiseSettledResult<DetectionOutput>[]> {
+    if (items.length > 1 && this.batching) {
+      try {
+        const input = stackBatch(items.map((item) => item.tensor), this.spec.inputDims)
+        const started = performance.now()
+        const outputs = splitBatchOutputs(await this.session.run(this.spec.inputName, input.data, input.dims), items.length)
+        const inferenceMs = performance.now() - started
+        return items.map((item, i) => settle(() => this.finish(item, outputs[i]!, inferenceMs, items.length)))
+      } catch (error) {
+        const results = await this.detectEachAlone(items)
+        // the batch was the problem only if its images run alone; a session that fails for all says nothing about batching
+        if (results.some((r) => r.status === 'fulfilled')) {
+          this.batchRefused = firstLine(error)
+          log.warn('the model refused a batched run; its images run one at a time from now on', { model: this.information.version, error: this.batchRefused })
+        }
+        return results
+      }
+    }
+    return this.detectEachAlone(items)
+  }
+
+  private async detectEachAlone(items: PreparedImage[]): Promise<PromiseSettledResult<DetectionOutput>[]> {
+    const results: PromiseSettledResult<DetectionOutput>[] = []
+    for (const item of items) {
+      try {
+        const started = performance.now()
+        const outputs = await this.session.run(this.spec.inputName, item.tensor, this.spec.inputDims)
+        results.push({ status: 'fulfilled', value: this.finish(item, outputs, performance.now() - started, 1) })
+      } catch (reason) {
+        results.push({ status: 'rejected', reason })
+      }
+    }
+    return results
+  }
+
+  /** Whether images are run in batches: the model has a dynamic batch dimension and has not refused one. */
+  get batching(): boolean {
+    return this.spec.dynamicBatch && this.batchRefused === undefined
+  }
+
+  private finish(item: PreparedImage, outputs: Record<string, RawOutput>, inferenceMs: number, batchSize: number): DetectionOutput {
+    const started = performance.now()
+    const detections = decodeDetections(this.spec, outputs, item.geometry)
     return {
       ...detections,
       segmentation_detections: [],
-      width: rgb.original?.width ?? rgb.width,
-      height: rgb.original?.height ?? rgb.height,
-      decodeScale: rgb.original ? Math.round(rgb.original.width / rgb.width) : 1,
-      timings: { decodeMs: decoded - started, preprocessMs: prepared - decoded, inferenceMs: inferred - prepared, postprocessMs: finished - inferred },
-      ...(options.keepDecoded && !isJpeg(image) ? { decoded: rgb } : {}),
+      width: item.width,
+      height: item.height,
+      decodeScale: item.decodeScale,
+      timings: { decodeMs: item.decodeMs, preprocessMs: item.preprocessMs, inferenceMs, postprocessMs: performance.now() - started },
+      batchSize,
+      ...(item.decoded ? { decoded: item.decoded } : {}),
     }
   }
 

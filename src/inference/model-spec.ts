@@ -18,6 +18,8 @@ export interface ModelSpec {
   inputName: string
   /** the dims to feed, batch 1 */
   inputDims: number[]
+  /** the ONNX input's batch dimension is symbolic (an export with a dynamic batch axis): several images fit one run */
+  dynamicBatch: boolean
   preprocessing: PreprocessingSpec
   categories: Category[]
   /** BlazeFace: point categories in keypoint order */
@@ -93,6 +95,7 @@ export function resolveModelSpec(
     yoloLayout: inference.decoder === 'yolov5' || inference.decoder === 'yolov8' ? inference.decoder : undefined,
     inputName: input.name,
     inputDims: layout === 'nchw' ? [1, 3, height, width] : [1, height, width, 3],
+    dynamicBatch: staticDim(input.dims[0]) === undefined,
     preprocessing: {
       width, height, layout,
       resize: inference.resize ?? defaults.resize,

@@ -23,6 +23,8 @@ export interface DetectionOutput {
   /** 1 when decoded at full size; 2, 4 or 8 when a large JPEG was decoded at reduced scale for a small network */
   decodeScale?: number
   timings: StageTimings
+  /** images in the session run that detected this one (1: it ran alone; more with dynamic batching) */
+  batchSize?: number
   /** the pixels as decoded for the model, when asked for with `keepDecoded` and the image was not a JPEG */
   decoded?: RgbImage
 }
@@ -48,6 +50,9 @@ export interface WorkerLoadOptions {
   imageDecoder: ImageDecoderChoice
   /** most pixels per image, checked from the header before decoding (default DEFAULT_MAX_IMAGE_PIXELS) */
   maxImagePixels?: number
+  /** dynamic batching of a model with a dynamic batch dimension (defaults: defaultBatchWindowMs by backend, DEFAULT_MAX_BATCH) */
+  batchWindowMs?: number
+  maxBatch?: number
 }
 
 export type WorkerRequest =
@@ -56,7 +61,11 @@ export type WorkerRequest =
   | { type: 'dispose' }
 
 export type WorkerResponse =
-  | { type: 'loaded'; backend: BackendName; rejected: BackendRejection[]; model: ModelInformationWithFormat; inputSize: { width: number; height: number } }
+  | {
+    type: 'loaded'; backend: BackendName; rejected: BackendRejection[]; model: ModelInformationWithFormat; inputSize: { width: number; height: number }
+    /** the worker stacks concurrent images into one session run (the model's batch dimension is dynamic and batching is on) */
+    dynamicBatch?: boolean
+  }
   | { type: 'load-failed'; error: SerializedError }
   | { type: 'detected'; id: number; outputs: DetectionOutput[] }
   | { type: 'detect-failed'; id: number; error: SerializedError }

@@ -54,6 +54,14 @@ describe('typed settings', () => {
     expect(() => loadNodeConfig({ MAX_IMAGE_PIXELS: '0' })).toThrow('MAX_IMAGE_PIXELS must be greater than 0')
     expect(() => loadNodeConfig({ MAX_IMAGE_PIXELS: 'lots' })).toThrow('MAX_IMAGE_PIXELS="lots" is not an integer')
   })
+  test('INFERENCE_BATCH_WINDOW_MS unset leaves the choice to the engine (GPU backends only); 0 or more; INFERENCE_MAX_BATCH at least 1', () => {
+    expect(loadNodeConfig({}).inference).toMatchObject({ batchWindowMs: undefined, maxBatch: 8 })
+    expect(loadNodeConfig({ INFERENCE_BATCH_WINDOW_MS: '0.5', INFERENCE_MAX_BATCH: '16' }).inference).toMatchObject({ batchWindowMs: 0.5, maxBatch: 16 })
+    expect(loadNodeConfig({ INFERENCE_BATCH_WINDOW_MS: '0' }, { 'max-batch': '1' }).inference).toMatchObject({ batchWindowMs: 0, maxBatch: 1 })
+    expect(() => loadNodeConfig({ INFERENCE_BATCH_WINDOW_MS: '-1' })).toThrow('INFERENCE_BATCH_WINDOW_MS must be 0 or more')
+    expect(() => loadNodeConfig({ INFERENCE_MAX_BATCH: '0' })).toThrow('INFERENCE_MAX_BATCH must be at least 1')
+  })
+
   test('OUTBOX_MAX_ITEMS / OUTBOX_MAX_BYTES: unset leaves the outbox defaults; set by env or flag; at least 1', () => {
     expect(loadNodeConfig({}).detector.outboxLimits).toEqual({})
     expect(loadNodeConfig({ OUTBOX_MAX_ITEMS: '500', OUTBOX_MAX_BYTES: '1e8' }).detector.outboxLimits).toEqual({ maxItems: 500, maxBytes: 100_000_000 })

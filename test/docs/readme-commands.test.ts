@@ -101,6 +101,8 @@ const COMMANDS: Record<string, Check> = {
   'npm run bench:detector': { skip: 'a benchmark', instead: npmScript('bench:detector') },
   'bun scripts/bench-outbox.ts': { skip: 'a benchmark', instead: file('scripts/bench-outbox.ts') },
   'bun scripts/bench-outbox-flood.ts': { skip: 'a benchmark', instead: file('scripts/bench-outbox-flood.ts') },
+  'bun scripts/bench-batching.ts': { skip: 'a benchmark', instead: file('scripts/bench-batching.ts') },
+  'bun scripts/bench-custom-logic.ts': { skip: 'a benchmark', instead: file('scripts/bench-custom-logic.ts') },
   'bun scripts/soak.ts': { skip: 'a benchmark of 10 minutes', instead: file('scripts/soak.ts') },
   'bun scripts/bench-autoupload-encoding.ts': { skip: 'a benchmark', instead: file('scripts/bench-autoupload-encoding.ts') },
   './node_modules/.bin/deno task loop --port 8580 --data ./data/loop': denoWalkthrough('loop'),

@@ -1,4 +1,5 @@
 import type { DetectorLogic, DetectorLogicFactory, LogicOutput } from '../../src/detector/detector-logic.ts'
+import type { ImageInput, RgbImage } from '../../src/inference/image-decoding.ts'
 
 /** What the fixed-box model answers for every image: one box. */
 export const FIXED_BOX_OUTPUT: LogicOutput = {
@@ -18,3 +19,19 @@ export const fixedBoxLogic: DetectorLogic = {
 
 /** Builds the fixed-box model for any model folder (start the node with `fallbackModelDir` set to any folder). */
 export const fixedBoxFactory: DetectorLogicFactory = { modelFormat: 'fixed_box', build: async () => fixedBoxLogic }
+
+/**
+ * The fixed-box model of a custom logic that needs pixels: it decodes every image (with `decode`: `decodeImage` on
+ * the main thread, or `decodeImageInWorker`) and answers with one box in the image's size. Benchmarks compare the two.
+ */
+export function decodingFixedBoxFactory(decode: (image: ImageInput) => Promise<RgbImage>, name: string): DetectorLogicFactory {
+  const detect = async (image: ImageInput): Promise<LogicOutput> => {
+    const { width, height } = await decode(image)
+    return { ...structuredClone(FIXED_BOX_OUTPUT), width, height }
+  }
+  const logic: DetectorLogic = {
+    ...fixedBoxLogic, backend: name, detect,
+    detectBatch: (images) => Promise.all(images.map(detect)),
+  }
+  return { modelFormat: 'fixed_box', build: async () => logic }
+}

@@ -4,7 +4,7 @@
  * embedded local loop when LOOP_HOST is unset. Run: PORT=8004 bun detector-app.ts
  */
 import {
-  DetectorNode, decodeImage, loadNodeConfig,
+  DetectorNode, decodeImageInWorker, loadNodeConfig,
   type DetectorLogic, type DetectorLogicFactory, type ImageInput, type LogicOutput, type ModelInformation,
 } from 'learning-loop-node'
 
@@ -15,7 +15,8 @@ class BrightestPatchLogic implements DetectorLogic {
   constructor(readonly modelInfo: ModelInformation) {}
 
   async detect(image: ImageInput): Promise<LogicOutput> {
-    const { width, height, data } = await decodeImage(image) // 8-bit RGB, row-major
+    // 8-bit RGB, row-major, decoded in a worker pool: the event loop stays free for the other requests
+    const { width, height, data } = await decodeImageInWorker(image)
     let best = { x: 0, y: 0, sum: -1 }
     for (let y = 0; y + PATCH <= height; y += PATCH) {
       for (let x = 0; x + PATCH <= width; x += PATCH) {
