@@ -27,6 +27,8 @@ export interface EmbeddedAssets {
   testingTrainerScript?: EmbeddedFile
   /** src/detector/status-page/index.html */
   statusPage: EmbeddedFile
+  /** the files of src/local-loop/web-page/, by file name */
+  loopPage: { files: Record<string, EmbeddedFile> }
   /** src/inference/verification-model.onnx, run before a GPU backend is trusted */
   verificationModel: EmbeddedFile
   /** onnxruntime-web's wasm and its glue script (`env.wasm.wasmPaths`) */
