@@ -40,16 +40,23 @@ export function galleryWhere(organization: string, project: string, filter: Gall
     clauses.push('camera_id = $camera')
     params.camera = filter.camera
   }
-  // `created` is `YYYY-MM-DD_HH:MM:SS.mmm` (or an uploader's ISO text): its first ten characters are the day
+  // `created` is `YYYY-MM-DD_HH:MM:SS.mmm` (or an uploader's ISO text), so days compare as text, on the index
   if (filter.from) {
-    clauses.push('substr(created, 1, 10) >= $from')
+    clauses.push('created >= $from')
     params.from = filter.from
   }
   if (filter.to) {
-    clauses.push('substr(created, 1, 10) <= $to')
-    params.to = filter.to
+    clauses.push('created < $afterTo')
+    params.afterTo = nextDay(filter.to)
   }
   return { sql: clauses.join(' AND '), params }
+}
+
+/** The day after `YYYY-MM-DD` (pure). */
+export function nextDay(day: string): string {
+  const date = new Date(`${day}T00:00:00Z`)
+  if (Number.isNaN(date.getTime())) return day
+  return new Date(date.getTime() + 86_400_000).toISOString().slice(0, 10)
 }
 
 /** Page and page size of a query, within bounds (pure). */
@@ -66,6 +73,9 @@ const COUNTED = `
     + json_array_length(detections, '$.segmentation_detections') AS detection_count`
 
 export class ImageGallery {
+  /** per project: the facets and the image count and newest upload they were computed for (uploads change both) */
+  private readonly facetCache = new Map<string, { key: string; facets: GalleryPage['facets'] }>()
+
   constructor(private readonly db: SqliteDatabase) {}
 
   page(organization: string, project: string, query: GalleryQuery): GalleryPage {
@@ -84,8 +94,22 @@ export class ImageGallery {
     return { images, total, page, per_page: perPage, facets: this.facets(organization, project) }
   }
 
-  /** The tags, sources and cameras that occur in the project (at most 100 of each), for the filter menus. */
+  /**
+   * The tags, sources and cameras that occur in the project (at most 100 of each), for the filter menus. Tags
+   * need a pass over every image, so the answer is kept until an image is added or removed.
+   */
   facets(organization: string, project: string): GalleryPage['facets'] {
+    const stamp = this.db.query('SELECT COUNT(*) AS n, MAX(uploaded_at) AS newest FROM images WHERE organization = $organization AND project = $project')
+      .get({ organization, project })
+    const key = `${stamp?.n}/${stamp?.newest}`
+    const cached = this.facetCache.get(`${organization}/${project}`)
+    if (cached?.key === key) return cached.facets
+    const facets = this.computeFacets(organization, project)
+    this.facetCache.set(`${organization}/${project}`, { key, facets })
+    return facets
+  }
+
+  private computeFacets(organization: string, project: string): GalleryPage['facets'] {
     const params = { organization, project, limit: MAX_FACET_VALUES }
     const values = (sql: string) => this.db.query(sql).all(params).map((row) => String(row.value))
     return {
