@@ -32,7 +32,7 @@ export const GalleryQuery = Type.Object({
   to: Type.Optional(IsoDay('last day (YYYY-MM-DD) of the images\' created date')),
   page: Type.Optional(Digits('page number, from 1')),
   per_page: Type.Optional(Digits('images per page, 1–200 (default 48)')),
-}, { $id: 'GalleryQuery', additionalProperties: false })
+}, { $id: 'GalleryQuery' })
 export type GalleryQuery = Static<typeof GalleryQuery>
 
 export const GalleryItem = Type.Object({
@@ -66,15 +66,15 @@ export const ImageView = Type.Object({
   categories: Type.Array(Category),
 }, { $id: 'ImageView' })
 
-export const ImageStateRequest = Type.Object({ state: LoopImageStateSchema }, { $id: 'ImageStateRequest', additionalProperties: false })
+export const ImageStateRequest = Type.Object({ state: LoopImageStateSchema }, { $id: 'ImageStateRequest' })
 
 const Pixel = Type.Integer({ minimum: -100_000, maximum: 100_000 })
 const Extent = Type.Integer({ minimum: 1, maximum: 100_000 })
 
 /** A box or point annotation the page adds or edits; the category is the project's (by id). */
 export const AnnotationRequest = Type.Union([
-  Type.Object({ kind: Type.Literal('box'), category_id: Name, x: Pixel, y: Pixel, width: Extent, height: Extent }, { additionalProperties: false }),
-  Type.Object({ kind: Type.Literal('point'), category_id: Name, x: Type.Number({ minimum: -100_000, maximum: 100_000 }), y: Type.Number({ minimum: -100_000, maximum: 100_000 }) }, { additionalProperties: false }),
+  Type.Object({ kind: Type.Literal('box'), category_id: Name, x: Pixel, y: Pixel, width: Extent, height: Extent }),
+  Type.Object({ kind: Type.Literal('point'), category_id: Name, x: Type.Number({ minimum: -100_000, maximum: 100_000 }), y: Type.Number({ minimum: -100_000, maximum: 100_000 }) }),
 ], { $id: 'AnnotationRequest' })
 export type AnnotationRequest = Static<typeof AnnotationRequest>
 
@@ -84,7 +84,7 @@ export const AnnotateRequest = Type.Object({
   x0: Pixel, y0: Pixel, x1: Pixel, y1: Pixel,
   /** socket id, uuid or name of the annotator; default the newest connected annotation node */
   node: Type.Optional(Name),
-}, { $id: 'AnnotateRequest', additionalProperties: false })
+}, { $id: 'AnnotateRequest' })
 export type AnnotateRequest = Static<typeof AnnotateRequest>
 
 export const AnnotateResponse = Type.Object({
