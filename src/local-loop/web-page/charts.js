@@ -1,6 +1,23 @@
-// A small line chart on a canvas (progress or loss over time), drawn without a library.
+// A small line chart on a canvas (progress or loss over time), drawn without a library, and drawn again when the
+// canvas changes size (a phone turned, a window resized) so its text stays sharp.
 
-export function drawLineChart(canvas, points, { label = '', max } = {}) {
+const drawn = new WeakMap()
+const observer = typeof ResizeObserver === 'function'
+  ? new ResizeObserver((entries) => {
+    for (const entry of entries) {
+      const last = drawn.get(entry.target)
+      if (last) paint(entry.target, ...last)
+    }
+  })
+  : undefined
+
+export function drawLineChart(canvas, points, options = {}) {
+  if (!drawn.has(canvas)) observer?.observe(canvas)
+  drawn.set(canvas, [points, options])
+  paint(canvas, points, options)
+}
+
+function paint(canvas, points, { label = '', max } = {}) {
   const ratio = window.devicePixelRatio || 1
   canvas.width = Math.max(1, canvas.clientWidth * ratio)
   canvas.height = Math.max(1, canvas.clientHeight * ratio)
