@@ -67,6 +67,15 @@ test.skipIf(!available)('the login dialog guards the page; a detector\'s upload 
   await page.waitForFunction(() => location.hash.includes('source=field-camera') && document.querySelectorAll('.thumb').length === 1)
   await shoot(page, f.screenshots, '1-gallery')
 
+  // an upload from the browser lands in the gallery (and the filter is cleared to show it)
+  await page.setInputFiles('#upload-files', join(fixtures, 'rocket.jpg'))
+  await page.fill('#upload-tags', 'from-browser')
+  await page.click('#upload')
+  await page.waitForFunction(() => document.getElementById('message')?.textContent === 'Uploaded 1 image.')
+  const uploaded = await waitFor(() => loop().listImages(ORG, PROJECT).find((image) => image.source === 'web upload'), 10_000, 'the browser upload')
+  expect(uploaded.tags).toEqual(['from-browser'])
+  await page.locator(`.thumb[data-id="${uploaded.id}"]`).waitFor()
+
   await thumbnail.click()
   await page.waitForFunction(() => document.getElementById('detections')?.textContent?.includes('face'))
   const detections = await page.textContent('#detections')
@@ -93,10 +102,20 @@ test.skipIf(!available)('deploying a version in the models view makes the runnin
   await page.goto(`${loop().url}/#models`)
   const row = page.locator(`#models tr[data-version="${model.version}"]`)
   await row.waitFor()
+  // without a deployment target the detector keeps the built-in model
+  expect((await (await fetch(`${f.detector.url}/model_version`)).json()).current_version).not.toBe(model.version)
   await row.locator('button.deploy').click()
   await page.waitForFunction(() => document.getElementById('message')?.textContent?.includes('is the deployment target'))
   await waitFor(async () => (await (await fetch(`${f.detector.url}/model_version`)).json()).current_version === model.version, 60_000, `the detector to serve ${model.version}`)
   await page.waitForFunction((version) => document.getElementById('deployed')?.textContent === `deployment target: ${version}`, model.version)
+  // each format is a download of the model's zip
+  const href = await row.locator('a[download]').getAttribute('href')
+  const download = await page.evaluate(async (url) => {
+    const response = await fetch(url)
+    return { status: response.status, type: response.headers.get('content-type'), size: (await response.arrayBuffer()).byteLength }
+  }, href!)
+  expect(download).toMatchObject({ status: 200, type: 'application/zip' })
+  expect(download.size).toBeGreaterThan(100)
   await shoot(page, f.screenshots, '3-models')
 })
 
@@ -117,6 +136,21 @@ test.skipIf(!available)('a training started in the page runs on the testing trai
   expect(training).toMatchObject({ outcome: 'completed', trainerId: f.trainer.node.uuid, hyperparameters: { epochs: 4, epoch_ms: 600 } })
   await page.waitForSelector('#confusion')
   await shoot(page, f.screenshots, '5-training-done')
+})
+
+test.skipIf(!available)('stop and abort in the page end a running training as stopped and as aborted', async () => {
+  for (const [button, outcome] of [['#stop', 'stopped'], ['#abort', 'aborted']] as const) {
+    await page.goto(`${loop().url}/#trainings`)
+    await page.waitForFunction(() => document.getElementById('trainer')?.textContent?.includes('(idle)'), undefined, { timeout: 60_000 })
+    await page.fill('#hyperparameters', '{"forever": true, "epoch_ms": 200}')
+    await page.click('#start')
+    await page.waitForSelector(button, { timeout: 60_000 })
+    await waitFor(() => f.trainer.node.supervisor.status().state === 'running', 60_000, 'the training process to run')
+    if (button === '#abort') page.once('dialog', (dialog) => void dialog.accept())
+    await page.click(button)
+    await page.waitForFunction((expected) => document.getElementById('training-outcome')?.textContent === expected, outcome, { timeout: 90_000 })
+    expect(loop().trainings(ORG, PROJECT)[0]!.outcome).toBe(outcome)
+  }
 })
 
 test.skipIf(!available)('a box drawn in the annotate view comes back as the annotator\'s outline and is stored; annotations are edited and the state moved', async () => {

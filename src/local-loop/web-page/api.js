@@ -42,6 +42,17 @@ export function showMessage(text, ok = false) {
   element.className = ok ? 'ok' : ''
 }
 
+let pending
+/** A message for the view the page is about to show (navigating clears the message bar, then shows this). */
+export function flash(text, ok = false) {
+  pending = { text, ok }
+}
+
+export function showFlash() {
+  showMessage(pending?.text ?? '', pending?.ok)
+  pending = undefined
+}
+
 /** Runs `work`, showing its error (not a logout, which the dialog handles) in the message bar. */
 export async function guarded(work) {
   try {

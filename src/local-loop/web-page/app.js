@@ -1,5 +1,5 @@
 // The page's frame: login, project choice, the tabs (hash routes) and the live event stream every view listens to.
-import { api, enc, guarded, LoggedOut, showMessage, whenLoggedOut } from './api.js'
+import { api, enc, guarded, LoggedOut, showFlash, showMessage, whenLoggedOut } from './api.js'
 import { renderImages } from './images-view.js'
 import { renderImage } from './image-view.js'
 import { renderModels } from './models-view.js'
@@ -126,7 +126,7 @@ document.getElementById('project').addEventListener('change', (event) => {
   void route()
 })
 window.addEventListener('hashchange', () => {
-  showMessage('')
+  showFlash()
   void route()
 })
 void start()

@@ -1,5 +1,5 @@
 // Images: the gallery (paged and filtered on the server, thumbnails made once) and the upload.
-import { api, enc, esc, guarded, projectPath, showMessage } from './api.js'
+import { api, enc, esc, flash, guarded, projectPath, showMessage } from './api.js'
 
 const STATES = ['inbox', 'annotate', 'review', 'complete', 'trash']
 const FILTERS = ['state', 'tag', 'source', 'camera', 'from', 'to']
@@ -74,7 +74,7 @@ export async function renderImages({ main, project }) {
     for (const file of files) form.append('files', file, file.name)
     form.append('tags', main.querySelector('#upload-tags').value)
     const { ids } = await api(projectPath(project, '/images'), { method: 'POST', form })
-    showMessage(`Uploaded ${ids.length} image${ids.length === 1 ? '' : 's'}.`, true)
+    flash(`Uploaded ${ids.length} image${ids.length === 1 ? '' : 's'}.`, true)
     writeFilter({})
   }))
 }
