@@ -182,4 +182,15 @@ describe('login', () => {
     // validation comes after the login check: nothing about the input is told to a caller without one
     expect((await fetch(`${base()}/gallery?per_page=x`)).status).toBe(401)
   })
+
+  test('a 401 challenges a person or a script for HTTP Basic, but not the page\'s own requests (the browser would prompt)', async () => {
+    const plain = await fetch(`${base()}/gallery`)
+    expect(plain.status).toBe(401)
+    expect(plain.headers.get('www-authenticate')).toBe('Basic realm="local loop admin"')
+    const fromPage = await fetch(`${base()}/gallery`, { headers: { 'sec-fetch-dest': 'empty' } })
+    expect(fromPage.status).toBe(401)
+    expect(fromPage.headers.get('www-authenticate')).toBeNull()
+    const basic = await fetch(`${base()}/gallery`, { headers: { authorization: `Basic ${btoa(`${USER.username}:${USER.password}`)}` } })
+    expect(basic.status).toBe(200)
+  })
 })
