@@ -13,6 +13,9 @@ export const LOOP_PAGE_FILES = [
   'nodes-view.js', 'charts.js',
 ] as const
 
+/** Only the loop's own files run and load; inline style attributes (bar widths, colour swatches) are allowed. */
+const CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+
 const CONTENT_TYPES: Record<string, string> = {
   html: 'text/html; charset=utf-8', css: 'text/css; charset=utf-8', js: 'text/javascript; charset=utf-8',
 }
@@ -24,7 +27,9 @@ function pagePath(name: string): string {
 async function pageFile(name: string): Promise<Response> {
   if (!(LOOP_PAGE_FILES as readonly string[]).includes(name)) throw notFound(`the web page has no file ${name.slice(0, 100)}`)
   const bytes = await readFile(pagePath(name))
-  return new Response(bytes, { headers: { 'content-type': CONTENT_TYPES[name.split('.').pop()!]!, 'cache-control': 'no-cache' } })
+  return new Response(bytes, {
+    headers: { 'content-type': CONTENT_TYPES[name.split('.').pop()!]!, 'cache-control': 'no-cache', 'content-security-policy': CONTENT_SECURITY_POLICY },
+  })
 }
 
 export function createWebPage() {

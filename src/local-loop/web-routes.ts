@@ -103,10 +103,10 @@ export function createWebRoutes(deps: WebRouteDependencies) {
       const image = imageOf(params.org, params.project, params.id)
       const bytes = await deps.thumbnails.thumbnail({ ...image, path: store.images.path(image) })
       return jpegResponse(bytes, 'private, max-age=86400')
-    }, { params: ImageParams, detail: { summary: 'The image\'s thumbnail (JPEG, long side 320 px)', tags } })
+    }, { params: ImageParams, response: refusals, detail: { summary: 'The image\'s thumbnail (JPEG, long side 320 px)', tags } })
     .get('/projects/:org/:project/images/:id/file', async ({ params }) => {
       return jpegResponse(await operations.imageBytes(params.org, params.project, params.id), 'private, max-age=86400')
-    }, { params: ImageParams, detail: { summary: 'The image (JPEG)', tags } })
+    }, { params: ImageParams, response: refusals, detail: { summary: 'The image (JPEG)', tags } })
     .put('/projects/:org/:project/images/:id/state', ({ params, body }) => {
       imageOf(params.org, params.project, params.id)
       store.images.setState(params.org, params.project, params.id, body.state)
@@ -144,5 +144,5 @@ export function createWebRoutes(deps: WebRouteDependencies) {
       const cookie = request.headers.get('cookie')
       const alive = () => !sessions.requiresCredentials || request.headers.has('authorization') || sessions.fromCookieHeader(cookie) !== undefined
       return liveEventStream(() => liveSnapshot(deps.getLoop(), store, params.org, params.project), alive)
-    }, { params: ProjectParams, detail: { summary: 'Server-sent events: a LiveSnapshot whenever nodes, trainings or the deployment target change', tags } })
+    }, { params: ProjectParams, response: refusals, detail: { summary: 'Server-sent events: a LiveSnapshot whenever nodes, trainings or the deployment target change', tags } })
 }

@@ -33,6 +33,10 @@ beforeAll(async () => {
     if (!request.url().startsWith(f.testLoop.loop.url)) external.push(request.url())
   })
   page.on('pageerror', (error) => pageErrors.push(error.message))
+  // the page's content security policy refuses nothing the page itself does
+  page.on('console', (message) => {
+    if (message.text().includes('Content Security Policy')) pageErrors.push(message.text())
+  })
 })
 
 afterAll(async () => {
