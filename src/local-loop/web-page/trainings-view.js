@@ -4,12 +4,12 @@ import { drawLineChart } from './charts.js'
 
 const ENDED = new Set(['ready_for_cleanup'])
 
-function trainerOptions(nodes, chosen) {
+function trainerOptions(nodes) {
   const trainers = nodes.filter((n) => n.node_type === 'trainer')
   if (!trainers.length) return '<option value="">no trainer connected</option>'
   return trainers.map((n) => {
     const id = n.node_id ?? n.sid
-    return `<option value="${esc(id)}"${id === chosen ? ' selected' : ''}>${esc(n.name ?? id)} (${esc(n.status?.state ?? 'no status')})</option>`
+    return `<option value="${esc(id)}">${esc(n.name ?? id)} (${esc(n.status?.state ?? 'no status')})</option>`
   }).join('')
 }
 
@@ -19,6 +19,15 @@ function confusionTable(training, categories) {
   const name = (id) => categories.find((c) => c.id === id)?.name ?? id
   return `<table id="confusion"><thead><tr><th>Category</th><th>TP</th><th>FP</th><th>FN</th></tr></thead><tbody>${Object.entries(matrix)
     .map(([id, c]) => `<tr><td>${esc(name(id))}</td><td>${esc(c.tp)}</td><td>${esc(c.fp)}</td><td>${esc(c.fn)}</td></tr>`).join('')}</tbody></table>`
+}
+
+/** Replaces a select's options only when they changed, so a menu the user has open is not closed every second. */
+function setOptions(select, html) {
+  if (select.dataset.options === html) return
+  const chosen = select.value
+  select.innerHTML = html
+  select.dataset.options = html
+  if ([...select.options].some((o) => o.value === chosen)) select.value = chosen
 }
 
 export async function renderTrainings({ main, project, onLive }) {
@@ -46,12 +55,11 @@ export async function renderTrainings({ main, project, onLive }) {
     </div>`
   onLive((live) => {
     const trainerSelect = main.querySelector('#trainer')
-    trainerSelect.innerHTML = trainerOptions(live.nodes, trainerSelect.value)
+    setOptions(trainerSelect, trainerOptions(live.nodes))
     const trainer = live.nodes.find((n) => (n.node_id ?? n.sid) === trainerSelect.value)
     const variantSelect = main.querySelector('#variant')
     const variants = trainer?.status?.pretrained_models ?? []
-    const chosenVariant = variantSelect.value
-    variantSelect.innerHTML = `<option value="">trainer's default</option>${variants.map((v) => `<option value="${esc(v.name)}"${v.name === chosenVariant ? ' selected' : ''}>${esc(v.label ?? v.name)}</option>`).join('')}`
+    setOptions(variantSelect, `<option value="">trainer's default</option>${variants.map((v) => `<option value="${esc(v.name)}">${esc(v.label ?? v.name)}</option>`).join('')}`)
     const training = live.trainings[0]
     const current = main.querySelector('#current')
     if (!training) {
