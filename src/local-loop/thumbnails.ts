@@ -4,6 +4,7 @@ import { writeFileAtomic } from '../foundation/atomic-file.ts'
 import { ConcurrencyLimit } from '../foundation/concurrency-limit.ts'
 import { errorMessage, type Logger } from '../foundation/log.ts'
 import { loadNapiImage } from '../inference/image-decoding.ts'
+import { notFound } from './loop-errors.ts'
 
 /**
  * Gallery thumbnails: JPEGs at most 320 pixels on their long side, made once per image and kept in
@@ -51,7 +52,9 @@ export class ThumbnailCache {
   }
 
   private async make(image: ThumbnailSource, path: string): Promise<Uint8Array> {
-    const original = new Uint8Array(await readFile(image.path))
+    const original = new Uint8Array(await readFile(image.path).catch((error: NodeJS.ErrnoException) => {
+      throw error.code === 'ENOENT' ? notFound(`the file of image ${image.id} is missing`) : error
+    }))
     const napi = await loadNapiImage()
     if (napi instanceof Error) return original
     const size = thumbnailSize(image.width, image.height)

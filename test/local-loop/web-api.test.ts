@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { existsSync } from 'node:fs'
-import { readFile, stat } from 'node:fs/promises'
+import { readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { galleryWhere, nextDay } from '../../src/local-loop/image-gallery.ts'
 import { thumbnailSize } from '../../src/local-loop/thumbnails.ts'
@@ -96,6 +96,13 @@ describe('thumbnails', () => {
     // the decoded size: SOF0 carries height and width
     const sof = bytes.findIndex((b, i) => b === 0xff && (bytes[i + 1] === 0xc0 || bytes[i + 1] === 0xc2))
     expect({ height: (bytes[sof + 5]! << 8) | bytes[sof + 6]!, width: (bytes[sof + 7]! << 8) | bytes[sof + 8]! }).toEqual({ height: 213, width: 320 })
+  })
+
+  test('an image whose file is gone answers 404, not 500', async () => {
+    const id = await t.loop.addImage(ORG, PROJECT, { jpeg: new Uint8Array(await readFile(join(fixtures, 'coffee.jpg'))) })
+    await rm(t.loop.store.images.path(t.loop.store.images.get(ORG, PROJECT, id)!))
+    const answer = await call(`${base()}/images/${id}/thumbnail`)
+    expect(answer).toMatchObject({ status: 404, body: { detail: expect.stringContaining('missing') } })
   })
 
   test('deleting the project removes its thumbnails', async () => {
