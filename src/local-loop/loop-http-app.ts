@@ -120,8 +120,8 @@ export function buildLoopApp(deps: LoopAppDependencies): Elysia {
     .use(createApiRoutes({ operations: deps.operations, store: deps.store, sessions: deps.sessions, log, maxUploadBytes: deps.maxUploadBytes, maxJsonBytes: MAX_JSON_BYTES, version: deps.version }))
     .use(createAdminRoutes({ getLoop: deps.getAdmin, sessions: deps.sessions, maxUploadBytes: deps.maxUploadBytes, maxJsonBytes: MAX_JSON_BYTES }))
     .use(createWebRoutes({
-      getLoop: deps.getAdmin, store: deps.store, operations: deps.operations, sessions: deps.sessions, log,
-      thumbnails: new ThumbnailCache(deps.store.dataFolder, log.child('thumbnails')), maxUploadBytes: deps.maxUploadBytes,
+      getLoop: deps.getAdmin, store: deps.store, operations: deps.operations, sessions: deps.sessions,
+      thumbnails: new ThumbnailCache(deps.store.dataFolder, log.child('thumbnails')),
     }))
     .use(createWebPage())
   return app as unknown as Elysia

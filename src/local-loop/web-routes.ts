@@ -3,7 +3,6 @@ import {
   AnnotateRequest, AnnotateResponse, AnnotationParams, AnnotationRequest, ErrorDetail, GalleryPage, GalleryQuery, ImageAnnotationsResponse,
   ImageParams, ImageStateRequest, ImageUploadResponse, ImageView, ProjectParams, SessionResponse,
 } from '../contract/index.ts'
-import type { Logger } from '../foundation/log.ts'
 import { requireAdmin } from './admin-routes.ts'
 import { annotateWithNode } from './annotate-round-trip.ts'
 import { categoryFor, withAnnotation, withoutAnnotation } from './annotation-edits.ts'
@@ -33,7 +32,8 @@ import type { ThumbnailCache } from './thumbnails.ts'
  *   POST   /admin/projects/<org>/<project>/images/<id>/annotate    {category_id, x0, y0, x1, y1[, node]}: an annotator's outline
  *   GET    /admin/projects/<org>/<project>/live                    server-sent events: `snapshot` when nodes or trainings change
  *
- * Every request is checked against the schemas of contract/loop-web-api.ts (422 naming the field otherwise).
+ * Every request is checked against the schemas of contract/loop-web-api.ts (422 naming the field otherwise); bodies
+ * are capped by the loop's upload limit before they are read (loop-http-app.ts).
  */
 export interface WebRouteDependencies {
   getLoop: () => LocalLoopAdmin
@@ -41,8 +41,6 @@ export interface WebRouteDependencies {
   operations: LoopOperations
   sessions: SessionStore
   thumbnails: ThumbnailCache
-  log: Logger
-  maxUploadBytes: number
 }
 
 const MAX_UPLOAD_FILES = 100
