@@ -25,6 +25,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node
 import { mkdir, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { LOOP_PAGE_FILES } from '../src/local-loop/web-page.ts'
 
 export const REPOSITORY_ROOT = resolve(import.meta.dir, '..')
 const SRC = join(REPOSITORY_ROOT, 'src')
@@ -135,6 +136,7 @@ export function embeddedAssetsModule(target: BinaryTarget, withWebgpuWasm: boole
   const testingTrainerEntry = fileEntry('testingTrainerScript', join(SRC, 'trainer', 'testing-trainer-script.ts'))
   const statusPageEntry = fileEntry('statusPage', join(SRC, 'detector', 'status-page', 'index.html'))
   const apiDocsPageEntry = fileEntry('apiDocsPage', join(SRC, 'node', 'api-docs-page', 'index.html'))
+  const loopPageEntries = LOOP_PAGE_FILES.map((name, index) => `${JSON.stringify(name)}: ${fileEntry(`loopPage${index}`, join(SRC, 'local-loop', 'web-page', name))}`)
   const verificationModelEntry = fileEntry('verificationModel', join(SRC, 'inference', 'verification-model.onnx'))
   const ortWebWasmEntry = fileEntry('ortWebWasm', fileURLToPath(import.meta.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm')))
   const ortWebGlueEntry = fileEntry('ortWebWasmGlue', fileURLToPath(import.meta.resolve('onnxruntime-web/ort-wasm-simd-threaded.mjs')))
@@ -153,6 +155,7 @@ export function embeddedAssetsModule(target: BinaryTarget, withWebgpuWasm: boole
     `  testingTrainerScript: ${testingTrainerEntry},`,
     `  statusPage: ${statusPageEntry},`,
     `  apiDocsPage: ${apiDocsPageEntry},`,
+    `  loopPage: { files: { ${loopPageEntries.join(', ')} } },`,
     `  verificationModel: ${verificationModelEntry},`,
     `  ortWebWasm: { wasm: ${ortWebWasmEntry}, mjs: ${ortWebGlueEntry} },`,
     `}`,

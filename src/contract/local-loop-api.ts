@@ -30,6 +30,7 @@ export const UploadImageMetadata = Type.Object({
   ...ImageMetadata.properties,
   state: Nullable(LoopImageStateSchema),
   creation_date: Nullable(Type.String()),
+  camera_id: Nullable(Type.String({ maxLength: 200 })),
 }, { $id: 'UploadImageMetadata' })
 export type UploadImageMetadata = Static<typeof UploadImageMetadata>
 

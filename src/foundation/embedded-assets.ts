@@ -29,6 +29,8 @@ export interface EmbeddedAssets {
   statusPage: EmbeddedFile
   /** src/node/api-docs-page/index.html, the `/docs` page of every node and the local loop */
   apiDocsPage: EmbeddedFile
+  /** the files of src/local-loop/web-page/, by file name */
+  loopPage: { files: Record<string, EmbeddedFile> }
   /** src/inference/verification-model.onnx, run before a GPU backend is trusted */
   verificationModel: EmbeddedFile
   /** onnxruntime-web's wasm and its glue script (`env.wasm.wasmPaths`) */

@@ -48,7 +48,7 @@ export interface AdminDependencies {
   maxJsonBytes: number
 }
 
-function requireAdmin(sessions: SessionStore, request: Request): void {
+export function requireAdmin(sessions: SessionStore, request: Request): void {
   if (!sessions.requiresCredentials) return
   if (sessions.fromCookieHeader(request.headers.get('cookie'))) return
   const header = request.headers.get('authorization') ?? ''
@@ -62,7 +62,9 @@ function requireAdmin(sessions: SessionStore, request: Request): void {
     const colon = decoded.indexOf(':')
     if (colon >= 0 && sessions.credentialsMatch(decoded.slice(0, colon), decoded.slice(colon + 1))) return
   }
-  throw new LoopRequestError(401, 'the admin API needs the loop username/password (HTTP Basic) or a session cookie', { 'www-authenticate': 'Basic realm="local loop admin"' })
+  // a script of the web page gets no Basic challenge: the browser would answer it with its own login prompt
+  const fromScript = (request.headers.get('sec-fetch-dest') ?? 'document') !== 'document'
+  throw new LoopRequestError(401, 'the admin API needs the loop username/password (HTTP Basic) or a session cookie', fromScript ? {} : { 'www-authenticate': 'Basic realm="local loop admin"' })
 }
 
 function integerQuery(name: string, value: unknown): number | undefined {

@@ -46,6 +46,8 @@ export interface StoredImage extends ImageAnnotations, ImageDetections {
   tags: string[]
   /** the name of the uploaded JPEG part (`image_<stem>.jpg`); null for generated images */
   fileName: string | null
+  /** the uploader's `camera_id`, if it sent one */
+  cameraId: string | null
   /** the latest Detections a trainer posted for this image (§4 #9) */
   trainer_detections: Detections | null
   /** relative to the data folder */
@@ -63,6 +65,7 @@ export interface NewImage extends Partial<ImageAnnotations>, Partial<ImageDetect
   height: number
   created?: string | null
   source?: string | null
+  cameraId?: string | null
   tags?: string[]
   jpeg: Uint8Array
 }
@@ -128,12 +131,12 @@ export class LoopImages {
         const winner = fileName === null ? undefined : this.findUpload(organization, project, fileName, sha256!)
         if (winner) return { created: false, id: winner }
         const changes = this.db.query(`INSERT OR IGNORE INTO images
-          (organization, project, id, state, set_name, width, height, created, uploaded_at, source, tags, annotations, detections, trainer_detections, file, file_name, content_sha256)
-          VALUES ($organization, $project, $id, $state, $set, $width, $height, $created, $now, $source, $tags, $annotations, $detections, NULL, $file, $fileName, $sha256)`).run({
+          (organization, project, id, state, set_name, width, height, created, uploaded_at, source, tags, annotations, detections, trainer_detections, file, file_name, content_sha256, camera_id)
+          VALUES ($organization, $project, $id, $state, $set, $width, $height, $created, $now, $source, $tags, $annotations, $detections, NULL, $file, $fileName, $sha256, $camera)`).run({
           organization, project, id, state: image.state, set: image.set ?? setForUploadedImage(id),
           width: image.width, height: image.height, created: image.created ?? formatCreated(new Date(nowMs)), now: nowMs,
           source: image.source ?? null, tags: JSON.stringify(image.tags ?? []), annotations: JSON.stringify(annotations),
-          detections: JSON.stringify(detections), file, fileName, sha256,
+          detections: JSON.stringify(detections), file, fileName, sha256, camera: image.cameraId ?? null,
         }).changes
         return { created: changes > 0, id }
       })
@@ -213,6 +216,23 @@ export class LoopImages {
     })
   }
 
+  /** Moves an image to `state`; false when there is no such image. */
+  setState(organization: string, project: string, id: string, state: LoopImageState): boolean {
+    return this.db.query('UPDATE images SET state = $state WHERE organization = $organization AND project = $project AND id = $id')
+      .run({ organization, project, id, state }).changes > 0
+  }
+
+  /** Replaces an image's annotations with what `change` makes of them, in one transaction; 404 for an unknown image. */
+  updateAnnotations(organization: string, project: string, id: string, change: (annotations: ImageAnnotations) => ImageAnnotations): void {
+    this.db.transaction(() => {
+      const row = this.db.query('SELECT annotations FROM images WHERE organization = $organization AND project = $project AND id = $id').get({ organization, project, id })
+      if (!row) throw notFound(`image ${id} does not exist in ${organization}/${project}`)
+      const changed = change({ ...emptyAnnotations(), ...parseJson<Partial<ImageAnnotations>>(row.annotations, {}) })
+      this.db.query('UPDATE images SET annotations = $body WHERE organization = $organization AND project = $project AND id = $id')
+        .run({ organization, project, id, body: JSON.stringify(changed) })
+    })
+  }
+
   counts(organization: string, project: string): Record<string, number> {
     const rows = this.db.query('SELECT state, COUNT(*) AS n FROM images WHERE organization = $organization AND project = $project GROUP BY state').all({ organization, project })
     return Object.fromEntries(rows.map((r) => [String(r.state), Number(r.n)]))
@@ -232,6 +252,7 @@ function imageFromRow(row: Row): StoredImage {
     width: Number(row.width), height: Number(row.height), created: String(row.created), uploadedAt: Number(row.uploaded_at),
     source: row.source === null ? null : String(row.source), tags: parseJson<string[]>(row.tags, []),
     fileName: row.file_name === null || row.file_name === undefined ? null : String(row.file_name),
+    cameraId: row.camera_id === null || row.camera_id === undefined ? null : String(row.camera_id),
     ...annotations, ...detections,
     trainer_detections: parseJson<Detections | null>(row.trainer_detections, null),
     file: String(row.file),

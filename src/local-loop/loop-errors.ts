@@ -33,3 +33,15 @@ export function nameProblem(what: string, name: string): string | undefined {
   }
   return undefined
 }
+
+/**
+ * The message of a request Elysia refused against a route's schema: where (query, body, params) and each
+ * offending field, e.g. `invalid query: /per_page: Expected string to match '^[0-9]{1,9}$'`.
+ */
+export function validationMessage(error: unknown): string {
+  const refused = error as { type?: unknown; all?: { path?: string; summary?: string; message?: string }[] }
+  const issues = (Array.isArray(refused.all) ? refused.all : []).slice(0, 5)
+    .map((issue) => `${issue.path || '(root)'}: ${issue.summary ?? issue.message ?? 'invalid'}`)
+  const where = typeof refused.type === 'string' && refused.type !== 'validation' ? refused.type : 'request'
+  return issues.length ? `invalid ${where}: ${[...new Set(issues)].join('; ')}` : `invalid ${where}: ${error instanceof Error ? error.message : String(error)}`
+}

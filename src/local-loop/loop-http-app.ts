@@ -8,9 +8,12 @@ import { createAdminRoutes } from './admin-routes.ts'
 import { createApiRoutes } from './api-routes.ts'
 import { checkDeclaredLength, json } from './http-body.ts'
 import type { LocalLoopAdmin, RequestCounts } from './local-loop-admin.ts'
-import { asLoopRequestError, LoopRequestError, notFound } from './loop-errors.ts'
+import { asLoopRequestError, LoopRequestError, notFound, validationMessage } from './loop-errors.ts'
 import type { LoopOperations } from './loop-operations.ts'
 import type { LoopStore } from './loop-store.ts'
+import { ThumbnailCache } from './thumbnails.ts'
+import { createWebPage } from './web-page.ts'
+import { createWebRoutes } from './web-routes.ts'
 import { RateLimiter, type RateDecision, type RateLimit } from './rate-limiter.ts'
 import type { SessionStore } from './session-store.ts'
 
@@ -78,7 +81,7 @@ export interface LoopAppDependencies {
   getAdmin: () => LocalLoopAdmin
 }
 
-/** The local loop's HTTP app: body caps, rate limit and request counting around the REST (/api) and admin APIs, and /metrics. */
+/** The local loop's HTTP app: body caps, rate limit and request counting around the REST (/api) and admin APIs, /metrics, and the web page at /. */
 export function buildLoopApp(deps: LoopAppDependencies): Elysia {
   const { log, traffic } = deps
   const app = new Elysia()
@@ -109,7 +112,7 @@ export function buildLoopApp(deps: LoopAppDependencies): Elysia {
       let refused: LoopRequestError
       if (code === 'NOT_FOUND') refused = notFound(`no route ${request.method} ${new URL(request.url).pathname}`)
       else if (code === 'PARSE') refused = new LoopRequestError(400, `malformed request body: ${errorMessage(error)}`)
-      else if (code === 'VALIDATION') refused = new LoopRequestError(422, errorMessage(error))
+      else if (code === 'VALIDATION') refused = new LoopRequestError(422, validationMessage(error))
       else refused = asLoopRequestError(error)
       traffic.count(route ? `${request.method} ${route}` : '(no route)', refused.status)
       if (refused.status >= 500) log.error('request failed', { method: request.method, route, error })
@@ -121,6 +124,11 @@ export function buildLoopApp(deps: LoopAppDependencies): Elysia {
     })
     .use(createApiRoutes({ operations: deps.operations, store: deps.store, sessions: deps.sessions, log, maxUploadBytes: deps.maxUploadBytes, maxJsonBytes: MAX_JSON_BYTES, version: deps.version }))
     .use(createAdminRoutes({ getLoop: deps.getAdmin, sessions: deps.sessions, maxUploadBytes: deps.maxUploadBytes, maxJsonBytes: MAX_JSON_BYTES }))
+    .use(createWebRoutes({
+      getLoop: deps.getAdmin, store: deps.store, operations: deps.operations, sessions: deps.sessions,
+      thumbnails: new ThumbnailCache(deps.store.dataFolder, log.child('thumbnails')),
+    }))
+    .use(createWebPage())
   registerApiDocs(app, {
     title: 'learning-loop-node local loop',
     description: 'The node-facing REST API of a Learning Loop (/api) and the admin API of the local one (/admin); its socket.io events are described in the README.',

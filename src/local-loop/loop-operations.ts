@@ -70,6 +70,7 @@ export class LoopOperations {
       const { created, id } = await this.store.images.add(organization, project, {
         fileName: item.jpegFileName, state: metadata.state ?? 'inbox', width: item.width, height: item.height,
         created: metadata.creation_date ?? metadata.created ?? null, source: metadata.source ?? null, tags: metadata.tags ?? [],
+        cameraId: metadata.camera_id ?? null,
         box_annotations: metadata.box_annotations, point_annotations: metadata.point_annotations,
         classification_annotation: metadata.classification_annotation ?? null,
         box_detections: metadata.box_detections, point_detections: metadata.point_detections,

@@ -6,8 +6,9 @@ import type { SqliteDatabase } from './sqlite-database.ts'
  *
  * Version 2: images get ids assigned by the Loop (UUIDs) instead of the uploader's file name, which is kept in
  * `file_name` (with `content_sha256` it recognises an outbox retry); trainings record how they ended.
+ * Version 3: images keep the uploader's `camera_id`; indexes for the web page's gallery (newest first, by source, camera and created day).
  */
-export const SCHEMA_VERSION = 2
+export const SCHEMA_VERSION = 3
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS organizations (
@@ -46,11 +47,16 @@ CREATE TABLE IF NOT EXISTS images (
   file TEXT NOT NULL,
   file_name TEXT,
   content_sha256 TEXT,
+  camera_id TEXT,
   PRIMARY KEY (organization, project, id),
   FOREIGN KEY (organization, project) REFERENCES projects(organization, project) ON DELETE CASCADE
 );
 CREATE INDEX IF NOT EXISTS images_by_state ON images (organization, project, state, uploaded_at);
 CREATE INDEX IF NOT EXISTS images_by_file_name ON images (organization, project, file_name);
+CREATE INDEX IF NOT EXISTS images_by_upload_time ON images (organization, project, uploaded_at, id);
+CREATE INDEX IF NOT EXISTS images_by_source ON images (organization, project, source);
+CREATE INDEX IF NOT EXISTS images_by_camera ON images (organization, project, camera_id);
+CREATE INDEX IF NOT EXISTS images_by_created ON images (organization, project, created);
 CREATE TABLE IF NOT EXISTS trainings (
   organization TEXT NOT NULL,
   project TEXT NOT NULL,
@@ -116,6 +122,13 @@ UPDATE images SET file_name = 'image_' || id || '.jpg' WHERE source IS NOT 'gene
 CREATE INDEX IF NOT EXISTS images_by_file_name ON images (organization, project, file_name);
 ALTER TABLE trainings ADD COLUMN outcome TEXT;
 ALTER TABLE trainings ADD COLUMN error TEXT;
+`,
+  3: `
+ALTER TABLE images ADD COLUMN camera_id TEXT;
+CREATE INDEX IF NOT EXISTS images_by_upload_time ON images (organization, project, uploaded_at, id);
+CREATE INDEX IF NOT EXISTS images_by_source ON images (organization, project, source);
+CREATE INDEX IF NOT EXISTS images_by_camera ON images (organization, project, camera_id);
+CREATE INDEX IF NOT EXISTS images_by_created ON images (organization, project, created);
 `,
 }
 

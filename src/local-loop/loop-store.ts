@@ -6,6 +6,7 @@ import { writeFileAtomic, writeFolderDurably } from '../foundation/atomic-file.t
 import { SqliteDatabase, type Row } from './sqlite-database.ts'
 import { nameProblem, notFound, unprocessable } from './loop-errors.ts'
 import { planModelUpload } from './model-versioning.ts'
+import { ImageGallery } from './image-gallery.ts'
 import { LoopImages } from './image-records.ts'
 import { prepareSchema } from './loop-schema.ts'
 
@@ -80,9 +81,11 @@ const parseJson = <T>(text: unknown, fallback: T): T => (typeof text === 'string
 
 export class LoopStore {
   readonly images: LoopImages
+  readonly gallery: ImageGallery
 
   private constructor(readonly dataFolder: string, private readonly db: SqliteDatabase) {
     this.images = new LoopImages(db, dataFolder, (organization, project) => this.requireProject(organization, project))
+    this.gallery = new ImageGallery(db)
   }
 
   static async open(dataFolder: string): Promise<LoopStore> {
@@ -155,6 +158,7 @@ export class LoopStore {
       await rm(imageFolder, { recursive: true, force: true })
     }
     await rm(join(this.dataFolder, 'models', organization, project), { recursive: true, force: true })
+    await rm(join(this.dataFolder, 'thumbnails', organization, project), { recursive: true, force: true })
     return true
   }
 

@@ -11,6 +11,7 @@ import { chmod, copyFile, mkdir, readdir, readFile, stat, utimes } from 'node:fs
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import packageJson from '../../package.json' with { type: 'json' }
+import { LOOP_PAGE_FILES } from '../../src/local-loop/web-page.ts'
 import { buildBinaryCached, embeddedAssetsModule, findWorkerModules, REPOSITORY_ROOT, type BuildResult } from '../../scripts/build-binary.ts'
 import { decode, ImageMetadata } from '../../src/contract/index.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
@@ -73,6 +74,7 @@ describe('what the build puts in', () => {
     expect(arm64).not.toContain('/linux/x64/')
     expect(arm64).toContain('ortWebWebgpuWasm: undefined')
     expect(embeddedAssetsModule('bun-linux-x64', true)).toContain('ort-wasm-simd-threaded.asyncify.wasm')
+    for (const file of LOOP_PAGE_FILES) expect(arm64).toContain(join('src', 'local-loop', 'web-page', file))
   })
 })
 
@@ -161,6 +163,11 @@ describe('the binary, run from an empty folder without the repo', () => {
       return listing.images.length > 0 ? listing.images : undefined
     }, 30_000, 'the upload in the embedded local loop')
     expect(images.map((image) => image.box_detections)).toEqual([1])
+    // the embedded loop's web page, with every file it loads, and a thumbnail made by the embedded image codec
+    for (const file of ['', ...LOOP_PAGE_FILES.map((name) => `web/${name}`)]) expect({ file, status: (await fetch(`${loopUrl}/${file}`)).status }).toEqual({ file, status: 200 })
+    const gallery = await (await fetch(`${loopUrl}/admin/projects/local/demo/gallery`)).json() as { images: { id: string }[] }
+    const thumbnail = new Uint8Array(await (await fetch(`${loopUrl}/admin/projects/local/demo/images/${gallery.images[0]!.id}/thumbnail`)).arrayBuffer())
+    expect([thumbnail[0], thumbnail[1]]).toEqual([0xff, 0xd8])
 
     run.process.kill('SIGTERM')
     expect(await run.exited).toBe(0)
