@@ -56,7 +56,7 @@ export type WorkerRequest =
   | { type: 'dispose' }
 
 export type WorkerResponse =
-  | { type: 'loaded'; backend: BackendName; rejected: BackendRejection[]; model: ModelInformationWithFormat; inputSize: { width: number; height: number } }
+  | { type: 'loaded'; backend: BackendName; rejected: BackendRejection[]; model: ModelInformationWithFormat; inputSize: { width: number; height: number }; dynamicBatch?: boolean }
   | { type: 'load-failed'; error: SerializedError }
   | { type: 'detected'; id: number; outputs: DetectionOutput[] }
   | { type: 'detect-failed'; id: number; error: SerializedError }
