@@ -42,7 +42,9 @@ export interface NodeConfig {
   }
   inference: {
     backend: string
+    /** INFERENCE_THREADS and INFERENCE_WORKERS; unset: chosen at model load (inference/thread-policy.ts) */
     threads: number | undefined
+    workers: number | undefined
     ortLibDir: string | undefined
     spinWait: boolean
     /** MAX_IMAGE_PIXELS: most pixels per image, checked from the header before decoding */
@@ -110,7 +112,8 @@ export function buildNodeConfig(raw: RawSettings): NodeConfig {
     },
     inference: {
       backend,
-      threads: raw.inferenceThreads,
+      threads: atLeastOne('INFERENCE_THREADS', raw.inferenceThreads),
+      workers: atLeastOne('INFERENCE_WORKERS', raw.inferenceWorkers),
       ortLibDir: raw.ortLibDir,
       spinWait: raw.inferenceSpinWait ?? false,
       maxImagePixels: positive('MAX_IMAGE_PIXELS', raw.maxImagePixels, DEFAULT_MAX_IMAGE_PIXELS),

@@ -1,4 +1,4 @@
-import type { AboutResponse, ImageMetadata, ModelVersionResponse, OperationMode, OutboxMode } from '../contract/index.ts'
+import type { AboutResponse, ImageMetadata, InferenceInfo, ModelVersionResponse, OperationMode, OutboxMode } from '../contract/index.ts'
 import type { ImageInput } from '../inference/image-decoding.ts'
 import type { NodeRuntime } from '../node/node-runtime.ts'
 import type { DetectOptions, LastDetection, UploadItem } from './detection-service.ts'
@@ -7,6 +7,8 @@ import type { DetectOptions, LastDetection, UploadItem } from './detection-servi
 export interface DetectorStatusData {
   now: number
   model: { version: string; backend: string; categories: number } | null
+  /** inference workers × threads of the active model, and why (null for a custom logic without a pool) */
+  inference: InferenceInfo | null
   operation_mode: OperationMode
   version_control: string
   target_version: string | null
