@@ -5,8 +5,11 @@
  *   socket.io `detect` frames/s with raw 640×480×3 frames, p99 during a hot swap vs steady (target ≤ 1.2×),
  *   outbox enqueue rate (target ≥ 500 images/s), RSS after 10k detections vs after 1k (target ≤ 5 % drift),
  *   an autoupload flood on a fixed-box model (scripts/bench-outbox-flood.ts: /detect with and without it, RSS,
- *   descriptors, outbox depth vs cap, drops by reason, EMFILE).
+ *   descriptors, outbox depth vs cap, drops by reason, EMFILE),
+ *   the automatic worker pool vs INFERENCE_WORKERS=1 at 1, 4 and 16 REST clients, built-in model and YOLOv8n (scripts/bench-pool.ts).
  * Usage: bun scripts/bench-detector.ts [--model builtin|yolov8n] [--seconds S] [--drift-detections N] [--swaps N] [--flood-seconds S] [--flood-clients N]
+ *          [--pool-seconds S] [--pool-clients 1,4,16]
+ *        bun scripts/bench-detector.ts --only pool [--pool-seconds 1]   (the pool rows alone: quick, for development)
  * Progress goes to stderr, results to stdout.
  */
 import { Transformer } from '@napi-rs/image'
@@ -18,7 +21,8 @@ import { LocalLoop } from '../src/local-loop/local-loop.ts'
 import { createZip } from '../src/foundation/zip-archive.ts'
 import { builtinModelDir } from '../src/inference/builtin-model.ts'
 import { decodeImage } from '../src/inference/image-decoding.ts'
-import { fetchBenchModels } from './fetch-bench-models.ts'
+import { fetchBenchModels, fetchedYolov8nDir } from './fetch-bench-models.ts'
+import { measurePoolScaling } from './bench-pool.ts'
 import { modelPackageZip, readModelFiles } from './model-package-zip.ts'
 import { describeFlood, measureOutboxFlood } from './bench-outbox-flood.ts'
 import { multipartRequest, RawHttpClient } from './raw-http-client.ts'
@@ -36,6 +40,9 @@ const driftDetections = Number(argument('drift-detections', '10000'))
 const swaps = Number(argument('swaps', '4'))
 const floodSeconds = Number(argument('flood-seconds', '10'))
 const floodClients = Number(argument('flood-clients', '4'))
+const only = argument('only', 'all')
+const poolSeconds = Number(argument('pool-seconds', '3'))
+const poolClients = argument('pool-clients', '1,4,16').split(',').map(Number)
 type Measured = { latencies: number[]; perSecond: number }
 const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))]!
 const fmt = (v: number) => v.toFixed(2)
@@ -43,6 +50,19 @@ const fmt = (v: number) => v.toFixed(2)
 setLogLevel(parseLevel(process.env.LOG_LEVEL) ?? 'warn')
 const temp = await makeTempDir('lln-bench-detector-')
 const loop = await LocalLoop.start({ dataFolder: join(temp.path, 'loop'), port: 0, hostname: '127.0.0.1' })
+const photo = new Uint8Array(await readFile(join(import.meta.dir, '../test/fixtures/astronaut.jpg')))
+const jpeg = new Uint8Array(await new Transformer(photo).resize(640, 480).jpeg(85))
+const poolScaling = () => measurePoolScaling({
+  loopUrl: loop.url, dataFolder: join(temp.path, 'pool'), jpeg, seconds: poolSeconds, clientCounts: poolClients,
+  models: [{ name: 'built-in', dir: builtinModelDir() }, { name: 'YOLOv8n', dir: fetchedYolov8nDir() }],
+})
+if (only === 'pool') {
+  console.log(`pool bench: 640×480 JPEG over REST, ${navigator.hardwareConcurrency} cores, ${poolSeconds} s per row and variant, Bun ${Bun.version}`)
+  for (const line of await poolScaling()) console.log(line)
+  await loop.stop()
+  await temp.cleanup()
+  process.exit(0)
+}
 const modelDir = modelChoice === 'yolov8n' ? await fetchBenchModels() : builtinModelDir()
 const modelFiles = await readModelFiles(modelDir)
 const deploy = async (version: string) => {
@@ -58,8 +78,6 @@ const detector = await DetectorNode.start({
 const firstVersion = await deploy('1.0')
 while (detector.active.version !== firstVersion) await Bun.sleep(100)
 
-const photo = new Uint8Array(await readFile(join(import.meta.dir, '../test/fixtures/astronaut.jpg')))
-const jpeg = new Uint8Array(await new Transformer(photo).resize(640, 480).jpeg(85))
 const rgb = await decodeImage({ kind: 'encoded', bytes: jpeg })
 const frame = { bytes: rgb.data, dtype: 'uint8', shape: [rgb.height, rgb.width, 3] }
 console.log(`detector bench: model ${modelChoice} (${detector.active.logic!.backend}${Object.keys(tuning).length ? ` ${JSON.stringify(tuning)}` : ''}), 640×480 JPEG ${jpeg.length} B, ${navigator.hardwareConcurrency} cores, ${seconds} s per measurement, Bun ${Bun.version}`)
@@ -261,6 +279,7 @@ for (const [name, r] of [['4 clients back to back', saturated], ['4 cameras × 1
 console.log(`outbox enqueue: ${outboxRate.toFixed(0)} images/s   (target ≥ 500)`)
 console.log(`RSS after ${driftDetections} detections vs after 1000: ${((rssN / rss1k - 1) * 100).toFixed(1)} %   (${(rss1k / 2 ** 20).toFixed(0)} → ${(rssN / 2 ** 20).toFixed(0)} MiB; target ≤ 5 %)`)
 for (const line of describeFlood(flood)) console.log(line)
+for (const line of await poolScaling()) console.log(line)
 
 for (const connection of connections) connection.close()
 await detector.stop()
