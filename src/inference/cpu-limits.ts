@@ -2,10 +2,10 @@
  * Reads the CPU limits of this process from Linux's files: the affinity mask (`Cpus_allowed_list` in
  * /proc/self/status: taskset, a cpuset) and the cgroup CPU quota (v2 `cpu.max`, v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`)
  * of the process's cgroup and every cgroup above it, the tightest winning. Elsewhere (macOS, Windows) or when a file
- * is missing, that limit is simply unknown. `root` is `/` in production and a folder of real files in tests.
+ * is missing, that limit is simply unknown. `root` is `/` in production and a folder of real files in tests. Deno reads
+ * /proc/self only with --allow-all; there the runtime's navigator.hardwareConcurrency already honours the affinity.
  */
 import { readFile } from 'node:fs/promises'
-import { availableParallelism, cpus } from 'node:os'
 import { join, posix } from 'node:path'
 import { countCpuList, parseCfsQuota, parseCpuMax, usableCores, type CpuLimits } from './thread-policy.ts'
 
@@ -26,8 +26,8 @@ const tightest = (values: (number | undefined)[]) => {
 }
 
 async function readQuotaCores(root: string): Promise<number | undefined> {
-  const membership = await readText(join(root, 'proc/self/cgroup'))
-  if (!membership) return undefined
+  // Deno lets only --allow-all read /proc/self: then assume the cgroup namespace of a container (its own cgroup at the root)
+  const membership = (await readText(join(root, 'proc/self/cgroup'))) ?? '0::/\n1:cpu:/\n'
   const quotas: (number | undefined)[] = []
   for (const line of membership.split('\n')) {
     const match = /^(\d+):([^:]*):(.*)$/.exec(line.trim())
@@ -60,16 +60,15 @@ async function readAffinityCores(root: string): Promise<number | undefined> {
 export interface CpuLimitsSource {
   /** folder the /proc and /sys paths are read under (default `/`) */
   root?: string
-  /** logical cores of the machine (default: os.cpus()) */
+  /** logical cores of the machine (default: navigator.hardwareConcurrency, which needs no permission on Deno) */
   hostCores?: number
 }
 
 export async function readCpuLimits(source: CpuLimitsSource = {}): Promise<CpuLimits> {
   const root = source.root ?? '/'
-  const hostCores = source.hostCores ?? Math.max(1, cpus().length)
-  const [affinity, quotaCores] = await Promise.all([readAffinityCores(root), readQuotaCores(root)])
-  // without /proc (not Linux), the runtime's own count honours the affinity where the platform has one
-  const affinityCores = affinity ?? (source.root === undefined ? availableParallelism() : undefined)
+  const hostCores = source.hostCores ?? Math.max(1, navigator.hardwareConcurrency || 1)
+  // without /proc (not Linux, or a Deno process not allowed to read it) the affinity and quota are unknown
+  const [affinityCores, quotaCores] = await Promise.all([readAffinityCores(root), readQuotaCores(root)])
   return { hostCores, ...(affinityCores !== undefined ? { affinityCores } : {}), ...(quotaCores !== undefined ? { quotaCores } : {}) }
 }
 

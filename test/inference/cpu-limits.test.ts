@@ -63,6 +63,11 @@ describe('cgroup quotas and CPU affinity, read from files', () => {
     expect(await readCpuLimits({ root: empty, hostCores: 8 })).toEqual({ hostCores: 8 })
     expect(await readUsableCores({ root: empty, hostCores: 8 })).toBe(8)
   })
+
+  test('an unreadable /proc/self (Deno without --allow-all) still finds the quota of the container cgroup at the root', async () => {
+    const container = await fakeRoot('no-proc', { 'sys/fs/cgroup/cpu.max': '200000 100000\n' })
+    expect(await readCpuLimits({ root: container, hostCores: 8 })).toEqual({ hostCores: 8, quotaCores: 2 })
+  })
 })
 
 describe('the CPU affinity of a real process', () => {
