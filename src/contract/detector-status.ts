@@ -24,7 +24,8 @@ export const InferenceInfo = Type.Object({
   threads_per_worker: Type.Integer(),
   usable_cores: Type.Integer(),
   reason: Type.String(),
-  /** median session run at load, with threads_per_worker threads (null when it could not be timed) */
+  /** the threads the model was timed with at load, and its fastest session run then (null when it could not be timed) */
+  measured_threads: Nullable(Type.Integer()),
   measured_run_ms: Nullable(Type.Number()),
   /** the same on one thread, when the load compared them */
   single_thread_run_ms: Nullable(Type.Number()),

@@ -234,7 +234,7 @@ export class DetectorNode implements DetectorApi {
     threads.collect(() => void (pool() && threads.set(pool()!.threadsPerWorker)))
     const cores = metrics.gauge('detector_usable_cores', 'CPU cores this process may use (host cores, affinity, cgroup quota) as the thread policy counted them')
     cores.collect(() => void (pool() && cores.set(pool()!.usableCores)))
-    const runTime = metrics.gauge('detector_inference_measured_run_seconds', 'median session run of the active model timed at load (/about names its threads and the one-thread time)')
+    const runTime = metrics.gauge('detector_inference_measured_run_seconds', 'fastest session run of the active model timed at load (/about names its threads and the one-thread time)')
     runTime.collect(() => void (pool()?.measurement && runTime.set(pool()!.measurement!.runMs / 1000)))
   }
 
@@ -280,7 +280,8 @@ function inferenceInfo(logic: DetectorLogic): InferenceInfo {
   const pool = logic.pool!
   return {
     backend: logic.backend, workers: pool.workers, live_workers: pool.liveWorkers, threads_per_worker: pool.threadsPerWorker,
-    usable_cores: pool.usableCores, reason: pool.reason, measured_run_ms: pool.measurement?.runMs ?? null,
+    usable_cores: pool.usableCores, reason: pool.reason,
+    measured_threads: pool.measurement?.threads ?? null, measured_run_ms: pool.measurement?.runMs ?? null,
     single_thread_run_ms: pool.measurement?.singleThreadRunMs ?? null,
   }
 }

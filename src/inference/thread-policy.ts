@@ -70,7 +70,7 @@ export interface PoolOverrides {
   threads?: number
 }
 
-/** What the load measured: the median time of one session run with `threads` and, when compared, with one thread. */
+/** What the load measured: the fastest of a few session runs with `threads` and, when compared, with one thread. */
 export interface ThreadMeasurement {
   threads: number
   runMs: number

@@ -155,7 +155,7 @@ describe('REST against a local loop', () => {
     expect(about.model_info.categories.map((c: { name: string }) => c.name)).toContain('face')
     expect(about.inference).toEqual({
       backend: 'cpu', workers: 1, live_workers: 1, threads_per_worker: 1, usable_cores: expect.any(Number), reason: 'INFERENCE_WORKERS and INFERENCE_THREADS',
-      measured_run_ms: expect.any(Number), single_thread_run_ms: null,
+      measured_threads: 1, measured_run_ms: expect.any(Number), single_thread_run_ms: null,
     })
   })
 
