@@ -71,7 +71,7 @@ const deploy = async (version: string) => {
   return model.version
 }
 // the inference tuning settings pass through, to compare them on a machine
-const tuning = Object.fromEntries(['INFERENCE_THREADS', 'INFERENCE_SPIN_WAIT'].flatMap((name) => process.env[name] ? [[name, process.env[name]!]] : []))
+const tuning = Object.fromEntries(['INFERENCE_WORKERS', 'INFERENCE_THREADS', 'INFERENCE_SPIN_WAIT'].flatMap((name) => process.env[name] ? [[name, process.env[name]!]] : []))
 const detector = await DetectorNode.start({
   config: loadNodeConfig({ LOOP_HOST: loop.url, LOOP_ORGANIZATION: 'local', LOOP_PROJECT: 'demo', DATA_FOLDER: join(temp.path, 'detector'), PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', ...tuning }),
 })
