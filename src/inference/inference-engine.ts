@@ -138,7 +138,8 @@ export async function createInferenceEngine(options: InferenceEngineOptions): Pr
     const plan = choosePoolPlan({ cores, backend: loaded.backend, overrides, measurement })
     const kept: WorkerConnection[] = []
     for (const { connection, threads } of started) {
-      if (threads === plan.threadsPerWorker && kept.length < plan.workers) kept.push(connection)
+      // a worker that died while the model was timed is not kept; a fresh one takes its place below
+      if (threads === plan.threadsPerWorker && kept.length < plan.workers && connection.alive) kept.push(connection)
       else await connection.dispose()
     }
     const workerLoad = load(loaded.backend, plan.threadsPerWorker)
