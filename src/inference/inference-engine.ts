@@ -84,7 +84,7 @@ async function fastestRunMs(connections: WorkerConnection[], frame: ImageInput):
       fastest[index] = Math.min(fastest[index]!, output!.timings.inferenceMs)
     }
   }
-  return fastest
+  return fastest.map((ms) => Math.round(ms * 100) / 100)
 }
 
 function logBackendChoice(loaded: LoadedModel): void {
