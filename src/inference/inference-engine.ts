@@ -11,7 +11,7 @@ import type { ImageDecoderChoice, ImageInput } from './image-decoding.ts'
 import type { BackendRejection } from './inference-errors.ts'
 import type { ModelInformationWithFormat } from './model-package.ts'
 import { readUsableCores } from './cpu-limits.ts'
-import { choosePoolPlan, firstWorkerThreads, needsSingleThreadRun, type PoolOverrides, type ThreadMeasurement } from './thread-policy.ts'
+import { choosePoolPlan, concurrentLoads, firstWorkerThreads, needsSingleThreadRun, type PoolOverrides, type ThreadMeasurement } from './thread-policy.ts'
 import { WorkerConnection, type LoadedModel } from './worker-connection.ts'
 import { WorkerPool, type PoolStatus } from './worker-pool.ts'
 import type { DetectionOutput, DetectionRequestOptions, WorkerLoadOptions } from './worker-protocol.ts'
@@ -98,7 +98,7 @@ function logBackendChoice(loaded: LoadedModel): void {
 /**
  * Starts the first worker, which loads the model and picks a backend (see backend-choice.ts for the `auto` order),
  * times the model (on a CPU backend also on one thread, unless INFERENCE_WORKERS/THREADS decide), chooses workers ×
- * threads (thread-policy.ts) and starts the rest of the pool one at a time, with that backend. Throws
+ * threads (thread-policy.ts) and starts the rest of the pool with that backend, a few at a time (concurrentLoads). Throws
  * ModelPackageError for a bad model folder and NoBackendError (naming every backend's reason) when nothing can run it.
  */
 export async function createInferenceEngine(options: InferenceEngineOptions): Promise<InferenceEngine> {
@@ -143,11 +143,17 @@ export async function createInferenceEngine(options: InferenceEngineOptions): Pr
       else await connection.dispose()
     }
     const workerLoad = load(loaded.backend, plan.threadsPerWorker)
-    // one at a time: during a hot swap the old model is still serving on these cores
     while (kept.length < plan.workers) {
-      const { connection } = await WorkerConnection.start(workerLoad)
-      started.push({ connection, threads: plan.threadsPerWorker })
-      kept.push(connection)
+      const loads = Math.min(concurrentLoads(cores), plan.workers - kept.length)
+      const results = await Promise.allSettled(Array.from({ length: loads }, () => WorkerConnection.start(workerLoad)))
+      for (const result of results) {
+        if (result.status === 'fulfilled') {
+          started.push({ connection: result.value.connection, threads: plan.threadsPerWorker })
+          kept.push(result.value.connection)
+        }
+      }
+      const failed = results.find((result) => result.status === 'rejected')
+      if (failed) throw failed.reason
     }
     log.info('inference pool started', {
       model: loaded.model.version, backend: loaded.backend, workers: plan.workers, threadsPerWorker: plan.threadsPerWorker,

@@ -105,6 +105,15 @@ export function needsSingleThreadRun(backend: BackendName, firstThreads: number,
   return !GPU_BACKENDS.includes(backend) && overrides.workers === undefined && overrides.threads === undefined && firstThreads > 1
 }
 
+/**
+ * Workers of a new pool loaded at once. A load keeps about one core busy; during a hot swap the old model still serves
+ * on these cores, so a small machine loads one at a time, a big one a quarter of its cores' worth at once (start-up
+ * on 16 cores would otherwise wait for 8 loads in a row).
+ */
+export function concurrentLoads(cores: number): number {
+  return Math.max(1, Math.floor(cores / 4))
+}
+
 export interface PlanInput {
   cores: number
   backend: BackendName

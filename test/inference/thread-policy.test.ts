@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import {
-  choosePoolPlan, countCpuList, firstWorkerThreads, MAX_AUTO_THREADS, MAX_AUTO_WORKERS, needsSingleThreadRun, parseCfsQuota, parseCpuMax, usableCores,
+  choosePoolPlan, concurrentLoads, countCpuList, firstWorkerThreads, MAX_AUTO_THREADS, MAX_AUTO_WORKERS, needsSingleThreadRun, parseCfsQuota, parseCpuMax, usableCores,
 } from '../../src/inference/thread-policy.ts'
 
 describe('usable cores', () => {
@@ -87,6 +87,10 @@ describe('workers × threads', () => {
     expect(choosePoolPlan({ cores: 16, backend: cpu, overrides: { threads: 16 } })).toMatchObject({ workers: 1, threadsPerWorker: 16 })
     expect(choosePoolPlan({ cores: 12, backend: cpu, overrides: { threads: 3 } })).toMatchObject({ workers: 4, threadsPerWorker: 3 })
     expect(choosePoolPlan({ cores: 2, backend: cpu, overrides: { workers: 12 } })).toMatchObject({ workers: 12, threadsPerWorker: 1 })
+  })
+
+  test('a new pool loads its workers one at a time on small machines (a hot swap shares their cores), a few at once on big ones', () => {
+    expect([1, 2, 4, 7, 8, 16, 64].map(concurrentLoads)).toEqual([1, 1, 1, 1, 2, 4, 16])
   })
 
   test('without a measurement (the model could not be timed) the cores decide alone', () => {

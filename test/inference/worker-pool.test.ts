@@ -83,6 +83,22 @@ describe('a pool of workers', () => {
       await engine.dispose()
     }
   })
+
+  test('planned for 8 cores: the workers load a few at a time and all serve', async () => {
+    const engine = await createInferenceEngine({ modelDir: tinyDir, backend: 'cpu', usableCores: 8, verify: false })
+    try {
+      const { pool } = engine
+      // 4 threads compared with one; either 2 workers × 4 threads or 8 × 1
+      expect(pool.measurement?.threads).toBe(4)
+      expect(pool.workers * pool.threadsPerWorker).toBe(8)
+      expect(pool.liveWorkers).toBe(pool.workers)
+      const requests = Array.from({ length: pool.workers }, () => engine.detect(BIG))
+      expect(poolOf(engine).workersForTest().map((w) => w.busyImages)).toEqual(Array(pool.workers).fill(1))
+      expect((await Promise.all(requests)).length).toBe(pool.workers)
+    } finally {
+      await engine.dispose()
+    }
+  })
 })
 
 describe('a crashed worker', () => {
