@@ -8,7 +8,7 @@
 import { startModuleWorker, type ModuleWorker } from '../runtime/module-worker.ts'
 import type { BackendName } from '../config/inference-settings.ts'
 import type { ImageInput } from './image-decoding.ts'
-import { deserializeError, InferenceUnavailableError, type BackendRejection } from './inference-errors.ts'
+import { deserializeError, ImageInputError, InferenceUnavailableError, type BackendRejection } from './inference-errors.ts'
 import type { ModelInformationWithFormat } from './model-package.ts'
 import type { DetectionOutput, WorkerLoadOptions, WorkerRequest, WorkerResponse } from './worker-protocol.ts'
 
@@ -95,12 +95,15 @@ export class WorkerConnection {
       transfer.push(bytes.buffer as ArrayBuffer)
     }
     const id = this.nextId++
-    return new Promise<DetectionOutput[]>((resolve, reject) => {
-      this.pending.set(id, { images: images.length, resolve, reject })
-      this.inFlight += images.length
-      this.worker.ref()
+    try {
       this.worker.postMessage({ type: 'detect', id, images: copies, ...(keepDecoded ? { keepDecoded: true } : {}) } satisfies WorkerRequest, transfer)
-    })
+    } catch (error) {
+      // structured clone refused something of the caller's (a function, a symbol): nothing was sent, nothing waits
+      return Promise.reject(new ImageInputError(`the image cannot be sent to the inference worker: ${(error as Error).message}`))
+    }
+    this.worker.ref()
+    this.inFlight += images.length
+    return new Promise<DetectionOutput[]>((resolve, reject) => this.pending.set(id, { images: images.length, resolve, reject }))
   }
 
   /** Frees the session and ends the worker; requests still queued fail with InferenceUnavailableError. */

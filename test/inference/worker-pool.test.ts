@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { writeTinyModelPackage, type PlantedBox } from '../../scripts/make-test-models.ts'
 import { createInferenceEngine, type InferenceEngine } from '../../src/inference/inference-engine.ts'
 import { builtinModelDir } from '../../src/inference/builtin-model.ts'
-import { InferenceUnavailableError } from '../../src/inference/inference-errors.ts'
+import { ImageInputError, InferenceUnavailableError } from '../../src/inference/inference-errors.ts'
 import type { WorkerPool } from '../../src/inference/worker-pool.ts'
 import { MetricsRegistry } from '../../src/foundation/metrics.ts'
 import { makeTempDir, waitFor } from '../support/temp.ts'
@@ -95,6 +95,22 @@ describe('a pool of workers', () => {
       const requests = Array.from({ length: pool.workers }, () => engine.detect(BIG))
       expect(poolOf(engine).workersForTest().map((w) => w.busyImages)).toEqual(Array(pool.workers).fill(1))
       expect((await Promise.all(requests)).length).toBe(pool.workers)
+    } finally {
+      await engine.dispose()
+    }
+  })
+})
+
+describe('an image that cannot be sent to a worker', () => {
+  test('(a property structured clone refuses) is an ImageInputError, and leaves nothing counted as in flight', async () => {
+    const engine = await createInferenceEngine({ modelDir: tinyDir, backend: 'cpu', workers: 1, threads: 1, verify: false })
+    try {
+      const unsendable = { ...BIG, note: () => 'a function' } as unknown as typeof BIG
+      const error = await engine.detect(unsendable).catch((e: Error) => e)
+      expect(error).toBeInstanceOf(ImageInputError)
+      expect((error as Error).message).toContain('cannot be sent to the inference worker')
+      expect(poolOf(engine).workersForTest()[0]!.busyImages).toBe(0)
+      expect((await engine.detect(BIG)).width).toBe(1600)
     } finally {
       await engine.dispose()
     }
