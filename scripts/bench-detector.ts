@@ -8,10 +8,12 @@
  *   descriptors, outbox depth vs cap, drops by reason, EMFILE), dynamic batching batched vs unbatched at 1/4/16
  *   clients (scripts/bench-batching.ts), a custom logic that decodes, with decodeImage on the main thread and with
  *   decodeImageInWorker, next to the built-in path at 1 and 4 REST clients (scripts/bench-custom-logic.ts),
+ *   the automatic worker pool vs INFERENCE_WORKERS=1 at 1, 4 and 16 REST clients, built-in model and YOLOv8n (scripts/bench-pool.ts),
  *   and the detector on Deno vs Bun (scripts/bench-runtimes.ts: REST throughput with 1 and 4 clients, start → ready;
  *   `--runtime-rounds 0 --startups 0` leaves it out).
  * Usage: bun scripts/bench-detector.ts [--model builtin|yolov8n] [--seconds S] [--drift-detections N] [--swaps N] [--flood-seconds S] [--flood-clients N]
- *   [--runtime-rounds N] [--startups N]
+ *          [--pool-seconds S] [--pool-clients 1,4,16] [--runtime-rounds N] [--startups N]
+ *        bun scripts/bench-detector.ts --only pool [--pool-seconds 1]   (the pool rows alone: quick, for development)
  * Progress goes to stderr, results to stdout.
  */
 import { Transformer } from '@napi-rs/image'
@@ -23,7 +25,8 @@ import { LocalLoop } from '../src/local-loop/local-loop.ts'
 import { createZip } from '../src/foundation/zip-archive.ts'
 import { builtinModelDir } from '../src/inference/builtin-model.ts'
 import { decodeImage } from '../src/inference/image-decoding.ts'
-import { fetchBenchModels } from './fetch-bench-models.ts'
+import { fetchBenchModels, fetchedYolov8nDir } from './fetch-bench-models.ts'
+import { measurePoolScaling } from './bench-pool.ts'
 import { modelPackageZip, readModelFiles } from './model-package-zip.ts'
 import { describeFlood, measureOutboxFlood } from './bench-outbox-flood.ts'
 import { describeBatching, measureBatching } from './bench-batching.ts'
@@ -46,6 +49,9 @@ const floodSeconds = Number(argument('flood-seconds', '10'))
 const floodClients = Number(argument('flood-clients', '4'))
 const runtimeRounds = Number(argument('runtime-rounds', '2'))
 const startups = Number(argument('startups', '3'))
+const only = argument('only', 'all')
+const poolSeconds = Number(argument('pool-seconds', '3'))
+const poolClients = argument('pool-clients', '1,4,16').split(',').map(Number)
 type Measured = { latencies: number[]; perSecond: number }
 const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))]!
 const fmt = (v: number) => v.toFixed(2)
@@ -53,6 +59,19 @@ const fmt = (v: number) => v.toFixed(2)
 setLogLevel(parseLevel(process.env.LOG_LEVEL) ?? 'warn')
 const temp = await makeTempDir('lln-bench-detector-')
 const loop = await LocalLoop.start({ dataFolder: join(temp.path, 'loop'), port: 0, hostname: '127.0.0.1' })
+const photo = new Uint8Array(await readFile(join(import.meta.dir, '../test/fixtures/astronaut.jpg')))
+const jpeg = new Uint8Array(await new Transformer(photo).resize(640, 480).jpeg(85))
+const poolScaling = () => measurePoolScaling({
+  loopUrl: loop.url, dataFolder: join(temp.path, 'pool'), jpeg, seconds: poolSeconds, clientCounts: poolClients,
+  models: [{ name: 'built-in', dir: builtinModelDir() }, { name: 'YOLOv8n', dir: fetchedYolov8nDir() }],
+})
+if (only === 'pool') {
+  console.log(`pool bench: 640×480 JPEG over REST, ${navigator.hardwareConcurrency} cores, ${poolSeconds} s per row and variant, Bun ${Bun.version}`)
+  for (const line of await poolScaling()) console.log(line)
+  await loop.stop()
+  await temp.cleanup()
+  process.exit(0)
+}
 const modelDir = modelChoice === 'yolov8n' ? await fetchBenchModels() : builtinModelDir()
 const modelFiles = await readModelFiles(modelDir)
 const deploy = async (version: string) => {
@@ -61,15 +80,13 @@ const deploy = async (version: string) => {
   return model.version
 }
 // the inference tuning settings pass through, to compare them on a machine
-const tuning = Object.fromEntries(['INFERENCE_THREADS', 'INFERENCE_SPIN_WAIT'].flatMap((name) => process.env[name] ? [[name, process.env[name]!]] : []))
+const tuning = Object.fromEntries(['INFERENCE_WORKERS', 'INFERENCE_THREADS', 'INFERENCE_SPIN_WAIT'].flatMap((name) => process.env[name] ? [[name, process.env[name]!]] : []))
 const detector = await DetectorNode.start({
   config: loadNodeConfig({ LOOP_HOST: loop.url, LOOP_ORGANIZATION: 'local', LOOP_PROJECT: 'demo', DATA_FOLDER: join(temp.path, 'detector'), PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', ...tuning }),
 })
 const firstVersion = await deploy('1.0')
 while (detector.active.version !== firstVersion) await Bun.sleep(100)
 
-const photo = new Uint8Array(await readFile(join(import.meta.dir, '../test/fixtures/astronaut.jpg')))
-const jpeg = new Uint8Array(await new Transformer(photo).resize(640, 480).jpeg(85))
 const rgb = await decodeImage({ kind: 'encoded', bytes: jpeg })
 const frame = { bytes: rgb.data, dtype: 'uint8', shape: [rgb.height, rgb.width, 3] }
 console.log(`detector bench: model ${modelChoice} (${detector.active.logic!.backend}${Object.keys(tuning).length ? ` ${JSON.stringify(tuning)}` : ''}), 640×480 JPEG ${jpeg.length} B, ${navigator.hardwareConcurrency} cores, ${seconds} s per measurement, Bun ${Bun.version}`)
@@ -276,6 +293,7 @@ console.log(`RSS after ${driftDetections} detections vs after 1000: ${((rssN / r
 for (const line of describeFlood(flood)) console.log(line)
 for (const line of describeBatching(batching)) console.log(line)
 for (const line of describeCustomLogic(customLogic)) console.log(line)
+for (const line of await poolScaling()) console.log(line)
 
 for (const connection of connections) connection.close()
 await detector.stop()

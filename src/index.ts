@@ -3,7 +3,7 @@
  *
  * - Nodes: DetectorNode (bring a DetectorLogicFactory), AnnotatorNode (an AnnotatorLogic), ConverterNode
  *   (a ConverterLogic), the trainer framework (a TrainerLogic), and LocalLoop, an embedded Learning Loop.
- * - Inference: createInferenceEngine (ONNX model packages in a Worker; webgpu → cuda → cpu → wasm).
+ * - Inference: createInferenceEngine (ONNX model packages in a pool of Workers sized to the machine; webgpu → cuda → cpu → wasm).
  * - Contract: every wire/disk shape as a TypeBox schema and a type of the same name, plus `decode`.
  * - Config, the Loop client, and the node runtime pieces (logger, metrics, HTTP + socket.io server).
  *
@@ -99,6 +99,9 @@ export type { StoredImage } from './local-loop/image-records.ts'
 export { AUTO_BACKEND_CHAIN, AUTO_BACKEND_CHAIN_ON_DENO, GPU_BACKENDS, parseBackendChoice, backendCandidates } from './inference/backend-choice.ts'
 export { createInferenceEngine, type InferenceEngine, type InferenceEngineOptions } from './inference/inference-engine.ts'
 export type { DetectionOutput, DetectionRequestOptions, StageTimings } from './inference/worker-protocol.ts'
+export type { PoolStatus } from './inference/worker-pool.ts'
+export { readUsableCores, readCpuLimits } from './inference/cpu-limits.ts'
+export { choosePoolPlan, type PoolPlan, type ThreadMeasurement, type CpuLimits } from './inference/thread-policy.ts'
 export { ImageInputError, NoBackendError, ModelPackageError, InferenceUnavailableError, type BackendRejection } from './inference/inference-errors.ts'
 export { decodeImage, type ImageInput, type RgbImage, type ImageDecoderChoice, type DecodeOptions } from './inference/image-decoding.ts'
 export { ImageDecodePool, decodeImageInWorker, type ImageDecodePoolOptions, type WorkerDecodeOptions } from './inference/image-decode-pool.ts'

@@ -95,7 +95,8 @@ export async function runDetectCommand(args: string[], io: DetectCommandIo = def
     return 1
   }
   try {
-    engine = await createInferenceEngine({ modelDir: model.dir, backend, threads, ortLibDir, maxImagePixels })
+    // the files are detected one after another: a second worker would only cost its start-up
+    engine = await createInferenceEngine({ modelDir: model.dir, backend, threads, workers: 1, ortLibDir, maxImagePixels })
   } catch (error) {
     io.err(`learning-loop-node detect: ${errorMessage(error)}`)
     await model.cleanup()

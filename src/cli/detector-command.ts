@@ -6,7 +6,7 @@ import { loadCommandConfig, serveUntilSignalled } from './node-command.ts'
 const DETECTOR_SETTINGS: SettingName[] = [
   'port', 'hostname', 'dataFolder', 'loopHost', 'username', 'password', 'organization', 'project', 'sslCertPath',
   'requestTimeoutMs', 'localLoopPort', 'modelFormat', 'versionControlDefault', 'syncCycles', 'exclusiveModelBuild',
-  'minUncertainThreshold', 'maxUncertainThreshold', 'outboxMaxItems', 'outboxMaxBytes', 'inferenceBackend', 'inferenceThreads', 'inferenceSpinWait', 'inferenceBatchWindowMs', 'inferenceMaxBatch', 'ortLibDir', 'maxImagePixels',
+  'minUncertainThreshold', 'maxUncertainThreshold', 'outboxMaxItems', 'outboxMaxBytes', 'inferenceBackend', 'inferenceWorkers', 'inferenceThreads', 'inferenceSpinWait', 'inferenceBatchWindowMs', 'inferenceMaxBatch', 'ortLibDir', 'maxImagePixels',
   'skipRepeatOnStart', 'useBackdoorControls', 'logLevel',
 ]
 

@@ -42,7 +42,9 @@ export interface NodeConfig {
   }
   inference: {
     backend: string
+    /** INFERENCE_THREADS and INFERENCE_WORKERS; unset: chosen at model load (inference/thread-policy.ts) */
     threads: number | undefined
+    workers: number | undefined
     ortLibDir: string | undefined
     spinWait: boolean
     /** INFERENCE_BATCH_WINDOW_MS / INFERENCE_MAX_BATCH: dynamic batching of models with a dynamic batch dimension */
@@ -119,7 +121,8 @@ export function buildNodeConfig(raw: RawSettings): NodeConfig {
     },
     inference: {
       backend,
-      threads: raw.inferenceThreads,
+      threads: atLeastOne('INFERENCE_THREADS', raw.inferenceThreads),
+      workers: atLeastOne('INFERENCE_WORKERS', raw.inferenceWorkers),
       ortLibDir: raw.ortLibDir,
       spinWait: raw.inferenceSpinWait ?? false,
       batchWindowMs: raw.inferenceBatchWindowMs === undefined ? undefined : notNegative('INFERENCE_BATCH_WINDOW_MS', raw.inferenceBatchWindowMs),

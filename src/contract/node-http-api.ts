@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { ConversionRecord } from './converter-ledger.ts'
+import { InferenceInfo } from './detector-status.ts'
 import { OperationModeSchema, OutboxModeSchema } from './enums.ts'
 import { ImageMetadata } from './image-metadata.ts'
 import { StringEnum } from './schema-helpers.ts'
@@ -53,6 +54,8 @@ export const UploadRequestOptions = Type.Object({
 export const DetectorStatusData = Type.Object({
   now: Type.Number({ description: 'epoch milliseconds' }),
   model: Type.Union([Type.Object({ version: Type.String(), backend: Type.String(), categories: Type.Integer() }), Type.Null()]),
+  /** inference workers × threads of the active model, and why (null for a custom logic without a pool) */
+  inference: Type.Union([InferenceInfo, Type.Null()]),
   operation_mode: OperationModeSchema,
   version_control: Type.String(),
   target_version: Type.Union([Type.String(), Type.Null()]),

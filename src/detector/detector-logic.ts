@@ -4,6 +4,7 @@ import type { BackendChoice } from '../config/inference-settings.ts'
 import type { DetectionOutput, DetectionRequestOptions } from '../inference/worker-protocol.ts'
 import type { ImageInput } from '../inference/image-decoding.ts'
 import type { MetricsRegistry } from '../foundation/metrics.ts'
+import type { PoolStatus } from '../inference/worker-pool.ts'
 
 /** The package format this node asks the Loop for by default: an ONNX model package (model.json + .onnx). */
 export const DEFAULT_MODEL_FORMAT = 'onnx'
@@ -19,6 +20,8 @@ export interface DetectorLogic {
   readonly modelInfo: ModelInformation & { format?: string }
   /** what runs it, for /about and /metrics (e.g. `webgpu-native`, `cpu`, or a custom name) */
   readonly backend: string
+  /** the inference workers serving it and why that many (the ONNX engine's pool; a custom logic may leave it out) */
+  readonly pool?: PoolStatus
   /** `options.keepDecoded`: a logic that decodes may return the pixels of a non-JPEG image as `decoded` (optional) */
   detect(image: ImageInput, options?: DetectionRequestOptions): Promise<LogicOutput>
   detectBatch(images: ImageInput[], options?: DetectionRequestOptions): Promise<LogicOutput[]>
@@ -35,6 +38,7 @@ export interface OnnxDetectorOptions {
   modelFormat?: string
   backend?: BackendChoice
   threads?: number
+  workers?: number
   ortLibDir?: string
   spinWait?: boolean
   /** dynamic batching of models with a dynamic batch dimension (InferenceEngineOptions) */
@@ -44,19 +48,20 @@ export interface OnnxDetectorOptions {
   metrics?: MetricsRegistry
 }
 
-/** The default factory: ONNX model packages run by the inference engine (a Worker per model version). */
+/** The default factory: ONNX model packages run by the inference engine (a pool of Workers per model version). */
 export class OnnxDetectorFactory implements DetectorLogicFactory {
   readonly modelFormat: string
   constructor(private readonly options: OnnxDetectorOptions = {}) {
     this.modelFormat = options.modelFormat ?? DEFAULT_MODEL_FORMAT
   }
 
-  /** The inference engine is a DetectorLogic as it is (a worker per model version). */
+  /** The inference engine is a DetectorLogic as it is (a pool of workers per model version). */
   build(modelDir: string): Promise<DetectorLogic> {
     return createInferenceEngine({
       modelDir,
       backend: this.options.backend,
       threads: this.options.threads,
+      workers: this.options.workers,
       ortLibDir: this.options.ortLibDir,
       spinWait: this.options.spinWait,
       batchWindowMs: this.options.batchWindowMs,

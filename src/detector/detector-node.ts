@@ -1,6 +1,6 @@
 import { mkdir, readdir, rm } from 'node:fs/promises'
 import {
-  OPERATION_MODES, isOneOf, type AboutResponse, type ImageMetadata, type ModelVersionResponse, type OperationMode, type OutboxMode,
+  OPERATION_MODES, isOneOf, type AboutResponse, type ImageMetadata, type InferenceInfo, type ModelVersionResponse, type OperationMode, type OutboxMode,
 } from '../contract/index.ts'
 import type { NodeConfig } from '../config/node-config.ts'
 import { ConfigError } from '../config/read-settings.ts'
@@ -15,7 +15,7 @@ import type { ImageInput } from '../inference/image-decoding.ts'
 import { ActiveDetector } from './active-detector.ts'
 import { DetectionService, type DetectOptions, type LastDetection, type UploadItem } from './detection-service.ts'
 import type { DetectorApi, DetectorStatusData } from './detector-api.ts'
-import { OnnxDetectorFactory, type DetectorLogicFactory } from './detector-logic.ts'
+import { OnnxDetectorFactory, type DetectorLogic, type DetectorLogicFactory } from './detector-logic.ts'
 import { ModelStore } from './model-store.ts'
 import { ModelUpdater } from './model-updater.ts'
 import { Outbox, type OutboxOptions } from './outbox.ts'
@@ -85,7 +85,7 @@ export class DetectorNode implements DetectorApi {
     })
     const exchange = new DataExchange(loop.rest, loop.context)
     const factory = options.factory ?? new OnnxDetectorFactory({
-      backend: config.inference.backend as never, threads: config.inference.threads, ortLibDir: config.inference.ortLibDir,
+      backend: config.inference.backend as never, threads: config.inference.threads, workers: config.inference.workers, ortLibDir: config.inference.ortLibDir,
       spinWait: config.inference.spinWait, maxImagePixels: config.inference.maxImagePixels,
       batchWindowMs: config.inference.batchWindowMs, maxBatch: config.inference.maxBatch,
       metrics: runtime.metrics, modelFormat: config.detector.modelFormat,
@@ -131,6 +131,7 @@ export class DetectorNode implements DetectorApi {
       model_info: logic ? { ...logic.modelInfo, model_root_path: this.active.version ? this.store.versionFolder(this.active.version) : null } : null,
       target_model: this.updater.target?.version ?? null,
       version_control: this.updater.mode,
+      ...(logic?.pool ? { inference: inferenceInfo(logic) } : {}),
     }
   }
 
@@ -178,6 +179,7 @@ export class DetectorNode implements DetectorApi {
     return {
       now: Date.now(),
       model: logic ? { version: logic.modelInfo.version, backend: logic.backend, categories: logic.modelInfo.categories?.length ?? 0 } : null,
+      inference: logic?.pool ? inferenceInfo(logic) : null,
       operation_mode: this.operationMode,
       version_control: this.updater.mode,
       target_version: this.updater.target?.version ?? null,
@@ -220,6 +222,23 @@ export class DetectorNode implements DetectorApi {
     await this.runtime.shutdown('stop requested')
   }
 
+  /** The active model's pool in /metrics; a custom logic without one leaves them out. */
+  private registerPoolGauges(): void {
+    const { metrics } = this.runtime
+    const pool = () => this.active.logic?.pool
+    const workers = metrics.gauge('detector_inference_workers', 'inference workers serving the active model, by state (planned, live)')
+    workers.collect(() => {
+      const serving = pool()
+      if (serving) for (const [state, value] of [['planned', serving.workers], ['live', serving.liveWorkers]] as const) workers.set(value, { state })
+    })
+    const threads = metrics.gauge('detector_inference_threads_per_worker', 'intra-op threads of each inference worker of the active model')
+    threads.collect(() => void (pool() && threads.set(pool()!.threadsPerWorker)))
+    const cores = metrics.gauge('detector_usable_cores', 'CPU cores this process may use (host cores, affinity, cgroup quota) as the thread policy counted them')
+    cores.collect(() => void (pool() && cores.set(pool()!.usableCores)))
+    const runTime = metrics.gauge('detector_inference_measured_run_seconds', 'fastest session run of the active model timed at load (/about names its threads and the one-thread time)')
+    runTime.collect(() => void (pool()?.measurement && runTime.set(pool()!.measurement!.runMs / 1000)))
+  }
+
   private wire(): void {
     const { runtime } = this
     registerStatusPage(runtime.app, this)
@@ -230,6 +249,7 @@ export class DetectorNode implements DetectorApi {
       const logic = this.active.logic
       if (logic) backend.set(1, { version: logic.modelInfo.version, backend: logic.backend })
     })
+    this.registerPoolGauges()
     runtime.setHooks({
       onStartup: async () => {
         const fallback = this.options.fallbackModelDir === null ? undefined : (this.options.fallbackModelDir ?? safeBuiltinModelDir(runtime.log))
@@ -253,6 +273,17 @@ export class DetectorNode implements DetectorApi {
       },
       notReadyReason: () => (this.active.logic ? undefined : this.active.updatingTo ? `updating model to version ${this.active.updatingTo}` : 'no model loaded'),
     })
+  }
+}
+
+/** How the active model is served, for /about and the status page (the log line at load says the same). */
+function inferenceInfo(logic: DetectorLogic): InferenceInfo {
+  const pool = logic.pool!
+  return {
+    backend: logic.backend, workers: pool.workers, live_workers: pool.liveWorkers, threads_per_worker: pool.threadsPerWorker,
+    usable_cores: pool.usableCores, reason: pool.reason,
+    measured_threads: pool.measurement?.threads ?? null, measured_run_ms: pool.measurement?.runMs ?? null,
+    single_thread_run_ms: pool.measurement?.singleThreadRunMs ?? null,
   }
 }
 

@@ -1,19 +1,20 @@
 /**
- * The main-thread face of inference: one worker per engine (one session per worker), requests
- * queued inside the worker and served one at a time, so concurrent `detect` calls are safe and the
- * event loop stays free. Images travel as a private copy whose buffer is transferred (the caller
- * keeps its bytes, e.g. for the outbox, and a view into a large buffer never drags the whole buffer
- * along). The worker is unref'd while idle, so a forgotten engine never keeps the process alive.
+ * The main-thread face of inference: a pool of workers per model version (one session each, worker-pool.ts), sized
+ * at load from the usable cores and a short measurement of the model (thread-policy.ts). Concurrent `detect` calls
+ * are safe and the event loop stays free.
  */
 import { createLogger, errorMessage } from '../foundation/log.ts'
 import type { MetricsRegistry } from '../foundation/metrics.ts'
 import { parseBackendChoice } from './backend-choice.ts'
 import type { BackendChoice, BackendName } from '../config/inference-settings.ts'
 import type { ImageDecoderChoice, ImageInput } from './image-decoding.ts'
-import { deserializeError, ImageInputError, InferenceUnavailableError, type BackendRejection } from './inference-errors.ts'
+import type { BackendRejection } from './inference-errors.ts'
 import type { ModelInformationWithFormat } from './model-package.ts'
-import type { DetectionOutput, DetectionRequestOptions, WorkerRequest, WorkerResponse } from './worker-protocol.ts'
-import { startModuleWorker, type ModuleWorker } from '../runtime/module-worker.ts'
+import { readUsableCores } from './cpu-limits.ts'
+import { choosePoolPlan, concurrentLoads, firstWorkerThreads, needsSingleThreadRun, type PoolOverrides, type ThreadMeasurement } from './thread-policy.ts'
+import { WorkerConnection, type LoadedModel } from './worker-connection.ts'
+import { WorkerPool, type PoolStatus } from './worker-pool.ts'
+import type { DetectionOutput, DetectionRequestOptions, WorkerLoadOptions } from './worker-protocol.ts'
 
 const log = createLogger('inference')
 
@@ -21,8 +22,12 @@ export interface InferenceEngineOptions {
   /** folder with model.json (at its root or in one sub-folder) and the ONNX file */
   modelDir: string
   backend?: BackendChoice
-  /** intra-op (onnxruntime-node) or wasm threads; default: all cores */
+  /** intra-op (onnxruntime-node) or wasm threads per worker; default: chosen at load (thread-policy.ts) */
   threads?: number
+  /** inference workers (a session each); default: chosen at load from the usable cores and the model */
+  workers?: number
+  /** the cores to plan for; default: read from the machine (affinity, cgroup quota) */
+  usableCores?: number
   /** folder with libonnxruntime_providers_{shared,cuda}.so (or a whole libonnxruntime.so.1) */
   ortLibDir?: string
   /** onnxruntime-node threads busy-wait between ops (default false; see BackendSessionOptions) */
@@ -42,7 +47,7 @@ export interface InferenceEngineOptions {
   batchWindowMs?: number
   /** the most images in one batched run (default 8; 1 turns batching off) */
   maxBatch?: number
-  /** images accepted but not yet answered before `detect` refuses more (default 64) */
+  /** images accepted but not yet answered, over all workers, before `detect` refuses more (default 64) */
   maxPendingImages?: number
   metrics?: MetricsRegistry
 }
@@ -57,227 +62,118 @@ export interface InferenceEngine {
   readonly inputSize: { width: number; height: number }
   /** concurrent images are stacked into one session run (a dynamic batch dimension, batching on) */
   readonly dynamicBatch: boolean
+  /** workers × threads, why, and what the load measured */
+  readonly pool: PoolStatus
   detect(image: ImageInput, options?: DetectionRequestOptions): Promise<DetectionOutput>
   detectBatch(images: ImageInput[], options?: DetectionRequestOptions): Promise<DetectionOutput[]>
   dispose(): Promise<void>
 }
 
 
-interface Pending {
-  images: number
-  resolve(outputs: DetectionOutput[]): void
-  reject(error: Error): void
-}
+/** Runs per worker when timing the model: at least the first, up to the second while the time budget lasts. */
+const MEASURED_RUNS = { least: 3, most: 7 }
+const MEASURING_BUDGET_MS = 1_500
 
-const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64]
-
-function engineMetrics(registry: MetricsRegistry | undefined) {
-  if (!registry) return undefined
-  return {
-    images: registry.counter('inference_images_total', 'images run through the inference engine'),
-    failures: registry.counter('inference_failures_total', 'failed inference requests by kind'),
-    stages: registry.histogram('inference_stage_seconds', 'time per inference stage (decode, preprocess, inference, postprocess)'),
-    batchSizes: registry.histogram('inference_batch_size', 'images in the session run each image went through, observed once per image (1: it ran alone)', BATCH_SIZE_BUCKETS),
-  }
-}
-
-function failureKind(error: Error): string {
-  if (error instanceof ImageInputError) return 'image_input'
-  if (error instanceof InferenceUnavailableError) return 'unavailable'
-  return 'inference'
-}
-
-class WorkerInferenceEngine implements InferenceEngine {
-  backend!: BackendName
-  rejected: BackendRejection[] = []
-  modelInfo!: ModelInformationWithFormat
-  inputSize = { width: 0, height: 0 }
-  dynamicBatch = false
-  private readonly pending = new Map<number, Pending>()
-  private pendingImages = 0
-  private nextId = 1
-  private closed?: Error
-  private loadWaiter?: { resolve(): void; reject(error: Error): void }
-  private disposeWaiter?: () => void
-  private readonly metrics: ReturnType<typeof engineMetrics>
-
-  constructor(private readonly worker: ModuleWorker, private readonly options: InferenceEngineOptions) {
-    this.metrics = engineMetrics(options.metrics)
-    worker.addEventListener('message', (event: MessageEvent<WorkerResponse>) => this.receive(event.data))
-    worker.addEventListener('error', (event: ErrorEvent) => this.fail(new InferenceUnavailableError(`the inference worker crashed: ${event.message}`)))
-    worker.addEventListener('close', () => this.fail(new InferenceUnavailableError('the inference worker has stopped')))
-  }
-
-  async load(): Promise<void> {
-    const backend = parseBackendChoice(this.options.backend)
-    const loaded = new Promise<void>((resolve, reject) => { this.loadWaiter = { resolve, reject } })
-    this.post({
-      type: 'load',
-      options: {
-        modelDir: this.options.modelDir, backend, threads: this.options.threads, ortLibDir: this.options.ortLibDir, spinWait: this.options.spinWait,
-        verify: this.options.verify ?? true, confidenceThreshold: this.options.confidenceThreshold,
-        iouThreshold: this.options.iouThreshold, imageDecoder: this.options.imageDecoder ?? 'native', maxImagePixels: this.options.maxImagePixels,
-        batchWindowMs: this.options.batchWindowMs, maxBatch: this.options.maxBatch,
-      },
-    })
-    try {
-      await loaded
-    } finally {
-      this.loadWaiter = undefined
-    }
-    this.releaseWhenIdle()
-    // one line per reason: both WebGPU backends fail for the same one when there is no Vulkan
-    const byReason = new Map<string, string[]>()
-    for (const { backend: name, reason } of this.rejected) byReason.set(reason, [...(byReason.get(reason) ?? []), name])
-    for (const [reason, backends] of byReason) log.info('inference backend rejected', { backends, reason })
-    log.info('inference backend chosen', { backend: this.backend, model: this.modelInfo.version, rejected: this.rejected.map((r) => r.backend), dynamicBatch: this.dynamicBatch })
-  }
-
-  detect(image: ImageInput, options: DetectionRequestOptions = {}): Promise<DetectionOutput> {
-    return this.request([image], options).then((outputs) => outputs[0]!)
-  }
-
-  detectBatch(images: ImageInput[], options: DetectionRequestOptions = {}): Promise<DetectionOutput[]> {
-    return images.length === 0 ? Promise.resolve([]) : this.request(images, options)
-  }
-
-  async dispose(): Promise<void> {
-    if (this.closed) return
-    let timer: ReturnType<typeof setTimeout> | undefined
-    // a worker stuck in native code must not hold dispose (and process exit) forever
-    const done = new Promise<void>((resolve) => {
-      this.disposeWaiter = resolve
-      timer = setTimeout(resolve, 5_000)
-    })
-    this.worker.ref()
-    this.post({ type: 'dispose' })
-    await done
-    clearTimeout(timer)
-    this.fail(new InferenceUnavailableError('the inference engine was disposed'))
-  }
-
-  private request(images: ImageInput[], options: DetectionRequestOptions): Promise<DetectionOutput[]> {
-    if (this.closed) return this.refuse(new InferenceUnavailableError(this.closed.message))
-    const limit = this.options.maxPendingImages ?? 64
-    if (this.pendingImages + images.length > limit) {
-      return this.refuse(new InferenceUnavailableError(`the inference queue is full (${this.pendingImages} images waiting, limit ${limit})`))
-    }
-    const copies: ImageInput[] = []
-    const transfer: ArrayBuffer[] = []
-    for (const image of images) {
-      if (!image || typeof image !== 'object' || !(image.bytes instanceof Uint8Array)) {
-        return this.refuse(new ImageInputError('an image must be { kind: "encoded", bytes } or { kind: "raw", bytes, dtype, shape } with bytes as a Uint8Array'))
-      }
-      // a copy of its own: a Buffer's slice() is a view, and transferring its buffer would empty the caller's (and pooled) bytes
-      const bytes = new Uint8Array(image.bytes)
-      copies.push({ ...image, bytes })
-      transfer.push(bytes.buffer as ArrayBuffer)
-    }
-    const id = this.nextId++
-    return new Promise<DetectionOutput[]>((resolve, reject) => {
-      this.pending.set(id, { images: images.length, resolve, reject })
-      this.pendingImages += images.length
-      this.worker.ref()
-      this.post({ type: 'detect', id, images: copies, ...(options.keepDecoded ? { keepDecoded: true } : {}) }, transfer)
-    })
-  }
-
-  private refuse(error: Error): Promise<never> {
-    this.metrics?.failures.inc({ kind: failureKind(error) })
-    log.warn('detection refused', { error: error.message })
-    return Promise.reject(error)
-  }
-
-  private post(message: WorkerRequest, transfer: ArrayBuffer[] = []): void {
-    this.worker.postMessage(message, transfer)
-  }
-
-  private receive(message: WorkerResponse): void {
-    switch (message.type) {
-      case 'loaded':
-        this.backend = message.backend
-        this.rejected = message.rejected
-        this.modelInfo = message.model
-        this.inputSize = message.inputSize
-        this.dynamicBatch = message.dynamicBatch ?? false
-        this.loadWaiter?.resolve()
-        break
-      case 'load-failed':
-        this.loadWaiter?.reject(deserializeError(message.error))
-        break
-      case 'detected':
-      case 'detect-failed': {
-        const pending = this.pending.get(message.id)
-        if (!pending) return
-        this.pending.delete(message.id)
-        this.pendingImages -= pending.images
-        if (message.type === 'detected') {
-          this.metrics?.images.inc({ backend: this.backend }, message.outputs.length)
-          for (const { timings, batchSize } of message.outputs) {
-            this.observeTimings(timings)
-            this.metrics?.batchSizes.observe(batchSize ?? 1)
-          }
-          pending.resolve(message.outputs)
-        } else {
-          const error = deserializeError(message.error)
-          this.metrics?.failures.inc({ kind: failureKind(error) })
-          log.warn('detection failed', { error: error.message, kind: failureKind(error) })
-          pending.reject(error)
-        }
-        break
-      }
-      case 'disposed':
-        this.disposeWaiter?.()
-        break
-    }
-    this.releaseWhenIdle()
-  }
-
-  /** An idle engine must not keep the process alive; `request` refs the worker again. */
-  private releaseWhenIdle(): void {
-    if (!this.closed && this.pending.size === 0 && !this.loadWaiter && !this.disposeWaiter) this.worker.unref()
-  }
-
-  private observeTimings(timings: DetectionOutput['timings']): void {
-    if (!this.metrics) return
-    this.metrics.stages.observe(timings.decodeMs / 1000, { stage: 'decode' })
-    this.metrics.stages.observe(timings.preprocessMs / 1000, { stage: 'preprocess' })
-    this.metrics.stages.observe(timings.inferenceMs / 1000, { stage: 'inference' })
-    this.metrics.stages.observe(timings.postprocessMs / 1000, { stage: 'postprocess' })
-  }
-
-  /** Ends the engine: every waiting request fails with `error`, the worker is terminated. */
-  private fail(error: Error): void {
-    if (this.closed) return
-    this.closed = error
-    this.loadWaiter?.reject(error)
-    for (const pending of this.pending.values()) pending.reject(error)
-    if (this.pending.size > 0) {
-      this.metrics?.failures.inc({ kind: 'unavailable' }, this.pending.size)
-      log.error('inference requests failed', { error: error.message, requests: this.pending.size })
-    }
-    this.pending.clear()
-    this.pendingImages = 0
-    this.disposeWaiter?.()
-    this.worker.terminate()
-  }
+/** A plain grey frame of the network's size: the measurement times the session, not the image decoder. */
+function measurementFrame({ width, height }: { width: number; height: number }): ImageInput {
+  return { kind: 'raw', bytes: new Uint8Array(width * height * 3).fill(114), dtype: 'uint8', shape: [height, width, 3] }
 }
 
 /**
- * Starts a worker, loads the model and picks a backend (see backend-choice.ts for the `auto` order).
- * Throws ModelPackageError for a bad model folder and NoBackendError (naming every backend's reason)
- * when nothing can run it.
+ * The fastest session run of each worker, their runs alternating so that load on the machine hits all alike. The
+ * fastest, not the median: other work on the machine only ever adds time, and a median of a few runs on a busy
+ * machine once put one thread at 3.3× the time of two.
+ */
+async function fastestRunMs(connections: WorkerConnection[], frame: ImageInput): Promise<number[]> {
+  const fastest = connections.map(() => Number.POSITIVE_INFINITY)
+  const started = performance.now()
+  for (let run = 0; run < MEASURED_RUNS.most && (run < MEASURED_RUNS.least || performance.now() - started < MEASURING_BUDGET_MS); run++) {
+    for (const [index, connection] of connections.entries()) {
+      const [output] = await connection.run([frame], false)
+      fastest[index] = Math.min(fastest[index]!, output!.timings.inferenceMs)
+    }
+  }
+  return fastest.map((ms) => Math.round(ms * 100) / 100)
+}
+
+function logBackendChoice(loaded: LoadedModel): void {
+  // one line per reason: both WebGPU backends fail for the same one when there is no Vulkan
+  const byReason = new Map<string, string[]>()
+  for (const { backend: name, reason } of loaded.rejected) byReason.set(reason, [...(byReason.get(reason) ?? []), name])
+  for (const [reason, backends] of byReason) log.info('inference backend rejected', { backends, reason })
+  log.info('inference backend chosen', { backend: loaded.backend, model: loaded.model.version, rejected: loaded.rejected.map((r) => r.backend), dynamicBatch: loaded.dynamicBatch ?? false })
+}
+
+/**
+ * Starts the first worker, which loads the model and picks a backend (see backend-choice.ts for the `auto` order),
+ * times the model (on a CPU backend also on one thread, unless INFERENCE_WORKERS/THREADS decide), chooses workers ×
+ * threads (thread-policy.ts) and starts the rest of the pool with that backend, a few at a time (concurrentLoads). Throws
+ * ModelPackageError for a bad model folder and NoBackendError (naming every backend's reason) when nothing can run it.
  */
 export async function createInferenceEngine(options: InferenceEngineOptions): Promise<InferenceEngine> {
-  const worker = startModuleWorker(new URL('./inference-worker.ts', import.meta.url))
-  const engine = new WorkerInferenceEngine(worker, options)
+  const startedAt = performance.now()
+  const backendChoice = parseBackendChoice(options.backend)
+  const cores = options.usableCores ?? await readUsableCores()
+  const overrides: PoolOverrides = {
+    ...(options.workers !== undefined ? { workers: options.workers } : {}),
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+  }
+  const load = (backend: BackendChoice, threads: number): WorkerLoadOptions => ({
+    modelDir: options.modelDir, backend, threads, ortLibDir: options.ortLibDir, spinWait: options.spinWait,
+    verify: options.verify ?? true, confidenceThreshold: options.confidenceThreshold,
+    iouThreshold: options.iouThreshold, imageDecoder: options.imageDecoder ?? 'native', maxImagePixels: options.maxImagePixels,
+    batchWindowMs: options.batchWindowMs, maxBatch: options.maxBatch,
+  })
+  const started: { connection: WorkerConnection; threads: number }[] = []
   try {
-    await engine.load()
+    const firstThreads = firstWorkerThreads(cores, overrides)
+    const { connection: first, loaded } = await WorkerConnection.start(load(backendChoice, firstThreads))
+    started.push({ connection: first, threads: firstThreads })
+    logBackendChoice(loaded)
+    let measurement: ThreadMeasurement | undefined
+    try {
+      const frame = measurementFrame(loaded.inputSize)
+      if (needsSingleThreadRun(loaded.backend, firstThreads, overrides)) {
+        const { connection: single } = await WorkerConnection.start(load(loaded.backend, 1))
+        started.push({ connection: single, threads: 1 })
+        const [runMs, singleThreadRunMs] = await fastestRunMs([first, single], frame)
+        measurement = { threads: firstThreads, runMs: runMs!, singleThreadRunMs: singleThreadRunMs! }
+      } else {
+        measurement = { threads: firstThreads, runMs: (await fastestRunMs([first], frame))[0]! }
+      }
+    } catch (error) {
+      // the pool can still be sized from the cores; a model that cannot run will say so on its first request
+      log.warn('the model could not be timed at load', { model: loaded.model.version, error: errorMessage(error) })
+    }
+    const plan = choosePoolPlan({ cores, backend: loaded.backend, overrides, measurement })
+    const kept: WorkerConnection[] = []
+    for (const { connection, threads } of started) {
+      // a worker that died while the model was timed is not kept; a fresh one takes its place below
+      if (threads === plan.threadsPerWorker && kept.length < plan.workers && connection.alive) kept.push(connection)
+      else await connection.dispose()
+    }
+    const workerLoad = load(loaded.backend, plan.threadsPerWorker)
+    while (kept.length < plan.workers) {
+      const loads = Math.min(concurrentLoads(cores), plan.workers - kept.length)
+      const results = await Promise.allSettled(Array.from({ length: loads }, () => WorkerConnection.start(workerLoad)))
+      for (const result of results) {
+        if (result.status === 'fulfilled') {
+          started.push({ connection: result.value.connection, threads: plan.threadsPerWorker })
+          kept.push(result.value.connection)
+        }
+      }
+      const failed = results.find((result) => result.status === 'rejected')
+      if (failed) throw failed.reason
+    }
+    log.info('inference pool started', {
+      model: loaded.model.version, backend: loaded.backend, workers: plan.workers, threadsPerWorker: plan.threadsPerWorker,
+      usableCores: cores, reason: plan.reason, measurement, ms: Math.round(performance.now() - startedAt),
+    })
+    return new WorkerPool(loaded, kept, { load: workerLoad, plan, maxPendingImages: options.maxPendingImages, metrics: options.metrics })
   } catch (error) {
+    await Promise.all(started.map(({ connection }) => connection.dispose()))
     log.error('inference engine failed to start', { modelDir: options.modelDir, error: errorMessage(error) })
     options.metrics?.counter('inference_failures_total', 'failed inference requests by kind').inc({ kind: 'load' })
-    worker.terminate()
     throw error
   }
-  return engine
 }

@@ -70,6 +70,14 @@ describe('typed settings', () => {
     expect(() => loadNodeConfig({ OUTBOX_MAX_BYTES: '-5' })).toThrow('OUTBOX_MAX_BYTES must be at least 1')
     expect(() => loadNodeConfig({ OUTBOX_MAX_ITEMS: 'many' })).toThrow('OUTBOX_MAX_ITEMS="many" is not an integer')
   })
+  test('INFERENCE_WORKERS / INFERENCE_THREADS: unset leaves the choice to the thread policy; set by env or flag; at least 1', () => {
+    expect(loadNodeConfig({}).inference).toMatchObject({ workers: undefined, threads: undefined })
+    expect(loadNodeConfig({ INFERENCE_WORKERS: '3', INFERENCE_THREADS: '2' }).inference).toMatchObject({ workers: 3, threads: 2 })
+    expect(loadNodeConfig({ INFERENCE_WORKERS: '3' }, { workers: '1' }).inference.workers).toBe(1)
+    expect(() => loadNodeConfig({ INFERENCE_WORKERS: '0' })).toThrow('INFERENCE_WORKERS must be at least 1')
+    expect(() => loadNodeConfig({ INFERENCE_THREADS: '0' })).toThrow('INFERENCE_THREADS must be at least 1')
+    expect(() => loadNodeConfig({ INFERENCE_WORKERS: 'all' })).toThrow('INFERENCE_WORKERS="all" is not an integer')
+  })
   test('inconsistent thresholds and unknown backends are rejected', () => {
     expect(() => loadNodeConfig({ MIN_UNCERTAIN_THRESHOLD: '0.7' })).toThrow('greater than MAX_UNCERTAIN_THRESHOLD')
     expect(() => loadNodeConfig({ INFERENCE_BACKEND: 'tpu' })).toThrow('INFERENCE_BACKEND="tpu"')

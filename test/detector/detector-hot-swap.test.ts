@@ -47,7 +47,7 @@ class InstrumentedFactory implements DetectorLogicFactory {
   readonly refusals = new Map<string, number>()
   readonly failingDisposals = new Set<string>()
   readonly inFlight = new Map<string, number>()
-  private readonly onnx = new OnnxDetectorFactory({ backend: 'cpu', threads: 1 })
+  private readonly onnx = new OnnxDetectorFactory({ backend: 'cpu', workers: 1, threads: 1 })
 
   async build(modelDir: string): Promise<DetectorLogic> {
     const json = JSON.parse(await readFile(join(await findModelRoot(modelDir), 'model.json'), 'utf8')) as { version: string }

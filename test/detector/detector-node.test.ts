@@ -153,11 +153,16 @@ describe('REST against a local loop', () => {
     const about = await (await fetch(`${detector.url}/about`)).json()
     expect(about).toMatchObject({ operation_mode: 'idle', state: 'online', target_model: null, version_control: 'follow_loop' })
     expect(about.model_info.categories.map((c: { name: string }) => c.name)).toContain('face')
+    expect(about.inference).toEqual({
+      backend: 'cpu', workers: 1, live_workers: 1, threads_per_worker: 1, usable_cores: expect.any(Number), reason: 'INFERENCE_WORKERS and INFERENCE_THREADS',
+      measured_threads: 1, measured_run_ms: expect.any(Number), single_thread_run_ms: null,
+    })
   })
 
   test('status page data, the last image and OpenAPI-free metrics', async () => {
     const status = await (await fetch(`${detector.url}/status.json`)).json()
     expect(status.model).toMatchObject({ version: 'builtin-blazeface-1', backend: 'cpu' })
+    expect(status.inference).toMatchObject({ workers: 1, live_workers: 1, threads_per_worker: 1 })
     expect(status.last.metadata).toBeDefined()
     const last = await fetch(`${detector.url}/last_detection.jpg`)
     expect(last.headers.get('content-type')).toBe('image/jpeg')
@@ -169,6 +174,10 @@ describe('REST against a local loop', () => {
     expect(metrics).toMatch(/detector_images_total\{autoupload="all",route="rest"\} \d+/)
     expect(metrics).toContain('lln_detector_model_info{backend="cpu",version="builtin-blazeface-1"} 1')
     expect(metrics).toContain('outbox_items')
+    expect(metrics).toContain('lln_detector_inference_workers{state="live"} 1')
+    expect(metrics).toContain('lln_detector_inference_threads_per_worker 1')
+    expect(metrics).toMatch(/lln_detector_usable_cores [1-9]\d*\n/)
+    expect(metrics).toMatch(/lln_detector_inference_measured_run_seconds \d/)
   })
 })
 

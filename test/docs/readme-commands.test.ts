@@ -99,6 +99,7 @@ const COMMANDS: Record<string, Check> = {
   'npm run typecheck': { skip: 'CI (.ci/run) runs it; minutes on a small machine', instead: npmScript('typecheck') },
   'npm run bench:inference': { skip: 'a benchmark (fetches YOLOv8n)', instead: npmScript('bench:inference') },
   'npm run bench:detector': { skip: 'a benchmark', instead: npmScript('bench:detector') },
+  'bun scripts/bench-detector.ts --only pool --pool-seconds 1': { skip: 'a benchmark (two detectors, built-in and YOLOv8n)', instead: file('scripts/bench-pool.ts') },
   'bun scripts/bench-outbox.ts': { skip: 'a benchmark', instead: file('scripts/bench-outbox.ts') },
   'bun scripts/bench-outbox-flood.ts': { skip: 'a benchmark', instead: file('scripts/bench-outbox-flood.ts') },
   'bun scripts/bench-batching.ts': { skip: 'a benchmark', instead: file('scripts/bench-batching.ts') },

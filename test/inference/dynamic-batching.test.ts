@@ -38,8 +38,8 @@ beforeAll(async () => {
   images = [...fixtures.map((bytes): ImageInput => ({ kind: 'encoded', bytes })), raw(96, 64, 7), raw(50, 80, 13)]
   metrics = new MetricsRegistry()
   // a long window and a batch of 4: four concurrent images run together however slow the machine is
-  batched = await createInferenceEngine({ modelDir: dir, backend: 'cpu', threads: 1, batchWindowMs: WINDOW_MS, maxBatch: MAX_BATCH, metrics })
-  alone = await createInferenceEngine({ modelDir: dir, backend: 'cpu', threads: 1, batchWindowMs: 0 })
+  batched = await createInferenceEngine({ modelDir: dir, backend: 'cpu', workers: 1, threads: 1, batchWindowMs: WINDOW_MS, maxBatch: MAX_BATCH, metrics })
+  alone = await createInferenceEngine({ modelDir: dir, backend: 'cpu', workers: 1, threads: 1, batchWindowMs: 0 })
   reference = []
   for (const image of images) reference.push(await alone.detect(image))
 })
@@ -138,7 +138,7 @@ describe('dynamic batching (a model with a symbolic batch dimension)', () => {
 
 describe('images that run alone', () => {
   test('unless asked for, a dynamic-batch model on the CPU backend runs each image alone (batching pays on GPUs)', async () => {
-    const engine = await createInferenceEngine({ modelDir: join(temp.path, 'dynamic'), backend: 'cpu', threads: 1 })
+    const engine = await createInferenceEngine({ modelDir: join(temp.path, 'dynamic'), backend: 'cpu', workers: 1, threads: 1 })
     try {
       expect(engine.dynamicBatch).toBe(false)
       const outputs = await Promise.all(images.slice(0, MAX_BATCH).map((image) => engine.detect(image)))
@@ -153,7 +153,7 @@ describe('images that run alone', () => {
 
   test('a fixed batch of 1 runs each image alone, as before', async () => {
     const dir = await writeTinyModelPackage(join(temp.path, 'fixed'), { ...MODEL, dynamicBatch: false })
-    const engine = await createInferenceEngine({ modelDir: dir, backend: 'cpu', threads: 1, batchWindowMs: WINDOW_MS, maxBatch: MAX_BATCH })
+    const engine = await createInferenceEngine({ modelDir: dir, backend: 'cpu', workers: 1, threads: 1, batchWindowMs: WINDOW_MS, maxBatch: MAX_BATCH })
     try {
       expect(engine.dynamicBatch).toBe(false)
       const outputs = await Promise.all(images.slice(0, MAX_BATCH).map((image) => engine.detect(image)))
@@ -168,7 +168,7 @@ describe('images that run alone', () => {
 
   test('a model that declares a dynamic batch but fixes it inside: the batch falls back to one run per image, and stays so', async () => {
     const dir = await writeTinyModelPackage(join(temp.path, 'careless'), { ...MODEL, batchFixedInside: true })
-    const engine = await createInferenceEngine({ modelDir: dir, backend: 'cpu', threads: 1, batchWindowMs: WINDOW_MS, maxBatch: MAX_BATCH })
+    const engine = await createInferenceEngine({ modelDir: dir, backend: 'cpu', workers: 1, threads: 1, batchWindowMs: WINDOW_MS, maxBatch: MAX_BATCH })
     try {
       expect(engine.dynamicBatch).toBe(true)
       for (let round = 0; round < 2; round++) {

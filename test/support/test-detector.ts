@@ -5,14 +5,14 @@ import { DetectorNode, type DetectorNodeOptions } from '../../src/detector/detec
 import { waitFor } from './temp.ts'
 
 /**
- * A DetectorNode for tests, resolved once /ready answers: the built-in face model on one CPU thread, on a free port
+ * A DetectorNode for tests, resolved once /ready answers: the built-in face model on one worker with one CPU thread, on a free port
  * of 127.0.0.1, following local/demo of the Loop at `loopUrl` and uploading every 250 ms. `env` adds or overrides settings,
  * `options` the node's (a model factory, say).
  */
 export async function startTestDetector(loopUrl: string, dataFolder: string, env: Record<string, string> = {}, options: Omit<Partial<DetectorNodeOptions>, 'config'> = {}): Promise<DetectorNode> {
   const config = loadNodeConfig({
     LOOP_HOST: loopUrl, LOOP_ORGANIZATION: 'local', LOOP_PROJECT: 'demo', DATA_FOLDER: dataFolder,
-    PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1', ...env,
+    PORT: '0', BIND_HOST: '127.0.0.1', INFERENCE_BACKEND: 'cpu', INFERENCE_WORKERS: '1', INFERENCE_THREADS: '1', ...env,
   })
   const node = await DetectorNode.start({ outbox: { intervalMs: 250 }, ...options, config })
   try {

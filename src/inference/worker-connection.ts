@@ -1,0 +1,178 @@
+/**
+ * The main thread's end of one inference worker (one session): loads the model, sends requests and matches the
+ * answers, and notices when the worker dies. Requests queue inside the worker and run one at a time. Images travel
+ * as a private copy whose buffer is transferred (the caller keeps its bytes, e.g. for the outbox or a retry on
+ * another worker, and a view into a large buffer never drags the whole buffer along). The worker is unref'd while
+ * idle, so a forgotten engine never keeps the process alive.
+ */
+import { startModuleWorker, type ModuleWorker } from '../runtime/module-worker.ts'
+import type { BackendName } from '../config/inference-settings.ts'
+import type { ImageInput } from './image-decoding.ts'
+import { deserializeError, ImageInputError, InferenceUnavailableError, type BackendRejection } from './inference-errors.ts'
+import type { ModelInformationWithFormat } from './model-package.ts'
+import type { DetectionOutput, WorkerLoadOptions, WorkerRequest, WorkerResponse } from './worker-protocol.ts'
+
+/** A request was lost because its worker crashed or stopped; the pool may run it again on another worker. */
+export class WorkerLostError extends InferenceUnavailableError {
+  constructor(message: string) {
+    super(message)
+    this.name = 'WorkerLostError'
+  }
+}
+
+export interface LoadedModel {
+  backend: BackendName
+  rejected: BackendRejection[]
+  model: ModelInformationWithFormat
+  inputSize: { width: number; height: number }
+  /** the model's input has a dynamic batch dimension, so the worker may stack concurrent requests */
+  dynamicBatch?: boolean
+}
+
+interface Pending {
+  images: number
+  resolve(outputs: DetectionOutput[]): void
+  reject(error: Error): void
+}
+
+/** How long dispose waits for a worker stuck in native code before it terminates it. */
+const DISPOSE_WAIT_MS = 5_000
+
+export class WorkerConnection {
+  private readonly pending = new Map<number, Pending>()
+  private inFlight = 0
+  private nextId = 1
+  private ended?: Error
+  private loadWaiter?: { resolve(loaded: LoadedModel): void; reject(error: Error): void }
+  private disposeWaiter?: () => void
+  private lostListener?: (error: WorkerLostError) => void
+
+  private constructor(private readonly worker: ModuleWorker) {
+    worker.addEventListener('message', (event: MessageEvent<WorkerResponse>) => this.receive(event.data))
+    worker.addEventListener('error', (event: ErrorEvent) => this.end(new WorkerLostError(`the inference worker crashed: ${event.message}`)))
+    worker.addEventListener('close', () => this.end(new WorkerLostError('the inference worker stopped')))
+  }
+
+  /** Starts a worker and loads the model; throws the worker's load error (ModelPackageError, NoBackendError …). */
+  static async start(options: WorkerLoadOptions): Promise<{ connection: WorkerConnection; loaded: LoadedModel }> {
+    const connection = new WorkerConnection(startModuleWorker(new URL('./inference-worker.ts', import.meta.url)))
+    const loaded = new Promise<LoadedModel>((resolve, reject) => { connection.loadWaiter = { resolve, reject } })
+    connection.worker.postMessage({ type: 'load', options } satisfies WorkerRequest)
+    try {
+      return { connection, loaded: await loaded }
+    } catch (error) {
+      connection.end(new InferenceUnavailableError('the inference worker failed to load the model'))
+      throw error
+    } finally {
+      connection.loadWaiter = undefined
+      connection.releaseWhenIdle()
+    }
+  }
+
+  /** Images sent and not yet answered: what "least busy" compares. */
+  get busyImages(): number {
+    return this.inFlight
+  }
+
+  get alive(): boolean {
+    return !this.ended
+  }
+
+  /** Called once when the worker dies on its own (not after dispose); its in-flight requests fail with the same error. */
+  onLost(listener: (error: WorkerLostError) => void): void {
+    this.lostListener = listener
+  }
+
+  /** Runs `images` (checked by the caller to be ImageInputs) on this worker. */
+  run(images: ImageInput[], keepDecoded: boolean): Promise<DetectionOutput[]> {
+    if (this.ended) return Promise.reject(this.ended)
+    const copies: ImageInput[] = []
+    const transfer: ArrayBuffer[] = []
+    for (const image of images) {
+      // a copy of its own: a Buffer's slice() is a view, and transferring its buffer would empty the caller's (and pooled) bytes
+      const bytes = new Uint8Array(image.bytes)
+      copies.push({ ...image, bytes })
+      transfer.push(bytes.buffer as ArrayBuffer)
+    }
+    const id = this.nextId++
+    try {
+      this.worker.postMessage({ type: 'detect', id, images: copies, ...(keepDecoded ? { keepDecoded: true } : {}) } satisfies WorkerRequest, transfer)
+    } catch (error) {
+      // structured clone refused something of the caller's (a function, a symbol): nothing was sent, nothing waits
+      return Promise.reject(new ImageInputError(`the image cannot be sent to the inference worker: ${(error as Error).message}`))
+    }
+    this.worker.ref()
+    this.inFlight += images.length
+    return new Promise<DetectionOutput[]>((resolve, reject) => this.pending.set(id, { images: images.length, resolve, reject }))
+  }
+
+  /** Frees the session and ends the worker; requests still queued fail with InferenceUnavailableError. */
+  async dispose(): Promise<void> {
+    if (this.ended) return
+    let timer: ReturnType<typeof setTimeout> | undefined
+    // a worker stuck in native code must not hold dispose (and process exit) forever
+    const done = new Promise<void>((resolve) => {
+      this.disposeWaiter = resolve
+      timer = setTimeout(resolve, DISPOSE_WAIT_MS)
+    })
+    this.worker.ref()
+    this.worker.postMessage({ type: 'dispose' } satisfies WorkerRequest)
+    await done
+    clearTimeout(timer)
+    this.end(new InferenceUnavailableError('the inference engine was disposed'), false)
+  }
+
+  /**
+   * Ends the worker thread abruptly, as a crash would: the close event then takes the same path as a real crash
+   * (in-flight requests lost, the pool told). For tests of that path; nothing in the product calls it.
+   */
+  terminateAsIfCrashed(): void {
+    this.worker.terminate()
+  }
+
+  private receive(message: WorkerResponse): void {
+    switch (message.type) {
+      case 'loaded':
+        this.loadWaiter?.resolve({
+          backend: message.backend, rejected: message.rejected, model: message.model, inputSize: message.inputSize,
+          ...(message.dynamicBatch !== undefined ? { dynamicBatch: message.dynamicBatch } : {}),
+        })
+        break
+      case 'load-failed':
+        this.loadWaiter?.reject(deserializeError(message.error))
+        break
+      case 'detected':
+      case 'detect-failed': {
+        const pending = this.pending.get(message.id)
+        if (!pending) return
+        this.pending.delete(message.id)
+        this.inFlight -= pending.images
+        if (message.type === 'detected') pending.resolve(message.outputs)
+        else pending.reject(deserializeError(message.error))
+        break
+      }
+      case 'disposed':
+        this.disposeWaiter?.()
+        break
+    }
+    this.releaseWhenIdle()
+  }
+
+  /** An idle worker must not keep the process alive; `run` refs it again. */
+  private releaseWhenIdle(): void {
+    if (!this.ended && this.pending.size === 0 && !this.loadWaiter && !this.disposeWaiter) this.worker.unref()
+  }
+
+  /** Ends the connection: every waiting request fails with `error`, the worker is terminated. */
+  private end(error: Error, lost = error instanceof WorkerLostError): void {
+    if (this.ended) return
+    this.ended = error
+    this.loadWaiter?.reject(error)
+    for (const pending of this.pending.values()) pending.reject(error)
+    this.pending.clear()
+    this.inFlight = 0
+    this.disposeWaiter?.()
+    this.worker.terminate()
+    if (lost && error instanceof WorkerLostError) this.lostListener?.(error)
+  }
+}
