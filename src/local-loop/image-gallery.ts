@@ -20,25 +20,23 @@ export interface GalleryFilter {
   to?: string
 }
 
+/** The filters that compare one column (or a tag) with the value given, each bound as its own name. */
+const FILTER_CLAUSES: [key: 'state' | 'tag' | 'source' | 'camera', clause: string][] = [
+  ['state', 'state = $state'],
+  ['tag', 'EXISTS (SELECT 1 FROM json_each(images.tags) WHERE json_each.value = $tag)'],
+  ['source', 'source = $source'],
+  ['camera', 'camera_id = $camera'],
+]
+
 /** The WHERE clause and its parameters for a filter (pure). */
 export function galleryWhere(organization: string, project: string, filter: GalleryFilter): { sql: string; params: Params } {
   const clauses = ['organization = $organization', 'project = $project']
   const params: Params = { organization, project }
-  if (filter.state) {
-    clauses.push('state = $state')
-    params.state = filter.state
-  }
-  if (filter.tag) {
-    clauses.push('EXISTS (SELECT 1 FROM json_each(images.tags) WHERE json_each.value = $tag)')
-    params.tag = filter.tag
-  }
-  if (filter.source) {
-    clauses.push('source = $source')
-    params.source = filter.source
-  }
-  if (filter.camera) {
-    clauses.push('camera_id = $camera')
-    params.camera = filter.camera
+  for (const [key, clause] of FILTER_CLAUSES) {
+    const value = filter[key]
+    if (!value) continue
+    clauses.push(clause)
+    params[key] = value
   }
   // `created` is `YYYY-MM-DD_HH:MM:SS.mmm` (or an uploader's ISO text), so days compare as text, on the index
   if (filter.from) {

@@ -136,34 +136,30 @@ describe('dynamic batching (a model with a symbolic batch dimension)', () => {
   })
 })
 
+/** Concurrent images each run alone (batch size 1) with their per-image results; the engine is disposed after. */
+async function expectEachImageAlone(engine: InferenceEngine): Promise<void> {
+  try {
+    expect(engine.dynamicBatch).toBe(false)
+    const outputs = await Promise.all(images.slice(0, MAX_BATCH).map((image) => engine.detect(image)))
+    outputs.forEach((output, i) => {
+      expect(output.batchSize).toBe(1)
+      expectSameDetections(output, reference[i]!)
+    })
+  } finally {
+    await engine.dispose()
+  }
+}
+
 describe('images that run alone', () => {
   test('unless asked for, a dynamic-batch model on the CPU backend runs each image alone (batching pays on GPUs)', async () => {
     const engine = await createInferenceEngine({ modelDir: join(temp.path, 'dynamic'), backend: 'cpu', workers: 1, threads: 1 })
-    try {
-      expect(engine.dynamicBatch).toBe(false)
-      const outputs = await Promise.all(images.slice(0, MAX_BATCH).map((image) => engine.detect(image)))
-      outputs.forEach((output, i) => {
-        expect(output.batchSize).toBe(1)
-        expectSameDetections(output, reference[i]!)
-      })
-    } finally {
-      await engine.dispose()
-    }
+    await expectEachImageAlone(engine)
   })
 
   test('a fixed batch of 1 runs each image alone, as before', async () => {
     const dir = await writeTinyModelPackage(join(temp.path, 'fixed'), { ...MODEL, dynamicBatch: false })
     const engine = await createInferenceEngine({ modelDir: dir, backend: 'cpu', workers: 1, threads: 1, batchWindowMs: WINDOW_MS, maxBatch: MAX_BATCH })
-    try {
-      expect(engine.dynamicBatch).toBe(false)
-      const outputs = await Promise.all(images.slice(0, MAX_BATCH).map((image) => engine.detect(image)))
-      outputs.forEach((output, i) => {
-        expect(output.batchSize).toBe(1)
-        expectSameDetections(output, reference[i]!)
-      })
-    } finally {
-      await engine.dispose()
-    }
+    await expectEachImageAlone(engine)
   })
 
   test('a model that declares a dynamic batch but fixes it inside: the batch falls back to one run per image, and stays so', async () => {
