@@ -16,11 +16,11 @@ import { parseArgs } from 'node:util'
 import { LocalLoop } from '../src/local-loop/local-loop.ts'
 import { LoopStore } from '../src/local-loop/loop-store.ts'
 import { SqliteDatabase } from '../src/local-loop/sqlite-database.ts'
+import { CHROMIUM, launchChromium } from '../test/support/browser.ts'
 
 const { values } = parseArgs({ options: { images: { type: 'string', default: '10000' }, requests: { type: 'string', default: '30' } } })
 const IMAGES = Number(values.images)
 const REQUESTS = Number(values.requests)
-const CHROMIUM = '/usr/bin/chromium'
 const USER = { username: 'bench', password: 'bench-secret' }
 const STATES = ['inbox', 'annotate', 'review', 'complete'] as const
 
@@ -79,8 +79,7 @@ try {
     if (!existsSync(CHROMIUM)) {
       console.log(`first render: skipped (${CHROMIUM} not found)`)
     } else {
-      const { chromium } = await import('playwright-core')
-      const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] })
+      const browser = await launchChromium()
       try {
         const context = await browser.newContext({ viewport: { width: 1280, height: 800 } })
         const [name, value] = cookie.split('=') as [string, string]

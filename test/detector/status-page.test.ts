@@ -1,19 +1,17 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from 'bun:test'
-import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { readFile } from 'node:fs/promises'
-import { chromium, type Browser } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import type { DetectorNode } from '../../src/detector/detector-node.ts'
+import { chromiumAvailable, launchChromium } from '../support/browser.ts'
 import { waitFor } from '../support/temp.ts'
 import { startTestDetector } from '../support/test-detector.ts'
 import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
 setDefaultTimeout(90_000)
 
-const CHROMIUM = '/usr/bin/chromium'
-const available = existsSync(CHROMIUM)
-if (!available) console.log(`skipping the status page browser test: ${CHROMIUM} not found (apt-get install -y chromium)`)
+const available = chromiumAvailable('the status page browser test')
 
 let testLoop: TestLoop
 let loop: LocalLoop
@@ -25,10 +23,7 @@ beforeAll(async () => {
   testLoop = await startTestLoop()
   loop = testLoop.loop
   detector = await startTestDetector(loop.url, join(testLoop.folder, 'detector'))
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
+  browser = await launchChromium()
 })
 
 afterAll(async () => {

@@ -3,14 +3,12 @@
  * renders one entry per operation of /openapi.json, expands a named schema, and asks nothing of another host.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium, type Browser } from 'playwright-core'
+import type { Browser } from 'playwright-core'
+import { chromiumAvailable, launchChromium } from '../support/browser.ts'
 import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
-const available = existsSync(CHROMIUM)
-if (!available) console.log(`skipping the API docs browser test: ${CHROMIUM} not found (apt-get install -y chromium)`)
+const available = chromiumAvailable('the API docs browser test')
 
 let testLoop: TestLoop
 let browser: Browser
@@ -18,10 +16,7 @@ let browser: Browser
 beforeAll(async () => {
   testLoop = await startTestLoop()
   if (!available) return
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
+  browser = await launchChromium()
 })
 
 afterAll(async () => {

@@ -6,7 +6,8 @@
 import { mkdir, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { launchChromium } from '../support/browser.ts'
 import { AnnotatorNode } from '../../src/annotator/annotator-node.ts'
 import { BoxSegmentationTool } from '../../src/annotator/box-segmentation-tool.ts'
 import { createInProcessSegmenter } from '../../src/annotator/segmenter.ts'
@@ -17,7 +18,6 @@ import { startTestDetector } from '../support/test-detector.ts'
 import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 import { startTrainer, type StartedTrainer } from '../trainer/trainer-node-fixture.ts'
 
-export const CHROMIUM = '/usr/bin/chromium'
 export const USER = { username: 'web-user', password: 'web-secret' }
 export const ORG = 'local'
 export const PROJECT = 'demo'
@@ -51,10 +51,7 @@ export async function startWebPageFixture(): Promise<WebPageFixture> {
   })
   await annotator.start()
   await waitFor(() => loop.connectedNodes().some((n) => n.nodeType === 'annotation_node' && n.nodeId), 10_000, 'the annotator to report')
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
+  const browser = await launchChromium()
   const screenshots = process.env.SCREENSHOT_DIR ?? await mkdtemp(join(tmpdir(), 'loop-web-screens-'))
   await mkdir(screenshots, { recursive: true })
   console.log(`web page screenshots: ${screenshots}`)

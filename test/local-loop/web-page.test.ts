@@ -13,11 +13,11 @@ import type { Page } from 'playwright-core'
 import { createZip } from '../../src/foundation/zip-archive.ts'
 import { makeTinyYoloModel, tinyModelJson } from '../../scripts/make-test-models.ts'
 import { waitFor } from '../support/temp.ts'
-import { CHROMIUM, logIn, ORG, PROJECT, shoot, startWebPageFixture, type WebPageFixture } from './web-page-fixture.ts'
+import { chromiumAvailable } from '../support/browser.ts'
+import { logIn, ORG, PROJECT, shoot, startWebPageFixture, type WebPageFixture } from './web-page-fixture.ts'
 
 setDefaultTimeout(120_000)
-const available = existsSync(CHROMIUM)
-if (!available) console.log(`skipping the web page browser test: ${CHROMIUM} not found (apt-get install -y chromium)`)
+const available = chromiumAvailable('the web page browser test')
 const fixtures = join(import.meta.dir, '../fixtures')
 
 let f: WebPageFixture
