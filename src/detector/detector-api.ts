@@ -1,4 +1,4 @@
-import type { AboutResponse, ImageMetadata, ModelVersionResponse, OperationMode, OutboxMode } from '../contract/index.ts'
+import type { AboutResponse, CameraStatus, ImageMetadata, ModelVersionResponse, OperationMode, OutboxMode } from '../contract/index.ts'
 import type { ImageInput } from '../inference/image-decoding.ts'
 import type { NodeRuntime } from '../node/node-runtime.ts'
 import type { DetectOptions, LastDetection, UploadItem } from './detection-service.ts'
@@ -12,6 +12,7 @@ export interface DetectorStatusData {
   target_version: string | null
   outbox: { mode: OutboxMode; priority: number; normal: number; bytes: number; uploaded: number; rejected: number; dropped: number }
   last: { metadata: ImageMetadata; at: number } | null
+  cameras: CameraStatus[]
 }
 
 /**
