@@ -76,6 +76,20 @@ export function registerCameraRoutes(app: Elysia<any, any, any, any, any, any, a
         return fail(error, set, 'GET /cameras/:id/frame.jpg')
       }
     }, { detail: { summary: 'The last detected frame of a camera as JPEG (encoded on request)', tags: ['cameras'] } })
+    .get('/cameras/:id/last', async ({ params, set }) => {
+      try {
+        const last = cameras.lastFrame(params.id)
+        if (!last) {
+          set.status = 404
+          return { detail: `camera ${JSON.stringify(params.id)} has no detected frame yet` }
+        }
+        // one answer holds the frame and its detections, so the status page never draws boxes over another frame
+        const jpeg = await encodeJpeg(last.image)
+        return { at: last.at, detections: last.metadata, jpeg: `data:image/jpeg;base64,${Buffer.from(jpeg).toString('base64')}` }
+      } catch (error) {
+        return fail(error, set, 'GET /cameras/:id/last')
+      }
+    }, { detail: { summary: 'The last detected frame of a camera (a JPEG data URL) with its detections: what the status page draws', tags: ['cameras'] } })
     .get('/cameras/:id/events', ({ params, set, request }) => {
       try {
         return detectionEvents(cameras, params.id, request.signal)
