@@ -18,6 +18,9 @@ export function ffmpegArguments(config: CameraConfig): string[] {
   if (config.width !== undefined || config.height !== undefined) filters.push(`scale=${config.width ?? -2}:${config.height ?? -2}`)
   return [
     '-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info',
+    // slice threads, not frame threads: a frame-threaded decoder holds frames back and lets them out in bursts,
+    // which costs latency and, with latest frame wins, drops the burst but its last frame
+    '-thread_type', 'slice',
     ...input,
     '-an', '-sn', '-dn', '-vf', filters.join(','), '-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1',
   ]
