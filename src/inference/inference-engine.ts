@@ -3,7 +3,7 @@
  * queued inside the worker and served one at a time, so concurrent `detect` calls are safe and the
  * event loop stays free. Images travel as a private copy whose buffer is transferred (the caller
  * keeps its bytes, e.g. for the outbox, and a view into a large buffer never drags the whole buffer
- * along). The worker is unref'd while idle, so a forgotten engine never keeps the process alive.
+ * along); bytes in a SharedArrayBuffer (the cameras' recycled frames) are shared, not copied. The worker is unref'd while idle, so a forgotten engine never keeps the process alive.
  */
 import { createLogger, errorMessage } from '../foundation/log.ts'
 import type { MetricsRegistry } from '../foundation/metrics.ts'
@@ -153,6 +153,12 @@ class WorkerInferenceEngine implements InferenceEngine {
     for (const image of images) {
       if (!image || typeof image !== 'object' || !(image.bytes instanceof Uint8Array)) {
         return this.refuse(new ImageInputError('an image must be { kind: "encoded", bytes } or { kind: "raw", bytes, dtype, shape } with bytes as a Uint8Array'))
+      }
+      // bytes in shared memory (camera frames) go as they are: no copy, and the caller keeps them unchanged until
+      // the detection resolves
+      if (image.bytes.buffer instanceof SharedArrayBuffer) {
+        copies.push(image)
+        continue
       }
       // a copy of its own: a Buffer's slice() is a view, and transferring its buffer would empty the caller's (and pooled) bytes
       const bytes = new Uint8Array(image.bytes)

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { CameraConfigError, cameraSourceOf, parseCameraConfig, parseCamerasFile } from '../../src/detector/cameras/camera-config.ts'
 import { initialCameraState, nextCameraState, watchdogVerdict, type CameraState, type CameraTimings } from '../../src/detector/cameras/camera-state.ts'
 import { FfmpegLog, ffmpegArguments } from '../../src/detector/cameras/ffmpeg-arguments.ts'
-import { FrameAssembler, FrameSlot } from '../../src/detector/cameras/frame-slot.ts'
+import { FrameAssembler, FramePool, FrameSlot } from '../../src/detector/cameras/frame-slot.ts'
 
 const timings: CameraTimings = { stallAfterMs: 3_000, connectTimeoutMs: 10_000, backoff: { initialMs: 1_000, maxMs: 8_000, jitter: 'equal' } }
 
@@ -116,21 +116,37 @@ describe('camera state', () => {
 })
 
 describe('frames', () => {
-  test('latest frame wins: a frame nobody took is replaced and counted as dropped', async () => {
+  test('latest frame wins: a frame nobody took is replaced (handed back to be used again) and counted as dropped', async () => {
     const slot = new FrameSlot<number>()
-    expect(slot.offer(1)).toBe(false)
-    expect(slot.offer(2)).toBe(true)
-    expect(slot.offer(3)).toBe(true)
+    expect(slot.offer(1)).toBeUndefined()
+    expect(slot.offer(2)).toBe(1)
+    expect(slot.offer(3)).toBe(2)
     expect(await slot.take()).toBe(3)
     expect(slot.dropped).toBe(2)
     const waiting = slot.take()
-    expect(slot.offer(4)).toBe(false)
+    expect(slot.offer(4)).toBeUndefined()
     expect(await waiting).toBe(4)
     const pending = slot.take()
     slot.close()
     expect(await pending).toBeUndefined()
-    expect(slot.offer(5)).toBe(false)
+    expect(slot.offer(5)).toBe(5)
     expect(await slot.take()).toBeUndefined()
+  })
+
+  test('frame buffers are used again: shared memory, one size, a few kept', () => {
+    const pool = new FramePool(12, 2)
+    const a = pool.acquire()
+    expect(a.buffer).toBeInstanceOf(SharedArrayBuffer)
+    expect(a.length).toBe(12)
+    pool.release(a)
+    pool.release(a)
+    expect(pool.acquire()).toBe(a)
+    const [b, c, d] = [pool.acquire(), pool.acquire(), pool.acquire()]
+    for (const frame of [b, c, d]) pool.release(frame)
+    pool.release(new Uint8Array(new SharedArrayBuffer(8)))
+    const again = new Set([pool.acquire(), pool.acquire()])
+    expect(again).toEqual(new Set([b, c]))
+    expect([b, c, d]).not.toContain(pool.acquire())
   })
 
   test('a byte stream is cut into whole frames whatever its chunks', () => {

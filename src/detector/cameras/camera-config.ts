@@ -36,22 +36,25 @@ export function cameraSourceOf(url: string): CameraSource {
  * A camera entry as a client or a file gives it, checked: the shape (TypeBox names the bad field, an unknown
  * field too), then the source; defaults filled in (fps 5, enabled, no loop, no tags).
  */
-export function parseCameraConfig(raw: unknown, where = 'camera'): CameraConfig {
+export function parseCameraConfig(raw: unknown, where?: string): CameraConfig {
+  const id = raw && typeof raw === 'object' ? (raw as { id?: unknown }).id : undefined
+  const label = where ?? (typeof id === 'string' ? `camera ${JSON.stringify(id)}` : 'camera')
   let config: CameraConfig
   try {
     config = decode(CameraConfig, raw)
   } catch (error) {
     if (error instanceof ContractError) {
-      throw new CameraConfigError(`${where}: ${error.issues.map((i) => `${fieldName(i.path)}: ${i.message}`).join('; ')}`)
+      throw new CameraConfigError(`${label}: ${error.issues.map((i) => `${fieldName(i.path)}: ${i.message}`).join('; ')}`)
     }
     throw error
   }
+  let kind: CameraSource['kind']
   try {
-    cameraSourceOf(config.url)
+    kind = cameraSourceOf(config.url).kind
   } catch (error) {
-    throw new CameraConfigError(`${where} ${JSON.stringify(config.id)}: ${(error as Error).message}`)
+    throw new CameraConfigError(`${label}: ${(error as Error).message}`)
   }
-  if (config.loop && cameraSourceOf(config.url).kind !== 'file') throw new CameraConfigError(`${where} ${JSON.stringify(config.id)}: loop: only a video file can be looped`)
+  if (config.loop && kind !== 'file') throw new CameraConfigError(`${label}: loop: only a video file can be looped`)
   return config
 }
 

@@ -109,9 +109,12 @@ export class CameraManager {
     }
   }
 
+  /** The last detected frame of camera `id`, its pixels copied (the camera's own buffer is used again). */
   lastFrame(id: string): CameraFrame | undefined {
     if (!this.configs.some((c) => c.id === id)) throw new UnknownCameraError(id)
-    return this.streams.get(id)?.last
+    const last = this.streams.get(id)?.last
+    if (!last) return undefined
+    return { ...last, image: { ...last.image, bytes: new Uint8Array(last.image.bytes) } }
   }
 
   /**
@@ -124,7 +127,7 @@ export class CameraManager {
     if (body.id !== undefined && body.id !== id) return Promise.reject(new CameraConfigError(`id: ${JSON.stringify(body.id)} differs from the camera's path id ${JSON.stringify(id)}`))
     let config: CameraConfig
     try {
-      config = parseCameraConfig({ ...body, id }, `camera ${JSON.stringify(id)}`)
+      config = parseCameraConfig({ ...body, id })
     } catch (error) {
       return Promise.reject(error)
     }

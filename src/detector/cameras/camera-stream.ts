@@ -5,7 +5,7 @@ import type { DetectOptions } from '../detection-service.ts'
 import { initialCameraState, nextCameraState, watchdogVerdict, type CameraEvent, type CameraState, type CameraTimings } from './camera-state.ts'
 import { ffmpegArguments } from './ffmpeg-arguments.ts'
 import { FFMPEG_INSTALL_HINT, FfmpegProcess, findFfmpeg } from './ffmpeg-process.ts'
-import { FrameSlot } from './frame-slot.ts'
+import { FramePool, FrameSlot } from './frame-slot.ts'
 
 /** A frame as it waits for the model: raw RGB, as ffmpeg wrote it. */
 interface Frame {
@@ -46,6 +46,7 @@ export class CameraStream {
   private state: CameraState
   private ffmpeg: FfmpegProcess | undefined
   private readonly slot = new FrameSlot<Frame>()
+  private pool: FramePool | undefined
   private watchdog: ReturnType<typeof setInterval> | undefined
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private detecting: Promise<void> | undefined
@@ -54,7 +55,9 @@ export class CameraStream {
   private frameNumber = 0
   private lastDetectErrorLog = 0
   readonly totals = { received: 0, detected: 0, dropped: 0 }
+  /** the last detected frame: its pixels are a pooled buffer, valid until the next one is detected */
   last: CameraFrame | undefined
+  private lastFrame: Frame | undefined
 
   constructor(readonly config: CameraConfig, private readonly host: CameraHost) {
     this.state = initialCameraState(Date.now(), config.enabled)
@@ -114,13 +117,19 @@ export class CameraStream {
       onFrameSize: (size) => {
         if (current()) this.frameSize = size
       },
+      allocateFrame: (bytes) => {
+        if (this.pool?.frameBytes !== bytes) this.pool = new FramePool(bytes)
+        return this.pool.acquire()
+      },
       onFrame: (rgb, size) => {
         if (!current()) return
         const at = Date.now()
         this.apply({ type: 'frame', at })
         this.totals.received++
         this.host.count(this.config.id, 'received')
-        if (this.slot.offer({ rgb, width: size.width, height: size.height, number: ++this.frameNumber, at })) {
+        const displaced = this.slot.offer({ rgb, width: size.width, height: size.height, number: ++this.frameNumber, at })
+        if (displaced) {
+          this.release(displaced)
           this.totals.dropped++
           this.host.count(this.config.id, 'dropped')
         }
@@ -142,6 +151,11 @@ export class CameraStream {
     this.retryTimer = setTimeout(() => this.connect(), Math.max(0, this.state.retryAt - Date.now()))
   }
 
+  /** A frame nothing reads any more goes back to the pool. */
+  private release(frame: Frame): void {
+    this.pool?.release(frame.rgb)
+  }
+
   private checkWatchdog(): void {
     const verdict = watchdogVerdict(this.state, Date.now(), this.host.timings)
     if (verdict) this.lost(verdict)
@@ -159,6 +173,7 @@ export class CameraStream {
       try {
         metadata = await this.host.detect(image, options())
       } catch (error) {
+        this.release(frame)
         this.host.count(this.config.id, 'failed')
         if (Date.now() - this.lastDetectErrorLog > DETECT_ERROR_LOG_INTERVAL_MS) {
           this.lastDetectErrorLog = Date.now()
@@ -170,6 +185,10 @@ export class CameraStream {
       this.totals.detected++
       this.host.count(this.config.id, 'detected')
       const at = Date.now()
+      // the frame before stays readable until this one replaces it (the status page reads the last one)
+      const before = this.lastFrame
+      this.lastFrame = frame
+      if (before) this.release(before)
       this.last = { image, metadata, at }
       this.host.publish({ camera_id: this.config.id, frame: frame.number, at, width: frame.width, height: frame.height, detections: metadata })
     }

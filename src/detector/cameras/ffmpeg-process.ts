@@ -70,6 +70,8 @@ export function runningFfmpegGroups(): number[] {
 export interface FfmpegHandlers {
   /** the size of the frames, once ffmpeg said it */
   onFrameSize(size: { width: number; height: number }): void
+  /** a buffer for the next frame (of `bytes` bytes); default: a new one each time */
+  allocateFrame?(bytes: number): Uint8Array
   onFrame(rgb: Uint8Array, size: { width: number; height: number }): void
   /** ffmpeg ended (or could not start); `reason` says why in words */
   onExit(reason: string): void
@@ -138,7 +140,9 @@ export class FfmpegProcess {
         const size = this.ffmpegLog.read(line)
         if (line.trim()) this.log.debug('ffmpeg', { line: line.slice(0, 300) })
         if (size && !this.assembler) {
-          this.assembler = new FrameAssembler(size.width * size.height * 3)
+          const bytes = size.width * size.height * 3
+          const allocate = this.handlers.allocateFrame
+          this.assembler = new FrameAssembler(bytes, allocate ? () => allocate(bytes) : undefined)
           this.handlers.onFrameSize(size)
           const pending = this.pending
           this.pending = []
