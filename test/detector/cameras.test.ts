@@ -161,6 +161,24 @@ test.skipIf(!!missing)('a camera with a bad URL says why and retries with backof
   expect((await fetch(`${detector.url}/cameras/broken`)).status).toBe(404)
 })
 
+test.skipIf(!!missing)('changing a camera restarts that camera only; the same configuration again restarts nothing', async () => {
+  await untilState('file', ['streaming'])
+  const mjpegBefore = await camera('mjpeg')
+  const fileBefore = await camera('file')
+  const same = await fetch(`${detector.url}/cameras/mjpeg`, { method: 'PUT', body: JSON.stringify(mjpegBefore.config) })
+  expect(same.status).toBe(200)
+  const changed = await fetch(`${detector.url}/cameras/file`, { method: 'PUT', body: JSON.stringify({ ...fileBefore.config, fps: 3 }) })
+  expect(changed.status).toBe(200)
+  expect(((await changed.json()) as CameraStatus).config.fps).toBe(3)
+  // the changed camera is a new stream (its counts start again); the other one kept streaming all along
+  expect((await camera('file')).frames_received).toBeLessThan(fileBefore.frames_received)
+  await untilState('file', ['streaming'])
+  const mjpegAfter = await camera('mjpeg')
+  expect(mjpegAfter.state).toBe('streaming')
+  expect(mjpegAfter.frames_received).toBeGreaterThanOrEqual(mjpegBefore.frames_received)
+  expect(mjpegAfter.reconnects).toBe(mjpegBefore.reconnects)
+})
+
 test.skipIf(!!missing)('cameras through REST and socket.io: bad fields are named, changes persist in the data folder', async () => {
   const bad = await fetch(`${detector.url}/cameras/x`, { method: 'PUT', body: JSON.stringify({ url: 'rtsp://h/x', fps: 'fast' }) })
   expect(bad.status).toBe(422)
