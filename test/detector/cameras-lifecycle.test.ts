@@ -63,8 +63,9 @@ function ffmpegChildrenOf(parent: number): number[] {
   return pids
 }
 
-async function startDetector(dataFolder: string): Promise<NodeProcess> {
+async function startDetector(dataFolder: string, runtime: 'bun' | 'deno' = 'bun'): Promise<NodeProcess> {
   return startNodeProcess(['detector', '--cameras', camerasFile], {
+    runtime,
     env: {
       LOOP_HOST: testLoop.loop.url, LOOP_ORGANIZATION: 'local', LOOP_PROJECT: 'demo', DATA_FOLDER: join(testLoop.folder, dataFolder),
       INFERENCE_BACKEND: 'cpu', INFERENCE_THREADS: '1', LOG_LEVEL: 'warn',
@@ -101,6 +102,20 @@ test.skipIf(!!missing)('SIGTERM: the node ends its ffmpeg children and exits 0; 
     const pids = await streamingFfmpegs(node)
     // autoupload all: camera frames are encoded as JPEG once queued and uploaded with the camera's tag
     await waitFor(() => testLoop.loop.listImages('local', 'demo').some((image) => image.tags?.includes('lifecycle')), 30_000, 'a camera image in the Loop', 200)
+    node.child.proc.kill('SIGTERM')
+    expect(await node.child.proc.exited).toBe(0)
+    exited = true
+    expect(pids.filter((pid) => isProcessAlive(pid))).toEqual([])
+  } finally {
+    if (!exited) await node.child.kill('SIGKILL')
+  }
+})
+
+test.skipIf(!!missing)('on Deno (the detector task\'s permissions): cameras stream, SIGTERM ends their ffmpeg and the node exits 0', async () => {
+  const node = await startDetector('deno', 'deno')
+  let exited = false
+  try {
+    const pids = await streamingFfmpegs(node)
     node.child.proc.kill('SIGTERM')
     expect(await node.child.proc.exited).toBe(0)
     exited = true
