@@ -36,6 +36,8 @@ describe('camera configuration', () => {
     expect(refusal({ id: 'a', url: 'relative.mp4' })).toContain('url: a video file must be an absolute path')
     expect(refusal({ id: 'a', url: '/dev/sda' })).toContain('not a V4L2 device')
     expect(refusal({ id: 'a', url: 'rtsp://x', loop: true })).toContain('loop: only a video file')
+    expect(refusal({ id: 'a', url: 'rtsp://x/a\u0000b' })).toBe('camera "a": url: must not contain control characters')
+    expect(refusal({ id: 'a', url: '/v.mp4\n' })).toContain('url: must not contain control characters')
   })
 
   test('a cameras file: JSON, the {cameras} shape, the entry named by index, unique ids', () => {

@@ -186,6 +186,11 @@ test.skipIf(!!missing)('cameras through REST and socket.io: bad fields are named
   const scheme = await fetch(`${detector.url}/cameras/x`, { method: 'PUT', body: JSON.stringify({ url: 'ftp://h/x' }) })
   expect(scheme.status).toBe(422)
   expect(((await scheme.json()) as { detail: string }).detail).toMatch(/^camera "x": url: scheme "ftp"/)
+  // a NUL in an argument makes spawn throw at once: refused here, never handed to ffmpeg
+  const nul = await fetch(`${detector.url}/cameras/x`, { method: 'PUT', body: JSON.stringify({ url: 'rtsp://127.0.0.1:9/a\u0000b' }) })
+  expect(nul.status).toBe(422)
+  expect(((await nul.json()) as { detail: string }).detail).toContain('url: ')
+  expect((await fetch(`${detector.url}/health`)).status).toBe(200)
   const typo = await fetch(`${detector.url}/cameras/x`, { method: 'PUT', body: JSON.stringify({ url: '/v.mp4', fsp: 3 }) })
   expect(((await typo.json()) as { detail: string }).detail).toContain('fsp')
   client ??= await connectDetectorClient(detector.url)

@@ -19,6 +19,8 @@ const SCHEME = /^([a-z][a-z0-9+.-]*):/i
 
 /** The kind of source a camera URL names; throws CameraConfigError naming `url` for anything else. */
 export function cameraSourceOf(url: string): CameraSource {
+  // a control character has no place in a URL or path, and a NUL would make spawning ffmpeg throw
+  if (/[\u0000-\u001f\u007f]/.test(url)) throw new CameraConfigError('url: must not contain control characters')
   const scheme = SCHEME.exec(url)?.[1]?.toLowerCase()
   if (scheme === 'rtsp' || scheme === 'rtsps') return { kind: 'rtsp', url }
   if (scheme === 'http' || scheme === 'https') return { kind: 'http', url }

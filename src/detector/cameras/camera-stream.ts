@@ -113,7 +113,16 @@ export class CameraStream {
     }
     const generation = this.state.connections
     const current = () => this.state.connections === generation && !this.stopped
-    this.ffmpeg = new FfmpegProcess(ffmpeg, args, {
+    try {
+      this.ffmpeg = this.startFfmpeg(ffmpeg, args, current)
+    } catch (error) {
+      // a runtime may refuse to start a program at all (Deno without --allow-run): the camera says so and retries
+      this.lost(`ffmpeg could not start: ${errorMessage(error)}`)
+    }
+  }
+
+  private startFfmpeg(ffmpeg: string, args: string[], current: () => boolean): FfmpegProcess {
+    return new FfmpegProcess(ffmpeg, args, {
       onFrameSize: (size) => {
         if (current()) this.frameSize = size
       },
