@@ -87,6 +87,11 @@ export class DetectorNode implements DetectorApi {
       name, uuid, nodeType: 'detector', port: config.port ?? DEFAULT_DETECTOR_PORT, hostname: config.hostname,
       socketIo: true, skipRepeatOnStart: config.skipRepeatOnStart, log,
     })
+    // a bad cameras file stops the start before anything is opened; the cameras start once the model is loaded
+    const cameras = await CameraManager.open({
+      dataFolder, camerasFile: config.detector.camerasFile, log: log.child('cameras'), metrics: runtime.metrics, timings: options.cameraTimings,
+      detect: (image, detectOptions) => detections.detect(image, detectOptions, 'camera'),
+    })
     const loop = await LoopConnection.open({
       config, dataFolder, nodeType: 'detector', socket: false, log, metrics: runtime.metrics, startEmbeddedLoop: (loopOptions) => LocalLoop.start(loopOptions),
     })
@@ -108,10 +113,6 @@ export class DetectorNode implements DetectorApi {
     const detections = new DetectionService({
       active, filter, outbox, log, metrics: runtime.metrics, track: (w) => runtime.track(w), maxImagePixels: config.inference.maxImagePixels,
       defaultSource: name,
-    })
-    const cameras = await CameraManager.open({
-      dataFolder, camerasFile: config.detector.camerasFile, log: log.child('cameras'), metrics: runtime.metrics, timings: options.cameraTimings,
-      detect: (image, detectOptions) => detections.detect(image, detectOptions, 'camera'),
     })
     let node: DetectorNode | undefined
     const updater = new ModelUpdater({

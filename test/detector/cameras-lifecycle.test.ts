@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import type { CameraStatus } from '../../src/contract/index.ts'
 import { isProcessAlive } from '../../src/trainer/process-group.ts'
 import { makeAstronautVideo, missingCameraTools, startMjpegServer, type MjpegServer } from '../support/camera-sources.ts'
-import { startNodeProcess, type NodeProcess } from '../support/node-process.ts'
+import { runNodeCommand, startNodeProcess, type NodeProcess } from '../support/node-process.ts'
 import { waitFor } from '../support/temp.ts'
 import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
@@ -123,4 +123,12 @@ test.skipIf(!!missing)('on Deno (the detector task\'s permissions): cameras stre
   } finally {
     if (!exited) await node.child.kill('SIGKILL')
   }
+})
+
+test.skipIf(!!missing)('a bad cameras file stops the start with a message naming the entry and the field (exit 2)', async () => {
+  const bad = join(testLoop.folder, 'bad-cameras.json')
+  await writeFile(bad, JSON.stringify({ cameras: [{ id: 'ok', url: '/v.mp4' }, { id: 'gate', url: 'rtsp://x/y', fps: 'often' }] }))
+  const { code, stderr } = await runNodeCommand(['detector', '--cameras', bad, '--data', join(testLoop.folder, 'bad'), '--port', '0', '--bind', '127.0.0.1', '--loop-host', testLoop.loop.url, '--organization', 'local', '--project', 'demo'])
+  expect(code).toBe(2)
+  expect(stderr).toContain(`learning-loop-node detector: ${bad}: cameras[1]: fps: expected number`)
 })

@@ -1,7 +1,11 @@
 import { CameraConfig, CamerasFile, ContractError, decode } from '../../contract/index.ts'
+import { ConfigError } from '../../config/read-settings.ts'
 
-/** A camera entry that cannot be used; the message names the field. Answered with 422 or `{error}`. */
-export class CameraConfigError extends Error {
+/**
+ * A camera entry that cannot be used; the message names the field. Answered with 422 or `{error}`; in the cameras
+ * file at start, a configuration error (the command exits 2 with the message).
+ */
+export class CameraConfigError extends ConfigError {
   constructor(message: string) {
     super(message)
     this.name = 'CameraConfigError'

@@ -49,7 +49,6 @@ export class CameraStream {
   private pool: FramePool | undefined
   private watchdog: ReturnType<typeof setInterval> | undefined
   private retryTimer: ReturnType<typeof setTimeout> | undefined
-  private detecting: Promise<void> | undefined
   private stopped = false
   private frameSize: { width: number; height: number } | null = null
   private frameNumber = 0
@@ -65,7 +64,7 @@ export class CameraStream {
 
   start(): void {
     if (!this.config.enabled) return
-    this.detecting = this.detectLoop()
+    void this.detectLoop()
     this.watchdog = setInterval(() => this.checkWatchdog(), WATCHDOG_INTERVAL_MS)
     this.connect()
   }
@@ -203,7 +202,10 @@ export class CameraStream {
     }
   }
 
-  /** Ends ffmpeg and the detection loop; resolves when both are done (a detection in flight finishes). */
+  /**
+   * Ends ffmpeg and the detection loop; resolves when ffmpeg is gone. A detection in flight is not waited for (a
+   * stuck model must not hold a camera change or the shutdown); its answer is dropped when it comes.
+   */
   async stop(): Promise<void> {
     this.stopped = true
     clearInterval(this.watchdog)
@@ -211,6 +213,6 @@ export class CameraStream {
     this.slot.close()
     const ffmpeg = this.ffmpeg
     this.ffmpeg = undefined
-    await Promise.all([ffmpeg?.stop(), this.detecting])
+    await ffmpeg?.stop()
   }
 }
