@@ -128,6 +128,9 @@ test.skipIf(!!missing)('an HTTP MJPEG camera (scaled) and a looped video file st
     expect(frame.headers.get('content-type')).toBe('image/jpeg')
   }
   expect((await camera('mjpeg')).frame_size).toEqual({ width: 256, height: 256 })
+  // `*`: the events of every camera on one stream
+  const all = await sseDetections('*', () => sleep(2_500))
+  expect(new Set(all.map((event) => event.camera_id))).toEqual(new Set(['rtsp', 'mjpeg', 'file']))
   // the 2 s file has been played more than once: looped, not reconnected
   const file = await camera('file')
   expect(file.frames_detected).toBeGreaterThanOrEqual(6)
