@@ -160,8 +160,11 @@ test.skipIf(!!missing)('a camera with a bad URL says why and retries with backof
   const before = (await camera('mjpeg')).frames_detected
   await waitFor(async () => (await camera('mjpeg')).frames_detected > before + 3, 15_000, 'the MJPEG camera still detecting', 200)
   expect((await camera('mjpeg')).state).toBe('streaming')
+  expect(await (await fetch(`${detector.url}/metrics`)).text()).toMatch(/lln_detector_camera_state\{camera="broken",state="(stalled|connecting)"\} 1/)
   expect((await fetch(`${detector.url}/cameras/broken`, { method: 'DELETE' })).status).toBe(200)
   expect((await fetch(`${detector.url}/cameras/broken`)).status).toBe(404)
+  // a removed camera leaves no state behind in /metrics
+  expect(await (await fetch(`${detector.url}/metrics`)).text()).not.toContain('lln_detector_camera_state{camera="broken"')
 })
 
 test.skipIf(!!missing)('changing a camera restarts that camera only; the same configuration again restarts nothing', async () => {

@@ -53,6 +53,7 @@ export class CameraManager {
     this.reconnects = options.metrics.counter('detector_camera_reconnects_total', 'camera connections started again after a loss, by camera')
     const state = options.metrics.gauge('detector_camera_state', 'camera state by camera and state (1: the state it is in)')
     state.collect(() => {
+      state.clear()
       for (const stream of this.streams.values()) {
         for (const phase of CAMERA_PHASES) state.set(stream.phase === phase ? 1 : 0, { camera: stream.config.id, state: phase })
       }
