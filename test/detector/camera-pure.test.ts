@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { CameraConfigError, cameraSourceOf, parseCameraConfig, parseCamerasFile } from '../../src/detector/cameras/camera-config.ts'
 import { initialCameraState, nextCameraState, watchdogVerdict, type CameraState, type CameraTimings } from '../../src/detector/cameras/camera-state.ts'
-import { FfmpegLog, ffmpegArguments } from '../../src/detector/cameras/ffmpeg-arguments.ts'
+import { FfmpegLog, ffmpegArguments, withoutCredentials } from '../../src/detector/cameras/ffmpeg-arguments.ts'
 import { FrameAssembler, FramePool, FrameSlot } from '../../src/detector/cameras/frame-slot.ts'
 
 const timings: CameraTimings = { stallAfterMs: 3_000, connectTimeoutMs: 10_000, backoff: { initialMs: 1_000, maxMs: 8_000, jitter: 'equal' } }
@@ -70,6 +70,9 @@ describe('ffmpeg', () => {
     log.read('rtsp://127.0.0.1:1/astronaut: Connection refused')
     log.read('video:13500kB audio:0kB subtitle:0kB other streams:0kB global headers:0kB muxing overhead: 0.000000%')
     expect(log.lastProblem).toBe('rtsp://127.0.0.1:1/astronaut: Connection refused')
+    log.read('rtsp://admin:s3cret@10.0.0.5:554/stream1: 401 Unauthorized')
+    expect(log.lastProblem).toBe('rtsp://***@10.0.0.5:554/stream1: 401 Unauthorized')
+    expect(withoutCredentials('[tcp] http://u@h/x and rtsps://a:b@c/d')).toBe('[tcp] http://***@h/x and rtsps://***@c/d')
   })
 })
 

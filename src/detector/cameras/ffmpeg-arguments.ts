@@ -45,7 +45,12 @@ export class FfmpegLog {
     // indented lines describe streams and metadata; a problem is said unindented (`rtsp://…: Connection refused`)
     const text = line.trim()
     // …and the closing statistics (`video:13500kB audio:0kB …`) say nothing of why
-    if (text && !/^\s/.test(line) && !/^(Input|Output|Stream mapping|Press \[q\]|video:\d+kB|frame=)/.test(text)) this.lastProblem = text.slice(0, 300)
+    if (text && !/^\s/.test(line) && !/^(Input|Output|Stream mapping|Press \[q\]|video:\d+kB|frame=)/.test(text)) this.lastProblem = withoutCredentials(text).slice(0, 300)
     return undefined
   }
+}
+
+/** A text with the user:password of every URL in it replaced: ffmpeg names the URL it failed on, and that goes to logs. */
+export function withoutCredentials(text: string): string {
+  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, '$1***@')
 }

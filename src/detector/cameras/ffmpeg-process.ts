@@ -3,7 +3,7 @@ import { accessSync, constants } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { errorMessage, type Logger } from '../../foundation/log.ts'
-import { FfmpegLog } from './ffmpeg-arguments.ts'
+import { FfmpegLog, withoutCredentials } from './ffmpeg-arguments.ts'
 import { FrameAssembler } from './frame-slot.ts'
 
 /**
@@ -138,7 +138,7 @@ export class FfmpegProcess {
       if (partial.length > MAX_STDERR_LINE) partial = partial.slice(-MAX_STDERR_LINE)
       for (const line of lines) {
         const size = this.ffmpegLog.read(line)
-        if (line.trim()) this.log.debug('ffmpeg', { line: line.slice(0, 300) })
+        if (line.trim()) this.log.debug('ffmpeg', { line: withoutCredentials(line).slice(0, 300) })
         if (size && !this.assembler) {
           const bytes = size.width * size.height * 3
           const allocate = this.handlers.allocateFrame
