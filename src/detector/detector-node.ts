@@ -252,6 +252,8 @@ export class DetectorNode implements DetectorApi {
         this.cameras.start()
       },
       onRepeat: () => this.updater.cycle(),
+      // clients following camera events get the end of their stream, not a wait until the connections are cut
+      onDraining: () => this.cameras.endSubscriptions(),
       onShutdown: async (deadline) => {
         const left = () => deadline - performance.now()
         // cameras first: their ffmpeg children end and no new frame reaches the model

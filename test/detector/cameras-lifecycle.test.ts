@@ -102,9 +102,19 @@ test.skipIf(!!missing)('SIGTERM: the node ends its ffmpeg children and exits 0; 
     const pids = await streamingFfmpegs(node)
     // autoupload all: camera frames are encoded as JPEG once queued and uploaded with the camera's tag
     await waitFor(() => testLoop.loop.listImages('local', 'demo').some((image) => image.tags?.includes('lifecycle')), 30_000, 'a camera image in the Loop', 200)
+    // a client following a camera's events does not hold the shutdown: its stream ends at once
+    const events = await fetch(`${node.url}/cameras/mjpeg/events`)
+    const reading = (async () => {
+      for await (const _ of events.body!) {
+        // keep reading until the node ends the stream
+      }
+    })().catch(() => undefined)
+    const signalled = performance.now()
     node.child.proc.kill('SIGTERM')
     expect(await node.child.proc.exited).toBe(0)
     exited = true
+    await reading
+    expect(performance.now() - signalled).toBeLessThan(3_000)
     expect(pids.filter((pid) => isProcessAlive(pid))).toEqual([])
   } finally {
     if (!exited) await node.child.kill('SIGKILL')

@@ -183,8 +183,8 @@ export class CameraManager {
     }
   }
 
-  /** Ends the subscriptions of camera `id` (undefined: all of them). */
-  private endSubscriptions(id?: string): void {
+  /** Ends the subscriptions of camera `id` (undefined: all of them: the node is stopping). */
+  endSubscriptions(id?: string): void {
     for (const [listener, ending] of [...this.endings]) {
       if (id !== undefined && ending.id !== id) continue
       this.endings.delete(listener)
