@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer'
 import type { Elysia } from 'elysia'
 import type { CameraDetections } from '../../contract/index.ts'
 import { clipText, errorMessage, MAX_ERROR_ANSWER_CHARACTERS } from '../../foundation/log.ts'
