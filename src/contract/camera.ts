@@ -41,6 +41,8 @@ export interface CameraStatus {
   state: CameraPhase
   /** why the last connection ended or failed (ffmpeg's last words, a watchdog timeout) */
   error: string | null
+  /** why the last frame could not be detected (no model yet, over MAX_IMAGE_PIXELS …); null once one is detected */
+  detection_error: string | null
   /** the size frames arrive in, once known */
   frame_size: { width: number; height: number } | null
   frames_received: number

@@ -21,6 +21,7 @@ let detector: DetectorNode
 let rtsp: RtspSource
 let mjpeg: MjpegServer
 let client: Socket | undefined
+let videoPath: string
 
 const camera = async (id: string): Promise<CameraStatus> => (await fetch(`${detector.url}/cameras/${id}`)).json() as Promise<CameraStatus>
 const untilState = (id: string, states: string[], timeoutMs = 30_000) =>
@@ -36,6 +37,7 @@ beforeAll(async () => {
   mjpeg = await startMjpegServer(10)
   const video = join(testLoop.folder, 'astronaut.mp4')
   makeAstronautVideo(video, { seconds: 2, fps: 10 })
+  videoPath = video
   const camerasFile = join(testLoop.folder, 'cameras.json')
   await writeFile(camerasFile, JSON.stringify({
     cameras: [
@@ -44,7 +46,8 @@ beforeAll(async () => {
       { id: 'file', url: video, fps: 2, loop: true, autoupload: 'disabled' },
     ],
   }))
-  detector = await startTestDetector(testLoop.loop.url, join(testLoop.folder, 'detector'), { CAMERAS_FILE: camerasFile }, {
+  // a pixel budget between the test cameras' frames (≤ 320×320) and the oversized one of the last test
+  detector = await startTestDetector(testLoop.loop.url, join(testLoop.folder, 'detector'), { CAMERAS_FILE: camerasFile, MAX_IMAGE_PIXELS: '150000' }, {
     cameraTimings: { stallAfterMs: 2_000, connectTimeoutMs: 6_000, backoff: { initialMs: 300, maxMs: 2_000, jitter: 'equal' } },
   })
 })
@@ -128,6 +131,7 @@ test.skipIf(!!missing)('an HTTP MJPEG camera (scaled) and a looped video file st
     expect(frame.headers.get('content-type')).toBe('image/jpeg')
   }
   expect((await camera('mjpeg')).frame_size).toEqual({ width: 256, height: 256 })
+  expect((await camera('mjpeg')).detection_error).toBeNull()
   // `*`: the events of every camera on one stream
   const all = await sseDetections('*', () => sleep(2_500))
   expect(new Set(all.map((event) => event.camera_id))).toEqual(new Set(['rtsp', 'mjpeg', 'file']))
@@ -207,4 +211,17 @@ test.skipIf(!!missing)('cameras through REST and socket.io: bad fields are named
   const persisted = JSON.parse(await readFile(join(testLoop.folder, 'detector', 'cameras.json'), 'utf8'))
   expect(persisted.cameras.map((c: { id: string }) => c.id)).toEqual(['rtsp', 'mjpeg', 'file', 'off'])
   expect(await client.emitWithAck('delete_camera', 'off')).toEqual({ status: 'OK' })
+})
+
+test.skipIf(!!missing)('frames the model refuses (over MAX_IMAGE_PIXELS) leave the camera streaming with the reason in detection_error', async () => {
+  expect((await fetch(`${detector.url}/cameras/huge`, { method: 'PUT', body: JSON.stringify({ url: videoPath, fps: 2, loop: true, width: 400, height: 400 }) })).status).toBe(201)
+  const huge = await waitFor(async () => {
+    const status = await camera('huge')
+    return status.detection_error ? status : undefined
+  }, 20_000, 'a refused frame', 200)
+  expect(huge.state).toBe('streaming')
+  expect(huge.detection_error).toMatch(/160000|400×400|400x400/)
+  expect(huge.frames_detected).toBe(0)
+  expect(await (await fetch(`${detector.url}/metrics`)).text()).toMatch(/lln_detector_camera_frames_total\{camera="huge",outcome="failed"\} [1-9]/)
+  expect((await fetch(`${detector.url}/cameras/huge`, { method: 'DELETE' })).status).toBe(200)
 })

@@ -105,7 +105,7 @@ export class CameraManager {
 
   private idleStatus(config: CameraConfig): CameraStatus {
     return {
-      id: config.id, config, state: config.enabled ? 'connecting' : 'disabled', error: null, frame_size: null,
+      id: config.id, config, state: config.enabled ? 'connecting' : 'disabled', error: null, detection_error: null, frame_size: null,
       frames_received: 0, frames_detected: 0, frames_dropped: 0, reconnects: 0, retry_at: null, last_frame_at: null,
     }
   }

@@ -53,6 +53,7 @@ export class CameraStream {
   private frameSize: { width: number; height: number } | null = null
   private frameNumber = 0
   private lastDetectErrorLog = 0
+  private detectionError: string | null = null
   readonly totals = { received: 0, detected: 0, dropped: 0 }
   /** the last detected frame: its pixels are a pooled buffer, valid until the next one is detected */
   last: CameraFrame | undefined
@@ -76,7 +77,7 @@ export class CameraStream {
   status(): CameraStatus {
     const { state } = this
     return {
-      id: this.config.id, config: this.config, state: state.phase, error: state.error, frame_size: this.frameSize,
+      id: this.config.id, config: this.config, state: state.phase, error: state.error, detection_error: this.detectionError, frame_size: this.frameSize,
       frames_received: this.totals.received, frames_detected: this.totals.detected, frames_dropped: this.totals.dropped,
       reconnects: state.reconnects, retry_at: state.retryAt, last_frame_at: state.lastFrameAt,
     }
@@ -182,6 +183,7 @@ export class CameraStream {
         metadata = await this.host.detect(image, options())
       } catch (error) {
         this.release(frame)
+        this.detectionError = errorMessage(error)
         this.host.count(this.config.id, 'failed')
         if (Date.now() - this.lastDetectErrorLog > DETECT_ERROR_LOG_INTERVAL_MS) {
           this.lastDetectErrorLog = Date.now()
@@ -190,6 +192,7 @@ export class CameraStream {
         continue
       }
       if (this.stopped) return
+      this.detectionError = null
       this.totals.detected++
       this.host.count(this.config.id, 'detected')
       const at = Date.now()
