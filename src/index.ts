@@ -36,6 +36,8 @@ export { RelevanceFilter, ObservationHistory, type RelevanceFilterOptions } from
 export { Outbox, type OutboxOptions, type SaveResult } from './detector/outbox.ts'
 export { createFetchUpload, type ImageUploadTarget, type UploadFunction } from './loop/image-upload.ts'
 export { DEFAULT_OUTBOX_LIMITS, type OutboxLimits, type OutboxQueueName } from './detector/outbox-policy.ts'
+export { CameraManager, ALL_CAMERAS, UnknownCameraError, type CameraManagerOptions, type DetectionsListener } from './detector/cameras/camera-manager.ts'
+export { CameraConfigError, parseCameraConfig, parseCamerasFile } from './detector/cameras/camera-config.ts'
 
 // annotator node, its session store, the tool interface and the built-in box-segmentation tool
 export { AnnotatorNode, AnnotatorRequestError, ANNOTATOR_CAPABILITIES, ANNOTATOR_NODE_TYPE, type AnnotatorNodeOptions } from './annotator/annotator-node.ts'

@@ -33,6 +33,8 @@ export interface NodeConfig {
     modelFormat: string
     /** OUTBOX_MAX_ITEMS / OUTBOX_MAX_BYTES; those unset keep the outbox's defaults */
     outboxLimits: { maxItems?: number; maxBytes?: number }
+    /** CAMERAS_FILE / --cameras */
+    camerasFile?: string
   }
   trainer: {
     idleTimeoutSec: number
@@ -112,6 +114,7 @@ export function buildNodeConfig(raw: RawSettings): NodeConfig {
         ...(outboxMaxItems === undefined ? {} : { maxItems: outboxMaxItems }),
         ...(outboxMaxBytes === undefined ? {} : { maxBytes: outboxMaxBytes }),
       },
+      ...(raw.camerasFile === undefined ? {} : { camerasFile: raw.camerasFile }),
     },
     trainer: {
       idleTimeoutSec: raw.trainerIdleTimeoutSec ?? 0,

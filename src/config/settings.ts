@@ -37,6 +37,7 @@ export const SETTINGS = {
   maxUncertainThreshold: { env: ['MAX_UNCERTAIN_THRESHOLD'], flag: 'max-uncertain', type: 'number', help: 'upper bound (inclusive) of the uncertain confidence window', defaultText: '0.6' },
   outboxMaxItems: { env: ['OUTBOX_MAX_ITEMS'], flag: 'outbox-max-items', type: 'integer', help: 'most images waiting in the detector outbox (both queues); a new image then displaces the oldest normal one, counted in lln_outbox_dropped_total', defaultText: '10000' },
   outboxMaxBytes: { env: ['OUTBOX_MAX_BYTES'], flag: 'outbox-max-bytes', type: 'integer', help: 'most bytes (json + jpg) waiting in the detector outbox, enforced like OUTBOX_MAX_ITEMS', defaultText: '2147483648 (2 GiB)' },
+  camerasFile: { env: ['CAMERAS_FILE'], flag: 'cameras', type: 'string', help: 'detector: a cameras.json ({"cameras": [{id, url, fps, …}]}) read at start while the data folder holds no cameras.json of its own (changes made through /cameras are kept there)' },
   trainerIdleTimeoutSec: { env: ['TRAINER_IDLE_TIMEOUT_SEC'], flag: 'idle-timeout', type: 'number', help: 'trainer exits after this many idle seconds (0: never)', defaultText: '0' },
   restartAfterTraining: { env: ['RESTART_AFTER_TRAINING'], flag: 'restart-after-training', type: 'boolean', help: 'trainer exits after each training', defaultText: 'false' },
   keepOldTrainings: { env: ['KEEP_OLD_TRAININGS'], flag: 'keep-old-trainings', type: 'boolean', help: 'keep earlier training folders when a new training begins', defaultText: 'false' },

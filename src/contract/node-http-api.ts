@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { CameraStatus } from './camera.ts'
 import { ConversionRecord } from './converter-ledger.ts'
 import { InferenceInfo } from './detector-status.ts'
 import { OperationModeSchema, OutboxModeSchema } from './enums.ts'
@@ -64,6 +65,7 @@ export const DetectorStatusData = Type.Object({
     uploaded: Type.Integer(), rejected: Type.Integer(), dropped: Type.Integer(),
   }),
   last: Type.Union([Type.Object({ metadata: ImageMetadata, at: Type.Number() }), Type.Null()]),
+  cameras: Type.Array(CameraStatus),
 }, { $id: 'DetectorStatusData' })
 export type DetectorStatusData = Static<typeof DetectorStatusData>
 

@@ -178,7 +178,8 @@ export class DetectionService {
         this.autoupload(image, output.decoded, toSave, autoupload === 'all' ? ['all'] : causes)
       }
     }
-    this.last = { image, metadata, at: Date.now() }
+    // a camera's frame buffer is used again once detected; the cameras keep their last frames themselves
+    if (route !== 'camera') this.last = { image, metadata, at: Date.now() }
     return metadata
   }
 
@@ -204,9 +205,11 @@ export class DetectionService {
     else if (this.encodings.running + this.encodings.queued >= MAX_AUTOUPLOAD_ENCODINGS) {
       saving = Promise.resolve(outbox.refuse('normal', 'encode_backlog', `${MAX_AUTOUPLOAD_ENCODINGS} images are being encoded for the outbox already`))
     } else {
+      // a camera frame in shared memory is used again once detected: what is encoded later must be a copy
+      const source = !decoded && image.bytes.buffer instanceof SharedArrayBuffer ? { ...image, bytes: new Uint8Array(image.bytes) } : image
       const encode = async () => {
         await afterAnswer()
-        return decoded ? encodeRgbJpeg(decoded) : encodeJpeg(image, undefined, this.deps.maxImagePixels)
+        return decoded ? encodeRgbJpeg(decoded) : encodeJpeg(source, undefined, this.deps.maxImagePixels)
       }
       saving = this.encodings.run(encode).then((jpeg) => outbox.save(jpeg, metadata, false))
     }

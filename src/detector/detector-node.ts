@@ -23,6 +23,10 @@ import { RelevanceFilter } from './relevance-filter.ts'
 import { registerDetectorRoutes } from './rest-routes.ts'
 import { registerDetectorEvents } from './socket-events.ts'
 import { registerStatusPage } from './status-page.ts'
+import { CameraManager } from './cameras/camera-manager.ts'
+import { registerCameraRoutes } from './cameras/camera-routes.ts'
+import { cameraSocketHandlers, publishDetectionsTo } from './cameras/camera-socket-events.ts'
+import type { CameraTimings } from './cameras/camera-state.ts'
 
 export const DEFAULT_DETECTOR_PORT = 8004
 /** Of the shutdown's time, what is kept for disposing the model and closing the Loop connection. */
@@ -40,6 +44,8 @@ export interface DetectorNodeOptions {
   /** outbox tuning (upload interval, limits over OUTBOX_MAX_ITEMS/BYTES, write queue); defaults as upstream: every 5 s, batches of 20 */
   outbox?: Pick<OutboxOptions, 'intervalMs' | 'batchSize' | 'limits' | 'minFreeDiskBytes' | 'writeConcurrency' | 'writeBacklog'>
   log?: Logger
+  /** camera watchdog and backoff timings (tests shorten them) */
+  cameraTimings?: Partial<CameraTimings>
 }
 
 /**
@@ -57,6 +63,7 @@ export class DetectorNode implements DetectorApi {
     readonly outbox: Outbox,
     readonly detections: DetectionService,
     readonly updater: ModelUpdater,
+    readonly cameras: CameraManager,
     private readonly options: DetectorNodeOptions,
   ) {}
 
@@ -79,6 +86,11 @@ export class DetectorNode implements DetectorApi {
     const runtime = new NodeRuntime({
       name, uuid, nodeType: 'detector', port: config.port ?? DEFAULT_DETECTOR_PORT, hostname: config.hostname,
       socketIo: true, skipRepeatOnStart: config.skipRepeatOnStart, log,
+    })
+    // a bad cameras file stops the start before anything is opened; the cameras start once the model is loaded
+    const cameras = await CameraManager.open({
+      dataFolder, camerasFile: config.detector.camerasFile, log: log.child('cameras'), metrics: runtime.metrics, timings: options.cameraTimings,
+      detect: (image, detectOptions) => detections.detect(image, detectOptions, 'camera'),
     })
     const loop = await LoopConnection.open({
       config, dataFolder, nodeType: 'detector', socket: false, log, metrics: runtime.metrics, startEmbeddedLoop: (loopOptions) => LocalLoop.start(loopOptions),
@@ -113,7 +125,7 @@ export class DetectorNode implements DetectorApi {
       errors: runtime.status.errors ?? (runtime.status.errors = {}),
       statusBase: () => ({ uuid, name, state: 'online', uptime: runtime.uptimeSeconds, operation_mode: node?.operationMode ?? 'startup' }),
     })
-    node = new DetectorNode(runtime, loop, dataFolder, store, active, outbox, detections, updater, options)
+    node = new DetectorNode(runtime, loop, dataFolder, store, active, outbox, detections, updater, cameras, options)
     node.wire()
     return node
   }
@@ -188,6 +200,7 @@ export class DetectorNode implements DetectorApi {
         uploaded: outbox.totals.uploaded, rejected: outbox.totals.rejected, dropped: outbox.totals.dropped,
       },
       last: this.detections.lastDetectionMetadata() ?? null,
+      cameras: this.cameras.list(),
     }
   }
 
@@ -243,7 +256,9 @@ export class DetectorNode implements DetectorApi {
     const { runtime } = this
     registerStatusPage(runtime.app, this)
     registerDetectorRoutes(runtime.app, this, runtime, { backdoor: this.options.config.useBackdoorControls })
-    registerDetectorEvents(runtime.socketIo!.io, this, runtime)
+    registerDetectorEvents(runtime.socketIo!.io, this, runtime, cameraSocketHandlers(this.cameras))
+    registerCameraRoutes(runtime.app, this.cameras, runtime)
+    publishDetectionsTo(runtime.socketIo!.io, this.cameras)
     const backend = runtime.metrics.gauge('detector_model_info', 'the model serving detections (always 1), with its version and backend')
     backend.collect(() => {
       const logic = this.active.logic
@@ -255,10 +270,15 @@ export class DetectorNode implements DetectorApi {
         const fallback = this.options.fallbackModelDir === null ? undefined : (this.options.fallbackModelDir ?? safeBuiltinModelDir(runtime.log))
         await this.updater.loadInitialModel(fallback)
         this.operationMode = 'idle'
+        this.cameras.start()
       },
       onRepeat: () => this.updater.cycle(),
+      // clients following camera events get the end of their stream, not a wait until the connections are cut
+      onDraining: () => this.cameras.endSubscriptions(),
       onShutdown: async (deadline) => {
         const left = () => deadline - performance.now()
+        // cameras first: their ffmpeg children end and no new frame reaches the model
+        await this.cameras.stop()
         // an upload cut off here is not lost: its images stay queued and go at the next start
         await this.outbox.stop(left() / 2)
         // a model build can take long on a slow machine; the process ends beside it

@@ -65,9 +65,13 @@ export function uploadMetadataOf(raw: unknown): ImageMetadata {
 }
 
 /** The socket.io API of §5.5. Every event answers; errors are `{error: msg}`, unknown events too. */
-export function registerDetectorEvents(io: Server, detector: DetectorApi, host: RouteHost): void {
+export function registerDetectorEvents(
+  io: Server, detector: DetectorApi, host: RouteHost,
+  /** more events (the cameras'), given the socket too */
+  extra: Record<string, (data: unknown, socket: Socket) => Promise<unknown> | unknown> = {},
+): void {
   // a Map: an event name from the client must never reach Object.prototype members (`constructor`, `__proto__` …)
-  const handlers = new Map<string, (data: unknown) => Promise<unknown> | unknown>(Object.entries({
+  const handlers = new Map<string, (data: unknown, socket: Socket) => Promise<unknown> | unknown>(Object.entries({
     detect: async (data) => {
       const payload = asPayload(data)
       return detector.detect(imageFromPayload(payload.image), detectOptionsOf(payload), 'socket')
@@ -102,6 +106,7 @@ export function registerDetectorEvents(io: Server, detector: DetectorApi, host: 
       await detector.setOutboxMode(data)
       return { status: 'OK' }
     },
+    ...extra,
   }))
   const events = host.metrics.counter('detector_socket_events_total', 'socket.io events by name and outcome')
 
@@ -122,7 +127,7 @@ export function registerDetectorEvents(io: Server, detector: DetectorApi, host: 
       }
       void host.track((async () => {
         try {
-          const answer = await handler(args[0])
+          const answer = await handler(args[0], socket)
           events.inc({ event, outcome: 'ok' })
           reply?.(answer)
         } catch (error) {

@@ -51,6 +51,10 @@ export class Gauge implements Metric {
   get(labels: Labels = {}): number | undefined {
     return this.values.get(labelKey(labels))
   }
+  /** Forgets every series (a collector that sets them all again drops those whose subject is gone). */
+  clear(): void {
+    this.values.clear()
+  }
   /** Computes the value(s) at scrape time. */
   collect(collector: () => void): this {
     this.collector = collector

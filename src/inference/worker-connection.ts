@@ -89,6 +89,12 @@ export class WorkerConnection {
     const copies: ImageInput[] = []
     const transfer: ArrayBuffer[] = []
     for (const image of images) {
+      // bytes in shared memory (the cameras' recycled frames) go as they are: no copy, and the caller keeps them
+      // unchanged until the detection resolves
+      if (image.bytes.buffer instanceof SharedArrayBuffer) {
+        copies.push(image)
+        continue
+      }
       // a copy of its own: a Buffer's slice() is a view, and transferring its buffer would empty the caller's (and pooled) bytes
       const bytes = new Uint8Array(image.bytes)
       copies.push({ ...image, bytes })

@@ -70,6 +70,8 @@ export interface NodeHooks {
    * (a `performance.now()` time) is when the shutdown gives up waiting; bound every wait by it.
    */
   onShutdown?(deadline: number): Promise<void>
+  /** at the start of a graceful shutdown: end responses that never finish by themselves (event streams), so the drain does not wait for them */
+  onDraining?(): void
   /** `PUT /socketio off|on`: disconnect from / reconnect to the Loop */
   onLoopConnectionToggle?(on: boolean): Promise<void>
   /** extra readiness conditions; `undefined` = ready */
@@ -188,6 +190,7 @@ export class NodeRuntime {
       try {
         // no new connections from here on; the repeat cycle and the requests in flight finish side by side
         const serverStopped = this.server?.stop() ?? Promise.resolve()
+        this.hooks.onDraining?.()
         const repeatStopped = this.repeatLoop.stop()
         const inFlight = this.inFlight.size
         if (!(await settledWithin(Promise.allSettled([...this.inFlight]), left(drainDeadline)))) {

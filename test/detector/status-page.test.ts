@@ -6,6 +6,7 @@ import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import type { DetectorNode } from '../../src/detector/detector-node.ts'
 import { chromiumAvailable, launchChromium } from '../support/browser.ts'
 import { waitFor } from '../support/temp.ts'
+import { FFMPEG, makeAstronautVideo } from '../support/camera-sources.ts'
 import { startTestDetector } from '../support/test-detector.ts'
 import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 
@@ -73,4 +74,34 @@ test.skipIf(!available)('the status page shows model, backend, the last detectio
   await page.waitForFunction(() => document.getElementById('message')?.textContent?.includes('Invalid version number'))
   expect(external).toEqual([])
   await page.close()
+})
+
+test.skipIf(!available || !FFMPEG)('the status page shows each camera: its state and its last frame with the boxes', async () => {
+  const video = join(testLoop.folder, 'status-page-camera.mp4')
+  makeAstronautVideo(video, { seconds: 2, fps: 4, width: 256, height: 256 })
+  const put = await fetch(`${detector.url}/cameras/porch`, { method: 'PUT', body: JSON.stringify({ url: video, fps: 2, loop: true, autoupload: 'disabled' }) })
+  expect(put.status).toBe(201)
+  const broken = await fetch(`${detector.url}/cameras/gate`, { method: 'PUT', body: JSON.stringify({ url: 'rtsp://127.0.0.1:9/none', fps: 1 }) })
+  expect(broken.status).toBe(201)
+  const page = await browser!.newPage()
+  try {
+    await page.goto(`${detector.url}/`)
+    await page.waitForFunction(() => document.querySelector('#camera-porch .state')?.textContent === 'streaming', undefined, { timeout: 30_000 })
+    await page.waitForFunction(() => (document.querySelector('#camera-porch canvas') as HTMLCanvasElement | null)?.width === 256, undefined, { timeout: 30_000 })
+    const green = await page.evaluate(() => {
+      const c = document.querySelector('#camera-porch canvas') as HTMLCanvasElement
+      const pixels = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data
+      let count = 0
+      for (let i = 0; i < pixels.length; i += 4) if (pixels[i]! < 40 && pixels[i + 1]! > 200 && pixels[i + 2]! > 90 && pixels[i + 2]! < 140) count++
+      return count
+    })
+    expect(green).toBeGreaterThan(50)
+    await page.waitForFunction(() => /refused/i.test(document.querySelector('#camera-gate .error')?.textContent ?? ''), undefined, { timeout: 30_000 })
+    expect(['stalled', 'connecting']).toContain((await page.textContent('#camera-gate .state')) ?? '')
+    await page.screenshot({ path: process.env.STATUS_PAGE_CAMERAS_SCREENSHOT ?? join(testLoop.folder, 'status-page-cameras.png') })
+  } finally {
+    await page.close()
+    await fetch(`${detector.url}/cameras/porch`, { method: 'DELETE' })
+    await fetch(`${detector.url}/cameras/gate`, { method: 'DELETE' })
+  }
 })

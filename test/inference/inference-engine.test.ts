@@ -82,6 +82,19 @@ describe('detections through the worker', () => {
     expect(await engine.detectBatch([])).toEqual([])
   })
 
+  test('bytes in shared memory (camera frames) are read where they are and detect as a copy would', async () => {
+    const square = new Uint8Array(64 * 64 * 3)
+    const shared = new Uint8Array(new SharedArrayBuffer(square.length))
+    shared.set(square)
+    const [fromShared, fromCopy] = await Promise.all([
+      engine.detect({ kind: 'raw', bytes: shared, dtype: 'uint8', shape: [64, 64, 3] }),
+      engine.detect({ kind: 'raw', bytes: square, dtype: 'uint8', shape: [64, 64, 3] }),
+    ])
+    expect(fromShared.box_detections).toEqual(fromCopy.box_detections)
+    // nothing was transferred away from the caller
+    expect(shared.byteLength).toBe(64 * 64 * 3)
+  })
+
   test('the caller keeps its bytes: the engine copies before transferring', async () => {
     const bytes = astronaut.slice()
     await engine.detect({ kind: 'encoded', bytes })
