@@ -11,6 +11,7 @@
  *          ALL /ws/socket.io/* (Engine.IO)
  *   socket detect · batch_detect · upload · info · about · get_model_version · set_model_version_mode
  *          get_outbox_mode · set_outbox_mode
+ *   cameras (REST /cameras… and their socket events: camera-entry-points.ts) are fuzzed in detector-cameras.fuzz.test.ts.
  * The model updater's view of the Loop (deployment target, model zips) is fuzzed in detector-loop-answers.fuzz.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
@@ -28,6 +29,7 @@ import {
   API_DOCS_ENTRY_POINTS, apiDocsRows, describeTable, expectAnswer, expectHealthy, expectRefusal, folderSnapshot, formOf, handledEventsOf, rawRequest, refusalOf, request, routeList, rowName,
   type EventRow, type HttpRow,
 } from './fuzz-harness.ts'
+import { CAMERA_REST_ENTRY_POINTS, CAMERA_SOCKET_EVENTS } from './camera-entry-points.ts'
 import { deepJsonArray, deepJsonObject, INVALID_UTF8, PROTOTYPE_NAMES, UNUSUAL_TEXT } from './fuzz-inputs.ts'
 
 setDefaultTimeout(60_000)
@@ -36,8 +38,11 @@ const REST_ENTRY_POINTS = [
   'GET /', 'GET /status.json', 'GET /last_detection.jpg', 'POST /detect', 'POST /upload', 'GET /about', 'GET /model_version', 'PUT /model_version',
   'GET /outbox_mode', 'PUT /outbox_mode', 'GET /operation_mode', 'PUT /operation_mode', 'POST /reset',
   'GET /health', 'GET /ready', 'GET /metrics', 'PUT /debug_logging', 'PUT /socketio', 'ALL /ws/socket.io/*', ...API_DOCS_ENTRY_POINTS,
+  ...CAMERA_REST_ENTRY_POINTS,
 ]
-const SOCKET_EVENTS = ['detect', 'batch_detect', 'upload', 'info', 'about', 'get_model_version', 'set_model_version_mode', 'get_outbox_mode', 'set_outbox_mode']
+const SOCKET_EVENTS = [
+  'detect', 'batch_detect', 'upload', 'info', 'about', 'get_model_version', 'set_model_version_mode', 'get_outbox_mode', 'set_outbox_mode', ...CAMERA_SOCKET_EVENTS,
+]
 
 const astronaut = new Uint8Array(await readFile(join(import.meta.dir, '../fixtures/astronaut.jpg')))
 const KIB = 1024
@@ -354,7 +359,7 @@ describe('the table at the top covers every entry point', () => {
     expect(routeList(detector.runtime.app)).toEqual([...REST_ENTRY_POINTS].sort())
   })
   test('every REST entry point but POST /reset has rows (the backdoor reset takes no input; see the last test)', () => {
-    const covered = new Set([...detectRows, ...uploadRows, ...settingRows, ...otherRows].map((row) => row.route))
+    const covered = new Set([...detectRows, ...uploadRows, ...settingRows, ...otherRows].map((row) => row.route).concat(CAMERA_REST_ENTRY_POINTS))
     const read = ['GET /about', 'GET /model_version', 'GET /outbox_mode', 'GET /operation_mode', 'GET /status.json', 'GET /', 'GET /health', 'GET /ready', 'GET /metrics', 'GET /last_detection.jpg']
     for (const route of read) covered.add(route)
     expect(REST_ENTRY_POINTS.filter((route) => !covered.has(route))).toEqual(['POST /reset'])
