@@ -18,8 +18,11 @@ const KEEP_ALIVE_MS = 15_000
 
 const docs = (input: Omit<RouteDocsInput, 'tags'>) => ({ detail: routeDocs({ ...input, tags: ['cameras'] }) })
 
+/** A camera that exists but has not had a frame detected yet. */
+class NoFrameYetError extends Error {}
+
 function statusOf(error: unknown): number {
-  if (error instanceof UnknownCameraError) return 404
+  if (error instanceof UnknownCameraError || error instanceof NoFrameYetError) return 404
   if (error instanceof CameraConfigError || error instanceof SyntaxError) return 422
   if (error instanceof RequestTooLargeError) return error.status
   return 500
@@ -31,8 +34,14 @@ export function registerCameraRoutes(app: Elysia<any, any, any, any, any, any, a
     const status = statusOf(error)
     set.status = status
     const detail = clipText(errorMessage(error), MAX_ERROR_ANSWER_CHARACTERS)
-    ;(status >= 500 ? host.log.error : host.log.warn)(`${route} failed`, { status, error: detail })
+    // the status page asks for a camera's last frame every second, also before its first one: not worth a warning
+    if (!(error instanceof NoFrameYetError)) (status >= 500 ? host.log.error : host.log.warn)(`${route} failed`, { status, error: detail })
     return { detail }
+  }
+  const lastFrameOf = (id: string) => {
+    const last = cameras.lastFrame(id)
+    if (!last) throw new NoFrameYetError(`camera ${JSON.stringify(id)} has no detected frame yet`)
+    return last
   }
   app
     .get('/cameras', () => cameras.list(), docs({ summary: 'Every camera with its configuration, state, error and frame counts', responses: { 200: jsonContent(Type.Array(CameraStatus)) } }))
@@ -76,11 +85,7 @@ export function registerCameraRoutes(app: Elysia<any, any, any, any, any, any, a
     }, docs({ summary: 'Remove a camera; its ffmpeg ends', responses: { 200: textContent(Type.Literal('OK')) } }))
     .get('/cameras/:id/frame.jpg', async ({ params, set }) => {
       try {
-        const last = cameras.lastFrame(params.id)
-        if (!last) {
-          set.status = 404
-          return { detail: `camera ${JSON.stringify(params.id)} has no detected frame yet` }
-        }
+        const last = lastFrameOf(params.id)
         return new Response(await encodeJpeg(last.image) as Uint8Array<ArrayBuffer>, {
           headers: { 'content-type': 'image/jpeg', 'cache-control': 'no-store', 'x-detected-at': String(last.at) },
         })
@@ -90,11 +95,7 @@ export function registerCameraRoutes(app: Elysia<any, any, any, any, any, any, a
     }, docs({ summary: 'The last detected frame of a camera as JPEG (encoded on request)', responses: { 200: bytesContent('image/jpeg', 'the frame') } }))
     .get('/cameras/:id/last', async ({ params, set }) => {
       try {
-        const last = cameras.lastFrame(params.id)
-        if (!last) {
-          set.status = 404
-          return { detail: `camera ${JSON.stringify(params.id)} has no detected frame yet` }
-        }
+        const last = lastFrameOf(params.id)
         // one answer holds the frame and its detections, so the status page never draws boxes over another frame
         const jpeg = await encodeJpeg(last.image)
         return { at: last.at, detections: last.metadata, jpeg: `data:image/jpeg;base64,${Buffer.from(jpeg).toString('base64')}` }
