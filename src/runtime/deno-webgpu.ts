@@ -3,7 +3,7 @@
  * OpenGL through EGL included, although WebGPU here only ever runs on Vulkan, Metal or Direct3D 12. On Linux
  * Mesa's EGL then loads its GL driver (swrast_dri.so), which registers an exit handler. When a Worker that used
  * WebGPU ends, its thread tears wgpu down and EGL unloads that driver, while the main thread may already be exiting
- * and running the driver's exit handler: the process crashed after its output in about one run in ten (SIGSEGV
+ * and running the driver's exit handler: the process crashed after its output in about one run in twenty (SIGSEGV
  * inside swrast_dri.so from glibc's exit handlers, or "corrupted double-linked list"), seen with SwiftShader.
  * Without OpenGL, EGL and its driver are never loaded.
  */

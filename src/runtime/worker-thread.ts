@@ -3,7 +3,7 @@
  * a WebGPU device and instance: the driver's threads are joined, libraries unloaded) after `terminate()` has
  * returned. If the process exits meanwhile, glibc runs the libraries' exit handlers (the Vulkan loader's, the
  * driver's) under that teardown: `deno task detect --backend webgpu` through SwiftShader crashed after its output in
- * a few runs in a hundred (SIGSEGV in libvk_swiftshader.so or swrast_dri.so under exit(), or glibc's "corrupted
+ * about one run in twenty (SIGSEGV in libvk_swiftshader.so or swrast_dri.so under exit(), or glibc's "corrupted
  * double-linked list"). So on Deno the owner of a Worker waits for the Worker's thread to end. Deno keeps /proc from
  * scripts without `--allow-all`, so the thread is asked for through libc (`--allow-ffi`, which the inference needs
  * anyway). Bun tears a terminated Worker down before it exits; there nothing waits.
