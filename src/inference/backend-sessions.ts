@@ -4,6 +4,7 @@
  * the worker. Modules load lazily: a worker only pays for the runtime it ends up using.
  */
 import { readFile } from 'node:fs/promises'
+import { keepDenoWebGpuOffOpenGl } from '../runtime/deno-webgpu.ts'
 import type { BackendName } from '../config/inference-settings.ts'
 import { cudaProviderProblem, loadOnnxruntimeNode } from './ort-library.ts'
 import { ORT_WEB_WASM_PATHS, ORT_WEB_WEBGPU_WASM_PATHS } from './ort-web-assets.ts'
@@ -95,6 +96,7 @@ async function requireWebGpuAdapter(): Promise<void> {
     Object.assign(globalThis, dawn.globals)
     Object.defineProperty(navigator, 'gpu', { value: dawn.create([]), configurable: true })
   }
+  keepDenoWebGpuOffOpenGl()
   const adapter = await holder.gpu!.requestAdapter()
   if (!adapter) {
     throw new Error('no WebGPU adapter: navigator.gpu.requestAdapter() returned null (Linux needs libvulkan1 and a Vulkan driver; CI can use SwiftShader through VK_ICD_FILENAMES)')

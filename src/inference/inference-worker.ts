@@ -12,6 +12,7 @@ import type { ImageInput } from './image-decoding.ts'
 import { ImageInputError, serializeError } from './inference-errors.ts'
 import { ModelRunner, type PreparedImage } from './model-runner.ts'
 import type { DetectionOutput, WorkerRequest, WorkerResponse } from './worker-protocol.ts'
+import { currentThreadId } from '../runtime/worker-thread.ts'
 
 declare const self: Worker
 
@@ -20,6 +21,7 @@ let batches: BatchQueue<PreparedImage, DetectionOutput> | undefined
 let queue: Promise<void> = Promise.resolve()
 
 const reply = (message: WorkerResponse) => self.postMessage(message)
+const thread = currentThreadId()
 
 /**
  * The detections, with the decoded pixels asked for moved, not copied, to the caller. The native decoder's
@@ -50,9 +52,10 @@ async function handle(request: WorkerRequest): Promise<void> {
         reply({
           type: 'loaded', backend: loaded.backend, rejected: loaded.rejected, model: loaded.information,
           inputSize: { width: loaded.spec.preprocessing.width, height: loaded.spec.preprocessing.height }, dynamicBatch: batches !== undefined,
+          ...(thread !== undefined ? { thread } : {}),
         })
       } catch (error) {
-        reply({ type: 'load-failed', error: serializeError(error) })
+        reply({ type: 'load-failed', error: serializeError(error), ...(thread !== undefined ? { thread } : {}) })
       }
       return
     case 'detect': {

@@ -6,6 +6,7 @@
  * idle, so a forgotten engine never keeps the process alive.
  */
 import { startModuleWorker, type ModuleWorker } from '../runtime/module-worker.ts'
+import { threadEnded } from '../runtime/worker-thread.ts'
 import type { BackendName } from '../config/inference-settings.ts'
 import type { ImageInput } from './image-decoding.ts'
 import { deserializeError, ImageInputError, InferenceUnavailableError, type BackendRejection } from './inference-errors.ts'
@@ -46,6 +47,9 @@ export class WorkerConnection {
   private loadWaiter?: { resolve(loaded: LoadedModel): void; reject(error: Error): void }
   private disposeWaiter?: () => void
   private lostListener?: (error: WorkerLostError) => void
+  /** the worker's OS thread, where the runtime tears a terminated worker down after `terminate()` returns (Deno) */
+  private thread?: number
+  private threadGone: Promise<void> = Promise.resolve()
 
   private constructor(private readonly worker: ModuleWorker) {
     worker.addEventListener('message', (event: MessageEvent<WorkerResponse>) => this.receive(event.data))
@@ -126,6 +130,8 @@ export class WorkerConnection {
     await done
     clearTimeout(timer)
     this.end(new InferenceUnavailableError('the inference engine was disposed'), false)
+    // a process that exits while the thread still frees its GPU device crashes in the driver's exit handlers
+    await this.threadGone
   }
 
   /**
@@ -137,6 +143,7 @@ export class WorkerConnection {
   }
 
   private receive(message: WorkerResponse): void {
+    if ((message.type === 'loaded' || message.type === 'load-failed') && message.thread !== undefined) this.thread = message.thread
     switch (message.type) {
       case 'loaded':
         this.loadWaiter?.resolve({
@@ -179,6 +186,7 @@ export class WorkerConnection {
     this.inFlight = 0
     this.disposeWaiter?.()
     this.worker.terminate()
+    if (this.thread !== undefined) this.threadGone = threadEnded(this.thread, DISPOSE_WAIT_MS)
     if (lost && error instanceof WorkerLostError) this.lostListener?.(error)
   }
 }

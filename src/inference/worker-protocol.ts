@@ -65,8 +65,10 @@ export type WorkerResponse =
     type: 'loaded'; backend: BackendName; rejected: BackendRejection[]; model: ModelInformationWithFormat; inputSize: { width: number; height: number }
     /** the worker stacks concurrent images into one session run (the model's batch dimension is dynamic and batching is on) */
     dynamicBatch?: boolean
+    /** the worker's OS thread (Deno on Linux), whose end its owner awaits after terminating it */
+    thread?: number
   }
-  | { type: 'load-failed'; error: SerializedError }
+  | { type: 'load-failed'; error: SerializedError; thread?: number }
   | { type: 'detected'; id: number; outputs: DetectionOutput[] }
   | { type: 'detect-failed'; id: number; error: SerializedError }
   | { type: 'disposed' }

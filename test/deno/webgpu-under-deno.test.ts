@@ -5,7 +5,7 @@
  * and logs why each backend it passed over was rejected.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { decode, ImageMetadata } from '../../src/contract/index.ts'
 import { nodeCommandLine } from '../support/node-process.ts'
@@ -22,8 +22,8 @@ afterAll(async () => { await temp?.cleanup() })
 
 interface LogLine { msg?: string; backend?: string; backends?: string[]; reason?: string; rejected?: string[] }
 
-async function detectOnDeno(backend: string, icd: string) {
-  const env = { PATH: '/usr/bin:/bin', HOME: join(temp.path, `home-${backend}`), LOG_LEVEL: 'info', VK_ICD_FILENAMES: icd }
+async function detectOnDeno(backend: string, icd: string, extraEnv: Record<string, string> = {}) {
+  const env = { PATH: '/usr/bin:/bin', HOME: join(temp.path, `home-${backend}`), LOG_LEVEL: 'info', VK_ICD_FILENAMES: icd, ...extraEnv }
   const proc = Bun.spawn(nodeCommandLine('deno', ['detect', ASTRONAUT, '--json', '--backend', backend]), { cwd: REPO, env, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' })
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
   if (code !== 0) throw new Error(`deno task detect --backend ${backend} exited ${code}:\n${stderr.slice(-3000)}`)
@@ -45,7 +45,16 @@ describe('webgpu on Deno through SwiftShader', () => {
   if (missing) console.log(`skipping the Deno WebGPU-through-SwiftShader test: ${missing}`)
 
   test.skipIf(Boolean(missing))('webgpu finds the astronaut\'s face as cpu does; auto chooses webgpu first, verified against the CPU', async () => {
-    const [webgpu, cpu, auto] = await Promise.all([detectOnDeno('webgpu', SWIFTSHADER_ICD), detectOnDeno('cpu', SWIFTSHADER_ICD), detectOnDeno('auto', SWIFTSHADER_ICD)])
+    // the dynamic linker lists every library the webgpu run opens (in files of its own, apart from the log)
+    const linkerLog = join(temp.path, 'linker-webgpu')
+    const [webgpu, cpu, auto] = await Promise.all([
+      detectOnDeno('webgpu', SWIFTSHADER_ICD, { LD_DEBUG: 'files', LD_DEBUG_OUTPUT: linkerLog }), detectOnDeno('cpu', SWIFTSHADER_ICD), detectOnDeno('auto', SWIFTSHADER_ICD),
+    ])
+    // Deno's WebGPU must not open OpenGL through EGL: Mesa's GL driver, unloaded by the ending worker while the
+    // process exits, crashed about one run in twenty after the output (segfault or heap corruption)
+    const opened = readdirSync(temp.path).filter((name) => name.startsWith('linker-webgpu.')).map((name) => readFileSync(join(temp.path, name), 'utf8')).join('')
+    expect(opened).toContain('libvulkan.so.1')
+    expect(opened.match(/file=\S*(?:libEGL|_dri\.so)\S*/g) ?? []).toEqual([])
     expect(webgpu.chosen).toMatchObject({ backend: 'webgpu', rejected: [] })
     expect(cpu.chosen).toMatchObject({ backend: 'cpu' })
     expect(webgpu.metadata.box_detections!.map((box) => box.category_name)).toEqual(['face'])
