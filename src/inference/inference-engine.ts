@@ -3,6 +3,7 @@
  * at load from the usable cores and a short measurement of the model (thread-policy.ts). Concurrent `detect` calls
  * are safe and the event loop stays free.
  */
+import type { BackoffPolicy } from '../foundation/backoff.ts'
 import { createLogger, errorMessage } from '../foundation/log.ts'
 import type { MetricsRegistry } from '../foundation/metrics.ts'
 import { parseBackendChoice } from './backend-choice.ts'
@@ -50,6 +51,8 @@ export interface InferenceEngineOptions {
   /** images accepted but not yet answered, over all workers, before `detect` refuses more (default 64) */
   maxPendingImages?: number
   metrics?: MetricsRegistry
+  /** how a worker that failed to load in place of a crashed one is tried again (default: 1 s doubling to 1 min) */
+  replacementRetry?: BackoffPolicy
 }
 
 export interface InferenceEngine {
@@ -169,7 +172,9 @@ export async function createInferenceEngine(options: InferenceEngineOptions): Pr
       model: loaded.model.version, backend: loaded.backend, workers: plan.workers, threadsPerWorker: plan.threadsPerWorker,
       usableCores: cores, reason: plan.reason, measurement, ms: Math.round(performance.now() - startedAt),
     })
-    return new WorkerPool(loaded, kept, { load: workerLoad, plan, maxPendingImages: options.maxPendingImages, metrics: options.metrics })
+    return new WorkerPool(loaded, kept, {
+      load: workerLoad, plan, maxPendingImages: options.maxPendingImages, metrics: options.metrics, replacementRetry: options.replacementRetry,
+    })
   } catch (error) {
     await Promise.all(started.map(({ connection }) => connection.dispose()))
     log.error('inference engine failed to start', { modelDir: options.modelDir, error: errorMessage(error) })

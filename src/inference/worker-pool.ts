@@ -3,6 +3,7 @@
  * worker. A worker that dies is replaced; the requests it held are run once more on another worker (or on its
  * replacement when it was the only one), and fail with InferenceUnavailableError when that fails too — never hang.
  */
+import { backoffDelayMs, type BackoffPolicy } from '../foundation/backoff.ts'
 import { createLogger, errorMessage } from '../foundation/log.ts'
 import type { MetricsRegistry } from '../foundation/metrics.ts'
 import type { BackendName } from '../config/inference-settings.ts'
@@ -49,7 +50,12 @@ export interface WorkerPoolOptions {
   plan: PoolPlan
   maxPendingImages?: number
   metrics?: MetricsRegistry
+  /** how a replacement that failed to load is tried again (default REPLACEMENT_RETRY) */
+  replacementRetry?: BackoffPolicy
 }
+
+/** A replacement that failed to load is tried again after 1 s, 2 s, 4 s … up to a minute apart. */
+export const REPLACEMENT_RETRY: BackoffPolicy = { initialMs: 1_000, maxMs: 60_000, jitter: 'equal' }
 
 export class WorkerPool {
   readonly backend: BackendName
@@ -60,6 +66,8 @@ export class WorkerPool {
   private readonly connections: WorkerConnection[] = []
   /** replacements being started; a request finding no live worker waits for one */
   private readonly starting = new Set<Promise<WorkerConnection | undefined>>()
+  /** replacements that failed to load, waiting for their next try */
+  private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>()
   private pendingImages = 0
   private closed?: Error
   private readonly metrics: ReturnType<typeof poolMetrics>
@@ -90,6 +98,8 @@ export class WorkerPool {
   async dispose(): Promise<void> {
     if (this.closed) return
     this.closed = new InferenceUnavailableError('the inference engine was disposed')
+    for (const timer of this.retryTimers) clearTimeout(timer)
+    this.retryTimers.clear()
     const starting = [...this.starting]
     await Promise.all(this.connections.splice(0).map((connection) => connection.dispose()))
     // a replacement that finishes loading now is freed by adopt()
@@ -183,17 +193,37 @@ export class WorkerPool {
     if (this.closed) return
     this.metrics?.crashes.inc()
     log.error('an inference worker stopped; starting a replacement', { error: error.message, model: this.modelInfo.version, live: this.connections.length })
+    this.startReplacement(0)
+  }
+
+  /**
+   * Starts a worker in place of a lost one. One that fails to load (the model folder went away, memory ran out) is
+   * tried again with backoff, so a pool that lost its last worker serves again once the cause is gone instead of
+   * answering 503 until the next model update.
+   */
+  private startReplacement(attempt: number): void {
     const started = WorkerConnection.start(this.options.load).then(
       ({ connection }) => {
         this.starting.delete(started)
         this.adopt(connection)
-        if (!this.closed) log.info('inference worker replaced', { model: this.modelInfo.version, live: this.connections.length })
+        if (!this.closed) log.info('inference worker replaced', { model: this.modelInfo.version, live: this.connections.length, attempts: attempt + 1 })
         return connection
       },
       (failure: unknown) => {
         this.starting.delete(started)
         this.metrics?.failures.inc({ kind: 'load' })
-        log.error('the replacement inference worker failed to load', { error: errorMessage(failure), model: this.modelInfo.version, live: this.connections.length })
+        if (this.closed) return undefined
+        const retryInMs = backoffDelayMs(attempt, this.options.replacementRetry ?? REPLACEMENT_RETRY)
+        log.error('the replacement inference worker failed to load; trying again', {
+          error: errorMessage(failure), model: this.modelInfo.version, live: this.connections.length, attempt: attempt + 1, retryInMs,
+        })
+        const timer = setTimeout(() => {
+          this.retryTimers.delete(timer)
+          if (!this.closed) this.startReplacement(attempt + 1)
+        }, retryInMs)
+        // a pending retry must not keep a process alive that has nothing else to do
+        ;(timer as { unref?: () => void }).unref?.()
+        this.retryTimers.add(timer)
         return undefined
       },
     )

@@ -174,6 +174,26 @@ describe('a crashed worker', () => {
     }
   })
 
+  test('a replacement that failed to load is tried again: once the model folder is back, the pool serves again', async () => {
+    const comebackDir = join(temp.path, 'comeback')
+    await writeTinyModelPackage(comebackDir, { layout: 'yolov8', featureScale: 0.001, planted: PLANTED })
+    const engine = await createInferenceEngine({
+      modelDir: comebackDir, backend: 'cpu', workers: 1, threads: 1, verify: false, metrics: new MetricsRegistry(),
+      replacementRetry: { initialMs: 100, maxMs: 200 },
+    })
+    try {
+      const expected = await engine.detect(BIG)
+      await rm(comebackDir, { recursive: true })
+      poolOf(engine).workersForTest()[0]!.terminateAsIfCrashed()
+      await expect(engine.detect(BIG)).rejects.toThrow('no inference worker is running')
+      await writeTinyModelPackage(comebackDir, { layout: 'yolov8', featureScale: 0.001, planted: PLANTED })
+      await waitFor(() => engine.pool.liveWorkers === 1, 30_000, 'a replacement once the model is back')
+      expect((await engine.detect(BIG)).box_detections).toEqual(expected.box_detections)
+    } finally {
+      await engine.dispose()
+    }
+  })
+
   test('a pool being disposed does not replace its workers, and its requests end', async () => {
     const engine = await createInferenceEngine({ modelDir: tinyDir, backend: 'cpu', workers: 2, threads: 1, verify: false })
     const requests = [engine.detect(BIG), engine.detect(BIG)].map((r) => r.then(() => 'ok', (e: Error) => e.name))
