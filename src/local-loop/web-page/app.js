@@ -86,8 +86,10 @@ async function route() {
   const [view, ...rest] = hash.split('?')[0].split('/')
   for (const link of document.querySelectorAll('#tabs a')) link.classList.toggle('active', link.dataset.view === (view === 'image' ? 'images' : view || 'images'))
   state.listeners.clear()
-  const main = document.getElementById('view')
-  main.replaceChildren()
+  // each view renders into an element of its own: a request the previous view still awaits (a click's answer, an
+  // image loading) then updates that detached element, not the view now shown
+  const main = document.createElement('div')
+  document.getElementById('view').replaceChildren(main)
   if (!state.project) {
     main.textContent = 'This loop has no project yet: create one with `learning-loop-node loop admin projects create`.'
     return
