@@ -23,7 +23,9 @@ export interface AnnotateTarget {
 }
 
 const SEGMENTATION_TIMEOUT_MS = 60_000
-const isAnnotator = (node: { nodeType: string }) => node.nodeType === 'annotation_node'
+const isAnnotator = Object.assign((node: { nodeType: string }) => node.nodeType === 'annotation_node', {
+  description: 'an annotation node (start one: learning-loop-node annotator)',
+})
 
 /** The mouse events of a drag from (x0, y0) to (x1, y1) (pure). */
 export function dragEvents(box: Pick<AnnotateRequest, 'x0' | 'y0' | 'x1' | 'y1'>): { event_type: string; x: number; y: number }[] {

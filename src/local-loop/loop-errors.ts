@@ -38,9 +38,22 @@ export function nameProblem(what: string, name: string): string | undefined {
  * The message of a request Elysia refused against a route's schema: where (query, body, params) and each
  * offending field, e.g. `invalid query: /per_page: Expected string to match '^[0-9]{1,9}$'`.
  */
+interface ValidationIssue { path?: string; summary?: string; message?: string; errors?: Iterable<ValidationIssue>[] }
+
+/**
+ * A value that matches no variant of a union (a box or a point annotation) says only "should be one of …"; the
+ * issues of the variant it came closest to (the fewest) name the field instead.
+ */
+function closestVariantIssues(issue: ValidationIssue): ValidationIssue[] {
+  if (!Array.isArray(issue.errors) || issue.errors.length === 0) return [issue]
+  const variants = issue.errors.map((variant) => [...variant])
+  const closest = variants.reduce((best, variant) => (variant.length < best.length ? variant : best))
+  return closest.length > 0 ? closest : [issue]
+}
+
 export function validationMessage(error: unknown): string {
-  const refused = error as { type?: unknown; all?: { path?: string; summary?: string; message?: string }[] }
-  const issues = (Array.isArray(refused.all) ? refused.all : []).slice(0, 5)
+  const refused = error as { type?: unknown; all?: ValidationIssue[] }
+  const issues = (Array.isArray(refused.all) ? refused.all : []).flatMap(closestVariantIssues).slice(0, 5)
     .map((issue) => `${issue.path || '(root)'}: ${issue.summary ?? issue.message ?? 'invalid'}`)
   const where = typeof refused.type === 'string' && refused.type !== 'validation' ? refused.type : 'request'
   return issues.length ? `invalid ${where}: ${[...new Set(issues)].join('; ')}` : `invalid ${where}: ${error instanceof Error ? error.message : String(error)}`

@@ -52,8 +52,8 @@ export interface ReceivedTrainingUpdate {
   receivedAt: number
 }
 
-/** A node given by socket id, node uuid or name, or a predicate over the connected nodes. */
-export type NodeSelector = string | ((node: ConnectedNode) => boolean)
+/** A node given by socket id, node uuid or name, or a predicate over the connected nodes (its `description` names it in errors). */
+export type NodeSelector = string | (((node: ConnectedNode) => boolean) & { description?: string })
 
 export interface SocketCounters {
   handshakes: number
@@ -277,7 +277,7 @@ export class NodeHub {
       : node.sid === selector || node.nodeId === selector || node.name === selector
     const found = [...this.nodes.values()].filter((entry) => matches(entry.node)).sort((a, b) => b.node.connectedAt - a.node.connectedAt)[0]
     if (!found) {
-      const description = typeof selector === 'function' ? 'the given predicate' : quoteInput(selector)
+      const description = typeof selector === 'function' ? selector.description ?? 'the given predicate' : quoteInput(selector)
       throw new LoopRequestError(404, `no connected node matches ${description} (connected: ${this.describeConnected()})`)
     }
     return found
