@@ -7,13 +7,12 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { join } from 'node:path'
-import type { Socket } from 'socket.io-client'
 import type { DetectorNode } from '../../src/detector/detector-node.ts'
 import { setLogSink } from '../../src/foundation/log.ts'
-import { connectDetectorClient, startTestDetector } from '../support/test-detector.ts'
+import { startTestDetector } from '../support/test-detector.ts'
 import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 import { CAMERA_REST_ENTRY_POINTS } from './camera-entry-points.ts'
-import { describeTable, expectAnswer, expectHealthy, expectRefusal, folderSnapshot, request, rowName, type EventRow, type HttpRow } from './fuzz-harness.ts'
+import { describeTable, detectorSocketCalls, expectAnswer, expectHealthy, expectRefusal, folderSnapshot, request, rowName, type EventRow, type HttpRow } from './fuzz-harness.ts'
 import { deepJsonObject, INVALID_UTF8, PROTOTYPE_NAMES, TRAVERSAL_NAMES, UNUSUAL_TEXT } from './fuzz-inputs.ts'
 
 setDefaultTimeout(60_000)
@@ -116,14 +115,7 @@ test('GET /cameras ← prototype names as query parameters: the (empty) list', a
 })
 
 describe('socket.io camera events', () => {
-  let client: Socket
-  beforeAll(async () => {
-    client = await connectDetectorClient(detector.url)
-  })
-  afterAll(() => {
-    client?.close()
-  })
-  const call = (event: string, args: unknown[]) => client.timeout(30_000).emitWithAck(event, ...args)
+  const call = detectorSocketCalls(() => detector.url)
   const idEvents = ['get_camera', 'put_camera', 'delete_camera', 'join_camera', 'leave_camera']
   const eventRows: EventRow[] = [
     ...idEvents.flatMap((event) => Object.entries({ 'no argument': [], null: [null], number: [5], 'an empty id': [''], 'camera_id: 5': [{ camera_id: 5 }], array: [['cam']] })

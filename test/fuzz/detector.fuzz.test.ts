@@ -17,16 +17,15 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Socket } from 'socket.io-client'
 import type { DetectorNode } from '../../src/detector/detector-node.ts'
 import type { LocalLoop } from '../../src/local-loop/local-loop.ts'
 import { setLogSink } from '../../src/foundation/log.ts'
 import { jpegClaimingSize, pngBomb } from '../support/image-bombs.ts'
 import { waitFor } from '../support/temp.ts'
-import { connectDetectorClient, startTestDetector } from '../support/test-detector.ts'
+import { startTestDetector } from '../support/test-detector.ts'
 import { startTestLoop, type TestLoop } from '../support/test-loop.ts'
 import {
-  API_DOCS_ENTRY_POINTS, apiDocsRows, describeTable, expectAnswer, expectHealthy, expectRefusal, folderSnapshot, formOf, handledEventsOf, rawRequest, refusalOf, request, routeList, rowName,
+  API_DOCS_ENTRY_POINTS, apiDocsRows, describeTable, detectorSocketCalls, expectAnswer, expectHealthy, expectRefusal, folderSnapshot, formOf, handledEventsOf, rawRequest, refusalOf, request, routeList, rowName,
   type EventRow, type HttpRow,
 } from './fuzz-harness.ts'
 import { CAMERA_REST_ENTRY_POINTS, CAMERA_SOCKET_EVENTS } from './camera-entry-points.ts'
@@ -240,14 +239,7 @@ async function outboxMetadata(): Promise<Record<string, unknown>[]> {
 }
 
 describe('socket.io events', () => {
-  let client: Socket
-  beforeAll(async () => {
-    client = await connectDetectorClient(detector.url)
-  })
-  afterAll(() => {
-    client?.close()
-  })
-  const call = (event: string, args: unknown[]) => client.timeout(30_000).emitWithAck(event, ...args)
+  const call = detectorSocketCalls(() => detector.url)
   const raw = (bytes: number, dtype = 'uint8', shape: unknown = [10, 1, 3]) => ({ bytes: new Uint8Array(bytes), dtype, shape })
 
   const eventRows: EventRow[] = [

@@ -3,10 +3,12 @@
  * the message must match), and after every table a check that the node still answers and that the state a refused
  * input must not touch (outbox, data folder, stored rows) is what it was before the table.
  */
-import { describe, beforeAll, expect, test } from 'bun:test'
+import { afterAll, describe, beforeAll, expect, test } from 'bun:test'
 import { readdir, stat } from 'node:fs/promises'
 import { connect as connectTcp } from 'node:net'
 import { join, relative } from 'node:path'
+import type { Socket } from 'socket.io-client'
+import { connectDetectorClient } from '../support/test-detector.ts'
 
 export interface Answer {
   status: number
@@ -209,4 +211,19 @@ export function apiDocsRows(prototypeNames: readonly string[]): HttpRow[] {
     { route: 'GET /docs', input: 'a traversal below /docs', send: request('GET', '/docs/..%2F..%2Fpackage.json'), status: 404, says: /no route GET/ },
     { route: 'GET /docs', input: 'headers of 17 KiB', send: request('GET', '/docs', { headers: { 'x-padding': 'p'.repeat(17 * 1024) } }), status: 431, says: /request headers larger than 16384 bytes/ },
   ]
+}
+
+/**
+ * A socket.io client of a detector for the enclosing `describe`: connected before its tests, closed after. Returns
+ * `call(event, args)`, the event's ack (30 s at most).
+ */
+export function detectorSocketCalls(url: () => string): (event: string, args: unknown[]) => Promise<unknown> {
+  let client: Socket | undefined
+  beforeAll(async () => {
+    client = await connectDetectorClient(url())
+  })
+  afterAll(() => {
+    client?.close()
+  })
+  return (event, args) => client!.timeout(30_000).emitWithAck(event, ...args)
 }
