@@ -45,6 +45,8 @@ export class TrainingSupervisor {
   private active: TrainingRunner | undefined
   private activeRun: Promise<TrainingResult> | undefined
   private starting = false
+  /** the look for a persisted training to resume, while it runs (begin waits for it) */
+  private resuming: Promise<Training | undefined> | undefined
   private idleSinceMs: number | undefined
   private readonly log: Logger
   private readonly metrics: MetricsRegistry
@@ -76,6 +78,8 @@ export class TrainingSupervisor {
    * another training is active.
    */
   async begin(context: Context, details: unknown): Promise<Training> {
+    // the repeat loop's look for a persisted training takes a moment of file I/O: wait for it rather than refuse
+    await this.resuming?.catch(() => undefined)
     if (this.isActive) {
       this.rejectedBegins.inc({ reason: 'busy' })
       const current = this.active ? ` (training ${this.active.trainingId} is ${this.active.state})` : ''
@@ -105,8 +109,17 @@ export class TrainingSupervisor {
    * Returns the training, or undefined when there is none, one is already active, or the file is unreadable
    * (then it is moved aside, logged and counted, so it cannot block the node for ever).
    */
-  async resumeFromDisk(): Promise<Training | undefined> {
-    if (this.isActive) return undefined
+  resumeFromDisk(): Promise<Training | undefined> {
+    if (this.resuming) return this.resuming
+    if (this.isActive) return Promise.resolve(undefined)
+    const resuming = this.resumeNow().finally(() => {
+      if (this.resuming === resuming) this.resuming = undefined
+    })
+    this.resuming = resuming
+    return resuming
+  }
+
+  private async resumeNow(): Promise<Training | undefined> {
     this.starting = true
     try {
       let training: Training | undefined

@@ -285,6 +285,17 @@ describe('TrainingSupervisor', () => {
     expect(metrics.render()).toContain('trainer_begin_rejected_total{reason="invalid"} 6')
   })
 
+  test('a begin_training that arrives while the repeat loop looks for a training to resume is not refused', async () => {
+    const supervisor = supervisorWith(new FakeLoop({ complete: ['a'] }), TRAIN)
+    const context = { organization: 'zauberzeug', project: 'demo' }
+    // the node's repeat loop checks the disk for a persisted training every tick; the Loop's begin may come meanwhile
+    const resumed = supervisor.resumeFromDisk()
+    const training = await supervisor.begin(context, details(1000))
+    expect(await resumed).toBeUndefined()
+    expect(supervisor.runner?.trainingId).toBe(training.id)
+    expect((await supervisor.abort())?.outcome).toBe('aborted')
+  })
+
   test('shutdown keeps the training on disk; a new supervisor (the restarted node) resumes and finishes it', async () => {
     const loop = new FakeLoop({ complete: ['a'] })
     loop.models.set('model-1/mocked', { 'model.json': JSON.stringify({ id: 'model-1', host: null, organization: 'zauberzeug', project: 'demo', version: '1.0' }), 'model.bin': 'w' })
