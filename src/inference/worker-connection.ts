@@ -135,11 +135,25 @@ export class WorkerConnection {
   }
 
   /**
-   * Ends the worker thread abruptly, as a crash would: the close event then takes the same path as a real crash
-   * (in-flight requests lost, the pool told). For tests of that path; nothing in the product calls it.
+   * Ends the worker as a crash does for its owner: its requests are lost and the pool is told, through the same path
+   * as a close event. For tests of that path; nothing in the product calls it. The thread itself is ended only once
+   * it has released its session: terminating it while onnxruntime-node still has native work in flight makes the
+   * addon throw into a torn-down environment, and that aborts the whole process (seen once in CI).
    */
   terminateAsIfCrashed(): void {
-    this.worker.terminate()
+    if (this.ended) return
+    const worker = this.worker
+    const terminate = () => {
+      clearTimeout(timer)
+      worker.terminate()
+    }
+    const timer = setTimeout(terminate, DISPOSE_WAIT_MS)
+    worker.addEventListener('message', (event: MessageEvent<WorkerResponse>) => {
+      if (event.data.type === 'disposed') terminate()
+    })
+    this.end(new WorkerLostError('the inference worker stopped'), true, false)
+    worker.ref()
+    worker.postMessage({ type: 'dispose' } satisfies WorkerRequest)
   }
 
   private receive(message: WorkerResponse): void {
@@ -177,7 +191,7 @@ export class WorkerConnection {
   }
 
   /** Ends the connection: every waiting request fails with `error`, the worker is terminated. */
-  private end(error: Error, lost = error instanceof WorkerLostError): void {
+  private end(error: Error, lost = error instanceof WorkerLostError, terminate = true): void {
     if (this.ended) return
     this.ended = error
     this.loadWaiter?.reject(error)
@@ -185,7 +199,7 @@ export class WorkerConnection {
     this.pending.clear()
     this.inFlight = 0
     this.disposeWaiter?.()
-    this.worker.terminate()
+    if (terminate) this.worker.terminate()
     if (this.thread !== undefined) this.threadGone = threadEnded(this.thread, DISPOSE_WAIT_MS)
     if (lost && error instanceof WorkerLostError) this.lostListener?.(error)
   }
