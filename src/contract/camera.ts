@@ -1,7 +1,7 @@
-import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Type, type Static } from '@sinclair/typebox'
 import { AutouploadModeSchema } from './enums.ts'
 import { ImageMetadata } from './image-metadata.ts'
-import { StringEnum } from './schema-helpers.ts'
+import { OrNull, StringEnum } from './schema-helpers.ts'
 
 /** The states a camera goes through (detector cameras): see detector/cameras/camera-state.ts. */
 export const CAMERA_PHASES = ['connecting', 'streaming', 'stalled', 'disabled'] as const
@@ -34,8 +34,6 @@ export const CamerasFile = Type.Object({
   cameras: Type.Array(CameraConfig, { maxItems: 64 }),
 }, { $id: 'CamerasFile' })
 export type CamerasFile = Static<typeof CamerasFile>
-
-const OrNull = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
 
 /** What `GET /cameras[/<id>]`, `/status.json` and the socket event `cameras` report of one camera. */
 export const CameraStatus = Type.Object({

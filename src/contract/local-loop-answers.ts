@@ -6,14 +6,13 @@ import { Category } from './general.ts'
 import { LoopImageStateSchema, type LoopImageState } from './local-loop-api.ts'
 import { DeploymentTarget, LoopModel } from './loop-api.ts'
 import { TrainingOut } from './training.ts'
-import { StringEnum } from './schema-helpers.ts'
+import { OrNull, StringEnum } from './schema-helpers.ts'
 
 /**
  * What the embedded local Loop answers on its REST (/api) and admin (/admin) routes beyond §4's node-facing
  * shapes. The routes build their answers as these types and document themselves with the schemas.
  */
 
-const orNull = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
 const ImageSet = StringEnum(['train', 'test'])
 /** One value per image state of the local Loop (LOOP_IMAGE_STATES). */
 const perState = <T extends TSchema>(schema: T) => Type.Object({ inbox: schema, annotate: schema, review: schema, complete: schema, trash: schema })
@@ -44,7 +43,7 @@ export const LoopProjectInfo = Type.Object({
   id: Type.String(), name: Type.String(), organization: Type.String(), resource: Type.String(),
   categories: Type.Array(Category),
   counts: StateCounts,
-  deployment_target: orNull(DeploymentTarget),
+  deployment_target: OrNull(DeploymentTarget),
 }, { $id: 'LoopProjectInfo' })
 export type LoopProjectInfo = Static<typeof LoopProjectInfo>
 
@@ -61,12 +60,12 @@ export type LoopProjectData = Static<typeof LoopProjectData>
 /** One image of `GET …/images?ids=` (§4 #5), everything the local Loop keeps of it. */
 export const LoopImageData = Type.Object({
   id: Type.String(), set: ImageSet, width: Type.Integer(), height: Type.Integer(), state: LoopImageStateSchema, tags: Type.Array(Type.String()),
-  created: Type.String(), source: orNull(Type.String()), file_name: orNull(Type.String()), resource: Type.String(), thumbnail: Type.String(),
+  created: Type.String(), source: OrNull(Type.String()), file_name: OrNull(Type.String()), resource: Type.String(), thumbnail: Type.String(),
   box_annotations: Type.Array(BoxAnnotation), point_annotations: Type.Array(PointAnnotation),
-  segmentation_annotations: Type.Array(SegmentationAnnotation), classification_annotation: orNull(ClassificationAnnotation),
+  segmentation_annotations: Type.Array(SegmentationAnnotation), classification_annotation: OrNull(ClassificationAnnotation),
   box_detections: Type.Array(BoxDetection), point_detections: Type.Array(PointDetection),
   segmentation_detections: Type.Array(SegmentationDetection), classification_detections: Type.Array(ClassificationDetection),
-  trainer_detections: orNull(Detections),
+  trainer_detections: OrNull(Detections),
 }, { $id: 'LoopImageData' })
 export type LoopImageData = Static<typeof LoopImageData>
 export const LoopImageDataAnswer = Type.Object({ images: Type.Array(LoopImageData) }, { $id: 'LoopImageDataAnswer' })
@@ -96,14 +95,14 @@ export const TrainingView = Type.Object({
   number: Type.Integer(), id: Type.String(),
   /** `created`, `running` after begin_training was sent, then the trainer's state */
   state: Type.String(),
-  outcome: orNull(StringEnum(['completed', 'stopped', 'aborted', 'failed'])),
-  error: orNull(Type.String()),
+  outcome: OrNull(StringEnum(['completed', 'stopped', 'aborted', 'failed'])),
+  error: OrNull(Type.String()),
   created_at: Type.String(),
-  trainer_id: orNull(Type.String()),
+  trainer_id: OrNull(Type.String()),
   model_variant: Type.String(),
   hyperparameters: Type.Record(Type.String(), Type.Unknown()),
-  base_model_uuid: orNull(Type.String()),
-  last_update: orNull(TrainingOut),
+  base_model_uuid: OrNull(Type.String()),
+  last_update: OrNull(TrainingOut),
   models: Type.Array(Type.Object({ id: Type.String(), version: Type.String(), formats: Type.Array(Type.String()) })),
 }, { $id: 'TrainingView' })
 export type TrainingView = Static<typeof TrainingView>
@@ -144,25 +143,25 @@ export const LoopStats = Type.Object({
     eventsReceived: Type.Record(Type.String(), Type.Integer()), connected: Type.Integer(),
   }),
   sessions: Type.Integer(),
-  rate_limit: orNull(RateLimitSchema),
+  rate_limit: OrNull(RateLimitSchema),
 }, { $id: 'LoopStats' })
 
-export const RateLimitAnswer = Type.Object({ rate_limit: orNull(RateLimitSchema) }, { $id: 'RateLimitAnswer' })
+export const RateLimitAnswer = Type.Object({ rate_limit: OrNull(RateLimitSchema) }, { $id: 'RateLimitAnswer' })
 
 export const ConnectedNode = Type.Object({
   /** socket.io id of this connection */
   sid: Type.String(),
   nodeType: Type.String(),
-  organization: orNull(Type.String()),
-  project: orNull(Type.String()),
+  organization: OrNull(Type.String()),
+  project: OrNull(Type.String()),
   connectedAt: Type.Number(),
   /** the peer's address, when the engine knows it */
-  address: orNull(Type.String()),
+  address: OrNull(Type.String()),
   /** `id` of the latest status the node sent (its uuid), null before the first */
-  nodeId: orNull(Type.String()),
-  name: orNull(Type.String()),
+  nodeId: OrNull(Type.String()),
+  name: OrNull(Type.String()),
   lastStatus: Type.Unknown(),
-  lastStatusAt: orNull(Type.Number()),
+  lastStatusAt: OrNull(Type.Number()),
 }, { $id: 'ConnectedNode' })
 export const ConnectedNodesAnswer = Type.Object({ nodes: Type.Array(ConnectedNode) }, { $id: 'ConnectedNodesAnswer' })
 
@@ -183,8 +182,8 @@ export const ProjectSummariesAnswer = Type.Object({ projects: Type.Array(Project
 export const AdminProjectDeletedAnswer = Type.Object({ deleted: Type.Literal(true), keep_images: Type.Boolean() }, { $id: 'AdminProjectDeletedAnswer' })
 
 export const ImageSummary = Type.Object({
-  id: Type.String(), file_name: orNull(Type.String()), state: LoopImageStateSchema, set: ImageSet, tags: Type.Array(Type.String()),
-  width: Type.Integer(), height: Type.Integer(), created: Type.String(), source: orNull(Type.String()),
+  id: Type.String(), file_name: OrNull(Type.String()), state: LoopImageStateSchema, set: ImageSet, tags: Type.Array(Type.String()),
+  width: Type.Integer(), height: Type.Integer(), created: Type.String(), source: OrNull(Type.String()),
   box_annotations: Type.Integer(), point_annotations: Type.Integer(), segmentation_annotations: Type.Integer(),
   box_detections: Type.Integer(), point_detections: Type.Integer(), segmentation_detections: Type.Integer(), classification_detections: Type.Integer(),
   has_trainer_detections: Type.Boolean(),

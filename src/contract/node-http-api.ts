@@ -4,7 +4,7 @@ import { ConversionRecord } from './converter-ledger.ts'
 import { InferenceInfo } from './detector-status.ts'
 import { OperationModeSchema, OutboxModeSchema } from './enums.ts'
 import { ImageMetadata } from './image-metadata.ts'
-import { StringEnum } from './schema-helpers.ts'
+import { OrNull, StringEnum } from './schema-helpers.ts'
 
 /**
  * The HTTP shapes of the nodes' own REST APIs beyond §7.3's contract types (AboutResponse, ImageMetadata, …):
@@ -54,17 +54,17 @@ export const UploadRequestOptions = Type.Object({
 /** `GET /status.json` of a detector: what its status page shows. */
 export const DetectorStatusData = Type.Object({
   now: Type.Number({ description: 'epoch milliseconds' }),
-  model: Type.Union([Type.Object({ version: Type.String(), backend: Type.String(), categories: Type.Integer() }), Type.Null()]),
+  model: OrNull(Type.Object({ version: Type.String(), backend: Type.String(), categories: Type.Integer() })),
   /** inference workers × threads of the active model, and why (null for a custom logic without a pool) */
-  inference: Type.Union([InferenceInfo, Type.Null()]),
+  inference: OrNull(InferenceInfo),
   operation_mode: OperationModeSchema,
   version_control: Type.String(),
-  target_version: Type.Union([Type.String(), Type.Null()]),
+  target_version: OrNull(Type.String()),
   outbox: Type.Object({
     mode: OutboxModeSchema, priority: Type.Integer(), normal: Type.Integer(), bytes: Type.Integer(),
     uploaded: Type.Integer(), rejected: Type.Integer(), dropped: Type.Integer(),
   }),
-  last: Type.Union([Type.Object({ metadata: ImageMetadata, at: Type.Number() }), Type.Null()]),
+  last: OrNull(Type.Object({ metadata: ImageMetadata, at: Type.Number() })),
   cameras: Type.Array(CameraStatus),
 }, { $id: 'DetectorStatusData' })
 export type DetectorStatusData = Static<typeof DetectorStatusData>
@@ -86,7 +86,7 @@ export const ConverterCycleReport = Type.Object({
   /** models given up on (the ledger keeps them skipped) */
   skipped: Type.Integer(),
   /** the cycle itself failed (e.g. the Loop was unreachable) */
-  error: Type.Union([Type.String(), Type.Null()]),
+  error: OrNull(Type.String()),
 }, { $id: 'ConverterCycleReport' })
 export type ConverterCycleReport = Static<typeof ConverterCycleReport>
 
@@ -97,7 +97,7 @@ export const ConverterStatusReport = Type.Object({
   source_format: Type.String(),
   target_format: Type.String(),
   errors: Type.Record(Type.String(), Type.String()),
-  last_cycle: Type.Union([ConverterCycleReport, Type.Null()]),
+  last_cycle: OrNull(ConverterCycleReport),
   converted: Type.Integer(),
   failed: Type.Array(ConversionRecord),
   skipped: Type.Array(ConversionRecord),
