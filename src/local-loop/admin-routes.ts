@@ -6,7 +6,7 @@ import {
   ImageSummariesAnswer, LOOP_IMAGE_STATES, LocalLoopModelsAnswer, LoopImageStateSchema, LoopStats, NodeStatusesAnswer, ProjectSummariesAnswer,
   RateLimitAnswer, SentAnswer, TrainingsListing, TrainingStartedAnswer, decode, isOneOf,
 } from '../contract/index.ts'
-import { bytesContent, jsonContent, routeDocs, type RouteDocsInput } from '../node/route-docs.ts'
+import { bytesContent, docsTagged, jsonContent, type RouteDocsInput } from '../node/route-docs.ts'
 import { quoteInput } from '../foundation/log.ts'
 import { json, readBytes, readJson } from './http-body.ts'
 import { LoopRequestError, notFound, unprocessable } from './loop-errors.ts'
@@ -73,7 +73,7 @@ function integerQuery(name: string, value: unknown): number | undefined {
   return Number(value)
 }
 
-const docs = (input: Omit<RouteDocsInput, 'tags'>) => ({ detail: routeDocs({ ...input, tags: ['loop admin'] }) })
+const docs = docsTagged('loop admin')
 /** Routes Elysia must not parse: they read their own body (size-capped, decoded with the documented schema) or none. */
 const unparsed = (input: Omit<RouteDocsInput, 'tags'>) => ({ parse: 'none' as const, ...docs(input) })
 const ackDocs = (summary: string) => unparsed({ summary, responses: { 200: jsonContent(AckAnswer, "the node's ack") } })

@@ -5,7 +5,7 @@ import {
   LoginAnswer, LoginForm, LoopImageDataAnswer, LoopImageStateSchema, LoopProjectData, LoopProjectInfo, LoopStatusAnswer, ProjectDeletedAnswer,
   ProjectGeneratorRequest, ProjectsResponse, StoredModelAnswer, SuccessAnswer, TrainingsListing, UploadOutcome, decode, isOneOf, type LoopImageState,
 } from '../contract/index.ts'
-import { binaryString, bytesContent, jsonContent, multipartContent, routeDocs, type RouteDocsInput } from '../node/route-docs.ts'
+import { binaryString, bytesContent, docsTagged, jsonContent, multipartContent, type RouteDocsInput } from '../node/route-docs.ts'
 import { quoteInput, type Logger } from '../foundation/log.ts'
 import { json, readFileParts, readFormFields, readJson } from './http-body.ts'
 import { LoopRequestError, notFound, unprocessable } from './loop-errors.ts'
@@ -54,7 +54,7 @@ function hostOf(request: Request): string | null {
   return request.headers.get('host')
 }
 
-const docs = (input: Omit<RouteDocsInput, 'tags'>) => ({ detail: routeDocs({ ...input, tags: ['loop api'] }) })
+const docs = docsTagged('loop api')
 /** Routes Elysia must not parse: they read their own body (size-capped, decoded with the documented schema) or none. */
 const unparsed = (input: Omit<RouteDocsInput, 'tags'>) => ({ parse: 'none' as const, ...docs(input) })
 const LOGIN = 'Needs the session cookie of POST /api/login.'

@@ -56,6 +56,11 @@ export function routeDocs(input: RouteDocsInput): DocumentDecoration {
   return detail as DocumentDecoration
 }
 
+/** The route option `{ detail }` of a group of routes under one tag: `const docs = docsTagged('cameras')`. */
+export function docsTagged(tag: string): (input: Omit<RouteDocsInput, 'tags'>) => { detail: DocumentDecoration } {
+  return (input) => ({ detail: routeDocs({ ...input, tags: [tag] }) })
+}
+
 const contents = (content: Content | Content[]) => (Array.isArray(content) ? content : [content])
 
 function contentMap(list: Content[]): Record<string, { schema: TSchema }> {

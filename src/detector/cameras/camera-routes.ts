@@ -5,7 +5,7 @@ import { CameraConfig, CameraDetections, CameraLastFrame, CameraStatus } from '.
 import { clipText, errorMessage, MAX_ERROR_ANSWER_CHARACTERS } from '../../foundation/log.ts'
 import { encodeJpeg } from '../../inference/jpeg-encoding.ts'
 import { readBodyText, RequestTooLargeError } from '../../node/request-limits.ts'
-import { bytesContent, jsonContent, routeDocs, textContent, type RouteDocsInput } from '../../node/route-docs.ts'
+import { bytesContent, docsTagged, jsonContent, textContent } from '../../node/route-docs.ts'
 import type { RouteHost } from '../detector-api.ts'
 import { CameraConfigError } from './camera-config.ts'
 import { UnknownCameraError, type CameraManager } from './camera-manager.ts'
@@ -16,7 +16,7 @@ const MAX_CAMERA_BODY_BYTES = 16 * 1024
 const MAX_QUEUED_EVENTS = 64
 const KEEP_ALIVE_MS = 15_000
 
-const docs = (input: Omit<RouteDocsInput, 'tags'>) => ({ detail: routeDocs({ ...input, tags: ['cameras'] }) })
+const docs = docsTagged('cameras')
 
 /** A camera that exists but has not had a frame detected yet. */
 class NoFrameYetError extends Error {}
