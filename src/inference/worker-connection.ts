@@ -119,16 +119,7 @@ export class WorkerConnection {
   /** Frees the session and ends the worker; requests still queued fail with InferenceUnavailableError. */
   async dispose(): Promise<void> {
     if (this.ended) return
-    let timer: ReturnType<typeof setTimeout> | undefined
-    // a worker stuck in native code must not hold dispose (and process exit) forever
-    const done = new Promise<void>((resolve) => {
-      this.disposeWaiter = resolve
-      timer = setTimeout(resolve, DISPOSE_WAIT_MS)
-    })
-    this.worker.ref()
-    this.worker.postMessage({ type: 'dispose' } satisfies WorkerRequest)
-    await done
-    clearTimeout(timer)
+    await this.released()
     this.end(new InferenceUnavailableError('the inference engine was disposed'), false)
     // a process that exits while the thread still frees its GPU device crashes in the driver's exit handlers
     await this.threadGone
@@ -142,18 +133,23 @@ export class WorkerConnection {
    */
   terminateAsIfCrashed(): void {
     if (this.ended) return
-    const worker = this.worker
-    const terminate = () => {
-      clearTimeout(timer)
-      worker.terminate()
-    }
-    const timer = setTimeout(terminate, DISPOSE_WAIT_MS)
-    worker.addEventListener('message', (event: MessageEvent<WorkerResponse>) => {
-      if (event.data.type === 'disposed') terminate()
-    })
     this.end(new WorkerLostError('the inference worker stopped'), true, false)
-    worker.ref()
-    worker.postMessage({ type: 'dispose' } satisfies WorkerRequest)
+    void this.released().then(() => this.worker.terminate())
+  }
+
+  /**
+   * Asks the worker to finish what it holds and release its session; resolves on its answer, or after
+   * DISPOSE_WAIT_MS, so that a worker stuck in native code never holds a dispose (and process exit) for ever.
+   */
+  private released(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const done = new Promise<void>((resolve) => {
+      this.disposeWaiter = resolve
+      timer = setTimeout(resolve, DISPOSE_WAIT_MS)
+    })
+    this.worker.ref()
+    this.worker.postMessage({ type: 'dispose' } satisfies WorkerRequest)
+    return done.finally(() => clearTimeout(timer))
   }
 
   private receive(message: WorkerResponse): void {
