@@ -136,15 +136,20 @@ describe('dynamic batching (a model with a symbolic batch dimension)', () => {
   })
 })
 
-/** Concurrent images each run alone (batch size 1) with their per-image results; the engine is disposed after. */
+/** Concurrent images each run alone (batch size 1), with their per-image results. */
+async function expectConcurrentImagesAlone(engine: InferenceEngine): Promise<void> {
+  const outputs = await Promise.all(images.slice(0, MAX_BATCH).map((image) => engine.detect(image)))
+  outputs.forEach((output, i) => {
+    expect(output.batchSize).toBe(1)
+    expectSameDetections(output, reference[i]!)
+  })
+}
+
+/** An engine that does not batch: it says so, and concurrent images run alone; the engine is disposed after. */
 async function expectEachImageAlone(engine: InferenceEngine): Promise<void> {
   try {
     expect(engine.dynamicBatch).toBe(false)
-    const outputs = await Promise.all(images.slice(0, MAX_BATCH).map((image) => engine.detect(image)))
-    outputs.forEach((output, i) => {
-      expect(output.batchSize).toBe(1)
-      expectSameDetections(output, reference[i]!)
-    })
+    await expectConcurrentImagesAlone(engine)
   } finally {
     await engine.dispose()
   }
@@ -167,13 +172,7 @@ describe('images that run alone', () => {
     const engine = await createInferenceEngine({ modelDir: dir, backend: 'cpu', workers: 1, threads: 1, batchWindowMs: WINDOW_MS, maxBatch: MAX_BATCH })
     try {
       expect(engine.dynamicBatch).toBe(true)
-      for (let round = 0; round < 2; round++) {
-        const outputs = await Promise.all(images.slice(0, MAX_BATCH).map((image) => engine.detect(image)))
-        outputs.forEach((output, i) => {
-          expect(output.batchSize).toBe(1)
-          expectSameDetections(output, reference[i]!)
-        })
-      }
+      for (let round = 0; round < 2; round++) await expectConcurrentImagesAlone(engine)
     } finally {
       await engine.dispose()
     }
