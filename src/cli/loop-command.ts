@@ -27,6 +27,9 @@ flags:
   --no-seed              do not create the local/demo project on first start
   --log-level <level>    debug | info | warn | error (default info)              env: LOG_LEVEL`
 
+/** how long a stop may take before the process exits anyway (the loop's own stop gives up after 2 s) */
+const HARD_EXIT_MS = 5_000
+
 export async function runLoopCommand(args: string[]): Promise<number> {
   if (args[0] === 'admin') return runAdminCommand(args.slice(1))
   const { positionals, flags } = parseArguments(args, { extraFlags: ['user', 'rate-limit', 'rate-burst', 'max-upload-mb'], booleanFlags: ['no-seed'] })
@@ -55,18 +58,29 @@ export async function runLoopCommand(args: string[]): Promise<number> {
   // one plain line on stdout, so scripts and tests can wait for readiness and read the port
   console.log(`local loop listening on ${loop.url} (data: ${loop.dataFolder})`)
   const log = createLogger('loop-command')
-  await new Promise<void>((done) => {
+  const code = await new Promise<number>((done) => {
+    let stopping = false
     const onSignal = (signal: NodeJS.Signals) => {
-      process.off('SIGTERM', onSignal)
-      process.off('SIGINT', onSignal)
+      // Ctrl-C under npx reaches the loop twice (from the terminal and from npm); the stop already runs
+      if (stopping) return
+      stopping = true
       log.info('stopping local loop', { signal })
-      loop.stop().catch((error) => log.error('stopping the local loop failed', { error: errorMessage(error) })).finally(done)
+      setTimeout(() => {
+        log.error('stopping the local loop still running; exiting', { afterMs: HARD_EXIT_MS })
+        done(1)
+      }, HARD_EXIT_MS).unref()
+      loop.stop().then(() => done(0), (error) => {
+        log.error('stopping the local loop failed', { error: errorMessage(error) })
+        done(1)
+      })
     }
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
     watchNpmLauncher(() => onSignal('SIGTERM'))
   })
-  return 0
+  // exit rather than wait for the event loop to empty: under Deno, a connection a node was opening while the loop
+  // stopped kept the process alive after "local loop stopped" (about one run in eight on a loaded machine)
+  process.exit(code)
 }
 
 if (import.meta.main) {

@@ -124,6 +124,10 @@ export class Story {
       await Promise.race([child.proc.exited, Bun.sleep(20_000)])
       exits[role] = child.proc.exitCode
     }))
+    // a node still running is the failure to explain: its own log says where its shutdown stopped
+    for (const [role, code] of Object.entries(exits)) {
+      if (code === null) console.error(`the ${role} (${this.runtime}) had not exited 20 s after SIGTERM; its output:\n${this.output(role as Role).slice(-6000)}`)
+    }
     return exits
   }
 
