@@ -26,6 +26,9 @@ interface Variant {
   connections: RawHttpClient[]
 }
 
+/** images in the batch_detect row */
+const BATCH_IMAGES = 8
+
 const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))] ?? Number.NaN
 
 async function startVariant(name: string, options: PoolBenchOptions, modelDir: string, env: Record<string, string>, clients: number): Promise<Variant> {
@@ -89,6 +92,20 @@ export async function measurePoolScaling(options: PoolBenchOptions): Promise<str
         const [auto, one] = measured.map((latencies) => ({ perSecond: latencies.length / options.seconds, p50: quantile(latencies, 0.5) })) as [{ perSecond: number; p50: number }, { perSecond: number; p50: number }]
         lines.push(`| ${clients} | ${auto.perSecond.toFixed(1)} | ${one.perSecond.toFixed(1)} | ${(auto.perSecond / one.perSecond).toFixed(2)}× | ${auto.p50.toFixed(2)} | ${one.p50.toFixed(2)} |`)
       }
+      // one caller's batch_detect: the pool spreads its images over the workers
+      const batch = Array.from({ length: BATCH_IMAGES }, () => ({ kind: 'encoded' as const, bytes: options.jpeg }))
+      const batches = variants.map(() => 0)
+      for (let slice = 0; slice < options.seconds; slice++) {
+        for (const [index, variant] of variants.entries()) {
+          const end = performance.now() + 1000
+          while (performance.now() < end) {
+            await variant.node.detectBatch(batch, { autoupload: 'disabled' }, 'bench')
+            batches[index]!++
+          }
+        }
+      }
+      const [autoImages, oneImages] = batches.map((count) => (count * BATCH_IMAGES) / options.seconds) as [number, number]
+      lines.push(`| batch_detect of ${BATCH_IMAGES}, 1 caller (images/s) | ${autoImages.toFixed(1)} | ${oneImages.toFixed(1)} | ${(autoImages / oneImages).toFixed(2)}× | | |`)
     } finally {
       for (const variant of variants) {
         for (const connection of variant.connections) connection.close()

@@ -5,9 +5,15 @@
 
 /** An image the engine cannot read: corrupt or truncated data, unsupported dtype, shape/bytes mismatch. */
 export class ImageInputError extends Error {
-  constructor(message: string) {
+  /** `imageIndex`: the image's place in a request of several, set where the request was split (the worker, the pool) */
+  constructor(message: string, readonly imageIndex?: number) {
     super(message)
     this.name = 'ImageInputError'
+  }
+
+  /** The error as the caller of a request of `count` images sees it: the message names the image when there were several. */
+  forRequestOf(count: number): ImageInputError {
+    return count > 1 && this.imageIndex !== undefined ? new ImageInputError(`image ${this.imageIndex}: ${this.message}`) : this
   }
 }
 
@@ -45,17 +51,19 @@ export interface SerializedError {
   name: string
   message: string
   rejected?: BackendRejection[]
+  imageIndex?: number
 }
 
 export function serializeError(error: unknown): SerializedError {
   if (error instanceof NoBackendError) return { name: error.name, message: error.message, rejected: error.rejected }
+  if (error instanceof ImageInputError) return { name: error.name, message: error.message, imageIndex: error.imageIndex }
   if (error instanceof Error) return { name: error.name, message: error.message }
   return { name: 'Error', message: String(error) }
 }
 
 export function deserializeError(error: SerializedError): Error {
   switch (error.name) {
-    case 'ImageInputError': return new ImageInputError(error.message)
+    case 'ImageInputError': return new ImageInputError(error.message, error.imageIndex)
     case 'ModelPackageError': return new ModelPackageError(error.message)
     case 'NoBackendError': return new NoBackendError(error.rejected ?? [])
     case 'InferenceUnavailableError': return new InferenceUnavailableError(error.message)

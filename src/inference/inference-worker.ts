@@ -66,7 +66,7 @@ async function handle(request: WorkerRequest): Promise<void> {
       const outputs: DetectionOutput[] = []
       try {
         for (const [index, image] of request.images.entries()) {
-          outputs.push(await runner.detect(image, { keepDecoded: request.keepDecoded }).catch(naming(index, request.images.length)))
+          outputs.push(await runner.detect(image, { keepDecoded: request.keepDecoded }).catch(naming(index)))
         }
         replyDetected(request.id, outputs)
       } catch (error) {
@@ -86,9 +86,9 @@ async function handle(request: WorkerRequest): Promise<void> {
   }
 }
 
-/** An image's error in a request of several names the image. */
-const naming = (index: number, count: number) => (error: unknown): never => {
-  if (error instanceof ImageInputError && count > 1) throw new ImageInputError(`image ${index}: ${error.message}`)
+/** An image's error carries the image's place in the request (the pool names it in the message). */
+const naming = (index: number) => (error: unknown): never => {
+  if (error instanceof ImageInputError) throw new ImageInputError(error.message, index)
   throw error
 }
 
@@ -96,7 +96,7 @@ const naming = (index: number, count: number) => (error: unknown): never => {
 async function detectInBatches(batchQueue: BatchQueue<PreparedImage, DetectionOutput>, loaded: ModelRunner, id: number, images: ImageInput[], keepDecoded?: boolean): Promise<void> {
   try {
     const outputs = await Promise.all(images.map((image, index) =>
-      batchQueue.run(() => loaded.prepare(image, { keepDecoded })).catch(naming(index, images.length))))
+      batchQueue.run(() => loaded.prepare(image, { keepDecoded })).catch(naming(index))))
     replyDetected(id, outputs)
   } catch (error) {
     reply({ type: 'detect-failed', id, error: serializeError(error) })

@@ -124,7 +124,7 @@ export class WorkerPool {
     }
     this.pendingImages += images.length
     try {
-      const outputs = await this.runWithRetry(images, options.keepDecoded ?? false)
+      const outputs = await this.runSpread(images, options.keepDecoded ?? false)
       this.metrics?.images.inc({ backend: this.backend }, outputs.length)
       for (const { timings, batchSize } of outputs) {
         this.observeTimings(timings)
@@ -132,7 +132,7 @@ export class WorkerPool {
       }
       return outputs
     } catch (error) {
-      const failure = error as Error
+      const failure = error instanceof ImageInputError ? error.forRequestOf(images.length) : error as Error
       this.metrics?.failures.inc({ kind: failureKind(failure) })
       log.warn('detection failed', { error: failure.message, kind: failureKind(failure) })
       throw failure
@@ -141,10 +141,39 @@ export class WorkerPool {
     }
   }
 
-  private async runWithRetry(images: ImageInput[], keepDecoded: boolean): Promise<DetectionOutput[]> {
+  /**
+   * Several images (a `batch_detect`) are spread over the workers, each image to the one least busy counting those
+   * already given out, so a batch uses the cores one request at a time would; each worker runs its share as one
+   * batch. One worker, or one image: all of it to the least busy.
+   */
+  private async runSpread(images: ImageInput[], keepDecoded: boolean): Promise<DetectionOutput[]> {
+    if (images.length === 1 || this.connections.length <= 1 || this.closed) return this.runWithRetry(images, keepDecoded)
+    const load = this.connections.map((connection) => connection.busyImages)
+    const shares = this.connections.map(() => [] as number[])
+    for (let index = 0; index < images.length; index++) {
+      const least = load.indexOf(Math.min(...load))
+      load[least]!++
+      shares[least]!.push(index)
+    }
+    const outputs = new Array<DetectionOutput>(images.length)
+    // every share settles before the request does, so the pending count stays true when one share fails
+    const settled = await Promise.allSettled(shares.map(async (share, worker) => {
+      if (share.length === 0) return
+      const answers = await this.runWithRetry(share.map((index) => images[index]!), keepDecoded, this.connections[worker])
+      share.forEach((index, position) => { outputs[index] = answers[position]! })
+    }))
+    const failed = settled.findIndex((result) => result.status === 'rejected')
+    if (failed < 0) return outputs
+    const reason = (settled[failed] as PromiseRejectedResult).reason
+    // the worker placed a bad image in its share; the caller knows it by its place in the whole request
+    if (reason instanceof ImageInputError && reason.imageIndex !== undefined) throw new ImageInputError(reason.message, shares[failed]![reason.imageIndex])
+    throw reason
+  }
+
+  private async runWithRetry(images: ImageInput[], keepDecoded: boolean, first?: WorkerConnection): Promise<DetectionOutput[]> {
     try {
       // sent in the caller's tick when a worker is live: a request made before dispose() runs before it
-      return await (this.leastBusy() ?? await this.nextReplacement()).run(images, keepDecoded)
+      return await (first ?? this.leastBusy() ?? await this.nextReplacement()).run(images, keepDecoded)
     } catch (error) {
       if (!(error instanceof WorkerLostError) || this.closed) throw error
       // the caller still holds its images (each run sends a copy), so they can go to another worker once

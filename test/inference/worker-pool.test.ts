@@ -58,10 +58,35 @@ describe('a pool of workers', () => {
     const engine = await createInferenceEngine({ modelDir: tinyDir, backend: 'cpu', workers: 3, threads: 1, verify: false })
     try {
       const workers = poolOf(engine).workersForTest()
-      const requests = [engine.detectBatch([BIG, BIG, BIG]), engine.detect(BIG), engine.detect(BIG), engine.detect(BIG), engine.detect(BIG)]
-      // the batch of 3 went to the first worker; the singles filled the other two before it got another
-      expect(workers.map((w) => w.busyImages)).toEqual([3, 2, 2])
+      const requests = [engine.detect(BIG), engine.detect(BIG), engine.detect(BIG)]
+      expect(workers.map((w) => w.busyImages)).toEqual([1, 1, 1])
+      requests.push(engine.detect(BIG), engine.detect(BIG))
+      expect(workers.map((w) => w.busyImages)).toEqual([2, 2, 1])
       await Promise.all(requests)
+      expect(workers.map((w) => w.busyImages)).toEqual([0, 0, 0])
+    } finally {
+      await engine.dispose()
+    }
+  })
+
+  test('a batch is spread over the workers, each image to the least busy, and answered in its order', async () => {
+    const engine = await createInferenceEngine({ modelDir: tinyDir, backend: 'cpu', workers: 3, threads: 1, verify: false })
+    try {
+      const workers = poolOf(engine).workersForTest()
+      const single = engine.detect(BIG)
+      const batch = engine.detectBatch([BIG, BIG, BIG, BIG, BIG])
+      // the first worker holds the single: the batch's five images make every worker's load 2
+      expect(workers.map((w) => w.busyImages)).toEqual([2, 2, 2])
+      await Promise.all([single, batch])
+      const small = (value: number) => ({ kind: 'raw' as const, bytes: new Uint8Array(64 * 48 * 3).fill(value), dtype: 'uint8', shape: [48, 64, 3] })
+      const images = [small(0), small(250), small(0), { kind: 'encoded' as const, bytes: astronaut }, small(250)]
+      const oneByOne = await Promise.all(images.map((image) => engine.detect(image)))
+      expect((await engine.detectBatch(images)).map(withoutTimings)).toEqual(oneByOne.map(withoutTimings))
+      // a bad image fails the batch only once every share has settled: nothing is left counted as pending
+      const bad = { kind: 'encoded' as const, bytes: new Uint8Array([0xff, 0xd8, 0xff, 0x00]) }
+      const failure = await engine.detectBatch([BIG, bad, BIG, BIG]).catch((error: unknown) => error)
+      expect(failure).toBeInstanceOf(ImageInputError)
+      expect((failure as Error).message).toStartWith('image 1: the JPEG image is damaged')
       expect(workers.map((w) => w.busyImages)).toEqual([0, 0, 0])
     } finally {
       await engine.dispose()
