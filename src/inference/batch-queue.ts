@@ -24,6 +24,7 @@ export class BatchQueue<T, R> {
   private lastArrival?: number
   // 0 until images have arrived: a first burst waits its window, a lone client stops waiting after a few images
   private arrivalGapMs = 0
+  private closed?: Error
 
   constructor(private readonly settings: BatchingSettings, private readonly runBatch: BatchRun<T, R>, private readonly now = () => performance.now()) {
     this.prepared = new ConcurrencyLimit(2 * settings.maxBatch)
@@ -32,7 +33,9 @@ export class BatchQueue<T, R> {
   /** Prepares one item (when there is room) and resolves with its result from the batch it ran in. */
   run(prepare: () => Promise<T>): Promise<R> {
     const work = this.prepared.run(async () => {
+      if (this.closed) throw this.closed
       const item = await prepare()
+      if (this.closed) throw this.closed
       const now = this.now()
       if (this.lastArrival !== undefined) this.arrivalGapMs = nextArrivalGap(this.arrivalGapMs, now - this.lastArrival)
       this.lastArrival = now
@@ -44,6 +47,14 @@ export class BatchQueue<T, R> {
     this.inFlight.add(work)
     void work.finally(() => this.inFlight.delete(work)).catch(() => undefined)
     return work
+  }
+
+  /** Items not yet in a run fail with `reason`, and so does every later one; the run in progress finishes. */
+  close(reason: Error): void {
+    this.closed ??= reason
+    clearTimeout(this.timer)
+    this.timer = undefined
+    for (const waiting of this.waiting.splice(0)) waiting.settle({ status: 'rejected', reason })
   }
 
   /** Resolves when every item handed to `run` so far has its result. */
@@ -71,6 +82,6 @@ export class BatchQueue<T, R> {
     }
     batch.forEach((waiting, i) => waiting.settle(results[i] ?? { status: 'rejected', reason: new Error('the batch returned no result for this image') }))
     this.running = undefined
-    this.schedule()
+    if (!this.closed) this.schedule()
   }
 }

@@ -9,7 +9,7 @@ import { GPU_BACKENDS } from './backend-choice.ts'
 import { batchingEnabled, defaultBatchWindowMs } from './batch-policy.ts'
 import { BatchQueue } from './batch-queue.ts'
 import type { ImageInput } from './image-decoding.ts'
-import { ImageInputError, serializeError } from './inference-errors.ts'
+import { ImageInputError, InferenceUnavailableError, serializeError } from './inference-errors.ts'
 import { ModelRunner, type PreparedImage } from './model-runner.ts'
 import type { DetectionOutput, WorkerRequest, WorkerResponse } from './worker-protocol.ts'
 import { currentThreadId } from '../runtime/worker-thread.ts'
@@ -19,6 +19,9 @@ declare const self: Worker
 let runner: ModelRunner | undefined
 let batches: BatchQueue<PreparedImage, DetectionOutput> | undefined
 let queue: Promise<void> = Promise.resolve()
+/** set as the dispose request arrives: detections not yet started fail instead of running (only the current run finishes) */
+let disposing = false
+const DISPOSED = { name: 'InferenceUnavailableError', message: 'the inference engine was disposed' }
 
 const reply = (message: WorkerResponse) => self.postMessage(message)
 const thread = currentThreadId()
@@ -59,8 +62,8 @@ async function handle(request: WorkerRequest): Promise<void> {
       }
       return
     case 'detect': {
-      if (!runner) {
-        reply({ type: 'detect-failed', id: request.id, error: { name: 'InferenceUnavailableError', message: 'no model is loaded' } })
+      if (disposing || !runner) {
+        reply({ type: 'detect-failed', id: request.id, error: disposing ? DISPOSED : { name: 'InferenceUnavailableError', message: 'no model is loaded' } })
         return
       }
       const outputs: DetectionOutput[] = []
@@ -105,6 +108,10 @@ async function detectInBatches(batchQueue: BatchQueue<PreparedImage, DetectionOu
 
 self.onmessage = (event: MessageEvent<WorkerRequest>) => {
   const request = event.data
+  if (request.type === 'dispose') {
+    disposing = true
+    batches?.close(new InferenceUnavailableError(DISPOSED.message))
+  }
   // loading and disposing stay in order with the requests before them; batched detections start at once
   if (request.type === 'detect' && batches && runner) void detectInBatches(batches, runner, request.id, request.images, request.keepDecoded)
   else queue = queue.then(() => handle(request))

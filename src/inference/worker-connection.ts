@@ -5,6 +5,7 @@
  * another worker, and a view into a large buffer never drags the whole buffer along). The worker is unref'd while
  * idle, so a forgotten engine never keeps the process alive.
  */
+import { createLogger } from '../foundation/log.ts'
 import { startModuleWorker, type ModuleWorker } from '../runtime/module-worker.ts'
 import { threadEnded } from '../runtime/worker-thread.ts'
 import type { BackendName } from '../config/inference-settings.ts'
@@ -36,7 +37,13 @@ interface Pending {
   reject(error: Error): void
 }
 
-/** How long dispose waits for a worker stuck in native code before it terminates it. */
+const log = createLogger('inference')
+
+/**
+ * How long dispose waits for the worker to release its session (it finishes the run in progress first). A worker
+ * still running then is left to finish on its own: terminating a thread while onnxruntime-node has native work in
+ * flight aborts the whole process (`terminate called after throwing an instance of 'Napi::Error'`).
+ */
 const DISPOSE_WAIT_MS = 5_000
 
 export class WorkerConnection {
@@ -45,6 +52,8 @@ export class WorkerConnection {
   private nextId = 1
   private ended?: Error
   private loadWaiter?: { resolve(loaded: LoadedModel): void; reject(error: Error): void }
+  /** resolves once the worker has released its session after a dispose request, or has ended */
+  private releasedSession?: Promise<void>
   private disposeWaiter?: () => void
   private lostListener?: (error: WorkerLostError) => void
   /** the worker's OS thread, where the runtime tears a terminated worker down after `terminate()` returns (Deno) */
@@ -116,11 +125,27 @@ export class WorkerConnection {
     return new Promise<DetectionOutput[]>((resolve, reject) => this.pending.set(id, { images: images.length, resolve, reject }))
   }
 
-  /** Frees the session and ends the worker; requests still queued fail with InferenceUnavailableError. */
-  async dispose(): Promise<void> {
+  /**
+   * Frees the session and ends the worker: requests not yet started fail with InferenceUnavailableError, the run in
+   * progress finishes first. A run still going after `waitMs` (a large model on a slow CPU) fails its requests too,
+   * and the worker ends by itself once the run is done (the thread is never terminated mid-run, see DISPOSE_WAIT_MS).
+   */
+  async dispose(waitMs = DISPOSE_WAIT_MS): Promise<void> {
     if (this.ended) return
-    await this.released()
-    this.end(new InferenceUnavailableError('the inference engine was disposed'), false)
+    const released = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), waitMs)
+      void this.release().then(() => {
+        clearTimeout(timer)
+        resolve(true)
+      })
+    })
+    this.end(new InferenceUnavailableError('the inference engine was disposed'), false, released)
+    if (!released) {
+      log.warn('an inference worker is still running a model after the dispose wait; it ends when that run is done', { waitMs })
+      this.worker.unref()
+      void this.release().then(() => this.worker.terminate())
+      return
+    }
     // a process that exits while the thread still frees its GPU device crashes in the driver's exit handlers
     await this.threadGone
   }
@@ -128,28 +153,22 @@ export class WorkerConnection {
   /**
    * Ends the worker as a crash does for its owner: its requests are lost and the pool is told, through the same path
    * as a close event. For tests of that path; nothing in the product calls it. The thread itself is ended only once
-   * it has released its session: terminating it while onnxruntime-node still has native work in flight makes the
-   * addon throw into a torn-down environment, and that aborts the whole process (seen once in CI).
+   * it has released its session (see DISPOSE_WAIT_MS).
    */
   terminateAsIfCrashed(): void {
     if (this.ended) return
     this.end(new WorkerLostError('the inference worker stopped'), true, false)
-    void this.released().then(() => this.worker.terminate())
+    void this.release().then(() => this.worker.terminate())
   }
 
-  /**
-   * Asks the worker to finish what it holds and release its session; resolves on its answer, or after
-   * DISPOSE_WAIT_MS, so that a worker stuck in native code never holds a dispose (and process exit) for ever.
-   */
-  private released(): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const done = new Promise<void>((resolve) => {
+  /** Asks the worker (once) to stop starting detections and release its session; resolves on its answer. */
+  private release(): Promise<void> {
+    this.releasedSession ??= new Promise<void>((resolve) => {
       this.disposeWaiter = resolve
-      timer = setTimeout(resolve, DISPOSE_WAIT_MS)
+      this.worker.ref()
+      this.worker.postMessage({ type: 'dispose' } satisfies WorkerRequest)
     })
-    this.worker.ref()
-    this.worker.postMessage({ type: 'dispose' } satisfies WorkerRequest)
-    return done.finally(() => clearTimeout(timer))
+    return this.releasedSession
   }
 
   private receive(message: WorkerResponse): void {
@@ -186,7 +205,7 @@ export class WorkerConnection {
     if (!this.ended && this.pending.size === 0 && !this.loadWaiter && !this.disposeWaiter) this.worker.unref()
   }
 
-  /** Ends the connection: every waiting request fails with `error`, the worker is terminated. */
+  /** Ends the connection: every waiting request fails with `error`; the worker is terminated unless `terminate` is false. */
   private end(error: Error, lost = error instanceof WorkerLostError, terminate = true): void {
     if (this.ended) return
     this.ended = error
@@ -194,9 +213,12 @@ export class WorkerConnection {
     for (const pending of this.pending.values()) pending.reject(error)
     this.pending.clear()
     this.inFlight = 0
-    this.disposeWaiter?.()
-    if (terminate) this.worker.terminate()
-    if (this.thread !== undefined) this.threadGone = threadEnded(this.thread, DISPOSE_WAIT_MS)
+    if (terminate) {
+      // the worker is gone (or going): nothing is left to release
+      this.disposeWaiter?.()
+      this.worker.terminate()
+      if (this.thread !== undefined) this.threadGone = threadEnded(this.thread, DISPOSE_WAIT_MS)
+    }
     if (lost && error instanceof WorkerLostError) this.lostListener?.(error)
   }
 }
