@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import { LocalLoop } from '../local-loop/local-loop.ts'
 import { watchNpmLauncher } from '../node/launcher-watch.ts'
+import { SIGNAL_ECHO_MS } from '../node/node-runtime.ts'
 import { createLogger, errorMessage, parseLevel, setLogLevel } from '../foundation/log.ts'
 import { integerFlag, numberFlag, parseArguments, UsageError } from './arguments.ts'
 import { DEFAULT_LOOP_PORT, runAdminCommand } from './loop-admin-command.ts'
@@ -59,11 +60,15 @@ export async function runLoopCommand(args: string[]): Promise<number> {
   console.log(`local loop listening on ${loop.url} (data: ${loop.dataFolder})`)
   const log = createLogger('loop-command')
   const code = await new Promise<number>((done) => {
-    let stopping = false
+    let signalledAt: number | undefined
     const onSignal = (signal: NodeJS.Signals) => {
-      // Ctrl-C under npx reaches the loop twice (from the terminal and from npm); the stop already runs
-      if (stopping) return
-      stopping = true
+      // as the nodes: a second signal exits at once, unless it is the echo of the first (Ctrl-C under npx reaches the
+      // loop from the terminal and from npm)
+      if (signalledAt !== undefined) {
+        if (performance.now() - signalledAt >= SIGNAL_ECHO_MS) done(130)
+        return
+      }
+      signalledAt = performance.now()
       log.info('stopping local loop', { signal })
       setTimeout(() => {
         log.error('stopping the local loop still running; exiting', { afterMs: HARD_EXIT_MS })

@@ -13,7 +13,7 @@ export class ImageInputError extends Error {
 
   /** The error as the caller of a request of `count` images sees it: the message names the image when there were several. */
   forRequestOf(count: number): ImageInputError {
-    return count > 1 && this.imageIndex !== undefined ? new ImageInputError(`image ${this.imageIndex}: ${this.message}`) : this
+    return count > 1 && this.imageIndex !== undefined ? new ImageInputError(`image ${this.imageIndex}: ${this.message}`, this.imageIndex) : this
   }
 }
 

@@ -69,6 +69,8 @@ async function handle(request: WorkerRequest): Promise<void> {
       const outputs: DetectionOutput[] = []
       try {
         for (const [index, image] of request.images.entries()) {
+          // a dispose that arrives during a request of several images stops it after the image in progress
+          if (disposing) throw new InferenceUnavailableError(DISPOSED.message)
           outputs.push(await runner.detect(image, { keepDecoded: request.keepDecoded }).catch(naming(index)))
         }
         replyDetected(request.id, outputs)

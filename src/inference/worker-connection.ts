@@ -141,8 +141,10 @@ export class WorkerConnection {
     })
     this.end(new InferenceUnavailableError('the inference engine was disposed'), false, released)
     if (!released) {
-      log.warn('an inference worker is still running a model after the dispose wait; it ends when that run is done', { waitMs })
+      log.warn('an inference worker had not released its model after the dispose wait (a run still going); its thread ends once it has', { waitMs })
       this.worker.unref()
+      // no wait for the thread's teardown here (see worker-thread.ts): on Deno with WebGPU a process that exits during
+      // it may still crash, a risk left to this give-up path only
       void this.release().then(() => this.worker.terminate())
       return
     }

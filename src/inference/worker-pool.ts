@@ -162,17 +162,20 @@ export class WorkerPool {
       const answers = await this.runWithRetry(share.map((index) => images[index]!), keepDecoded, this.connections[worker])
       share.forEach((index, position) => { outputs[index] = answers[position]! })
     }))
-    const failed = settled.findIndex((result) => result.status === 'rejected')
-    if (failed < 0) return outputs
-    const reason = (settled[failed] as PromiseRejectedResult).reason
-    // the worker placed a bad image in its share; the caller knows it by its place in the whole request
-    if (reason instanceof ImageInputError && reason.imageIndex !== undefined) throw new ImageInputError(reason.message, shares[failed]![reason.imageIndex])
-    throw reason
+    const failures = settled.flatMap((result, worker) => (result.status === 'rejected' ? [{ reason: result.reason as unknown, share: shares[worker]! }] : []))
+    if (failures.length === 0) return outputs
+    // a bad image is the answer whatever else failed (a retry cannot help such a request), and the first bad one of
+    // the whole request, named by its place there, whichever worker it went to
+    const badImages = failures.flatMap(({ reason, share }) =>
+      (reason instanceof ImageInputError && reason.imageIndex !== undefined ? [new ImageInputError(reason.message, share[reason.imageIndex])] : []))
+    if (badImages.length > 0) throw badImages.reduce((first, error) => (error.imageIndex! < first.imageIndex! ? error : first))
+    throw failures[0]!.reason
   }
 
   private async runWithRetry(images: ImageInput[], keepDecoded: boolean, first?: WorkerConnection): Promise<DetectionOutput[]> {
     try {
-      // sent in the caller's tick when a worker is live: a request made before dispose() runs before it
+      // sent in the caller's tick when a worker is live: a request made before dispose() reaches the worker before the
+      // dispose does (and runs if the worker gets to it before the dispose arrives; otherwise it fails as disposed)
       return await (first ?? this.leastBusy() ?? await this.nextReplacement()).run(images, keepDecoded)
     } catch (error) {
       if (!(error instanceof WorkerLostError) || this.closed) throw error

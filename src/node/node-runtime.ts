@@ -23,7 +23,7 @@ const SHUTDOWN_MIN_DRAIN_MS = 2_000
 /** After a signal the process exits this long after the grace period even if a shutdown step hangs. */
 const SHUTDOWN_HARD_EXIT_AFTER_GRACE_MS = 1_500
 /** A signal this soon after the first is the same request delivered twice (process group + forwarding parent). */
-const SIGNAL_ECHO_MS = 1_000
+export const SIGNAL_ECHO_MS = 1_000
 
 /** Waits for `work` at most `ms`; true when it settled in time (either way). */
 export async function settledWithin(work: Promise<unknown>, ms: number): Promise<boolean> {

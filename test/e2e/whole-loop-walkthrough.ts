@@ -75,8 +75,8 @@ export function describeWholeLoop(runtime: NodeRuntime): void {
 
       const [training] = (await story.trainings()).trainings
       expect(training).toMatchObject({ number: 1, state: 'ready_for_cleanup', outcome: 'completed', error: null })
-      // the trainer logs the Loop's id for the training
-      expect(story.output('trainer')).toContain(`"training_id":"${training!.id}"`)
+      // the trainer logs the Loop's id for the training (its output is read once the synchronous `run` above returns)
+      await waitFor(() => story.output('trainer').includes(`"training_id":"${training!.id}"`), 10_000, 'the training id in the trainer\'s log')
       // the trainer's detections with the new model, on both images (one from the outbox, ids with colons upstream)
       expect((await story.images()).images.every((image) => image.has_trainer_detections)).toBe(true)
 

@@ -39,11 +39,18 @@ describe('disposing an engine whose worker is busy', () => {
     expect(result.failed).toEqual(['the inference engine was disposed'])
   })
 
+  test('a request of many images stops after the image in progress', async () => {
+    const { code, result, output } = await run('one-request')
+    expect(code, output).toBe(0)
+    expect(result.failed).toEqual(['the inference engine was disposed'])
+  })
+
   test('a run still going after the dispose wait: its request fails, the thread is left to finish it, nothing aborts', async () => {
     const { code, result, output } = await run('long-run')
     expect(code, output).toBe(0)
     expect(result.failed).toEqual(['the inference engine was disposed'])
-    expect(output).toStartWith('{"failed":["the inference engine was disposed"]}\nalive\n')
-    expect(output).toContain('still running a model after the dispose wait')
+    expect(output).toStartWith('{"failed":["the inference engine was disposed"]')
+    expect(output.split('\n')[1]).toBe('alive')
+    expect(output).toContain('had not released its model after the dispose wait')
   })
 })

@@ -87,6 +87,10 @@ describe('a pool of workers', () => {
       const failure = await engine.detectBatch([BIG, bad, BIG, BIG]).catch((error: unknown) => error)
       expect(failure).toBeInstanceOf(ImageInputError)
       expect((failure as Error).message).toStartWith('image 1: the JPEG image is damaged')
+      expect((failure as ImageInputError).imageIndex).toBe(1)
+      // bad images on two workers (shares [0, 3], [1, 4], [2, 5]): the first of the whole request is named
+      const twoBad = await engine.detectBatch([BIG, BIG, bad, BIG, bad, BIG]).catch((error: unknown) => error)
+      expect((twoBad as Error).message).toStartWith('image 2: ')
       expect(workers.map((w) => w.busyImages)).toEqual([0, 0, 0])
     } finally {
       await engine.dispose()
@@ -224,7 +228,7 @@ describe('a crashed worker', () => {
     const requests = [engine.detect(BIG), engine.detect(BIG)].map((r) => r.then(() => 'ok', (e: Error) => e.name))
     await engine.dispose()
     expect(engine.pool.liveWorkers).toBe(0)
-    // queued before dispose: they finish on their workers first
+    // each was running on its own idle worker when the dispose came: a run in progress finishes
     expect(await Promise.all(requests)).toEqual(['ok', 'ok'])
     await expect(engine.detect(BIG)).rejects.toBeInstanceOf(InferenceUnavailableError)
   })
