@@ -79,10 +79,10 @@ const SUBCOMMANDS = new Map<string, Subcommand>([
   ['create-project', {
     usage: '--project P [--org O] [--inbox N] [--annotate N] [--review N] [--complete N] [--box N] [--point N]\n    [--segmentation N] [--classification N] [--trainings N] [--tags N] [--box-detections N] [--box-annotations N]\n    [--style plain|beautiful] [--seed N]',
     summary: 'generate a project with synthetic images',
-    details: `Creates (or replaces) project P in organization O (default ${DEFAULT_ORG}) like the Loop's project generator: N synthetic
+    details: `Creates project P in organization O (default ${DEFAULT_ORG}) like the Loop's project generator: N synthetic
 images per state (default 0), N categories per kind (default 0), N trainings with a model each, N tags, and box
 detections/annotations per image. --seed makes the images repeatable. Prints the generated project: categories,
-image ids per state, trainings and models.`,
+image ids per state, trainings and models. A project that exists already is refused (409): delete-project it first.`,
     call: (flags) => ({
       method: 'POST', path: '/admin/projects',
       body: {

@@ -44,6 +44,10 @@ describe('learning-loop-node loop (child process)', () => {
     const created = await runCli(['admin', 'create-project', '--url', url, '--org', 'acme', '--project', 'cli', '--complete', '2', '--box', '1', '--trainings', '1', '--tags', '1'])
     expect(created.code).toBe(0)
     expect(JSON.parse(created.stdout)).toMatchObject({ organization: 'acme', project: 'cli', trainings: [1] })
+    // as its --help says: an existing project is refused, not replaced
+    const twice = await runCli(['admin', 'create-project', '--url', url, '--org', 'acme', '--project', 'cli', '--complete', '1'])
+    expect(twice.code).not.toBe(0)
+    expect(twice.stderr).toContain('project acme/cli already exists; delete it first')
 
     const images = await runCli(['admin', 'images', '--url', url, '--org', 'acme', '--project', 'cli', '--state', 'complete'])
     expect(images.code).toBe(0)
@@ -103,6 +107,7 @@ describe('learning-loop-node loop (child process)', () => {
     expect(own.code).toBe(0)
     expect(own.stdout).toStartWith('usage: learning-loop-node loop admin create-project --project P')
     expect(own.stdout).toContain('(default local)')
+    expect(own.stdout).toContain('A project that exists already is refused (409)')
     expect(own.stdout).not.toContain('subcommands:')
     const training = await runCli(['admin', 'start-training', '--help'])
     expect(training.stdout).toContain('--wait')
