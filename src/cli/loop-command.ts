@@ -1,8 +1,7 @@
 import { resolve } from 'node:path'
 import { LocalLoop } from '../local-loop/local-loop.ts'
-import { watchNpmLauncher } from '../node/launcher-watch.ts'
-import { SIGNAL_ECHO_MS } from '../node/node-runtime.ts'
-import { createLogger, errorMessage, parseLevel, setLogLevel } from '../foundation/log.ts'
+import { exitOnStopSignals } from '../node/stop-signals.ts'
+import { createLogger, parseLevel, setLogLevel } from '../foundation/log.ts'
 import { integerFlag, numberFlag, parseArguments, UsageError } from './arguments.ts'
 import { DEFAULT_LOOP_PORT, runAdminCommand } from './loop-admin-command.ts'
 
@@ -59,33 +58,14 @@ export async function runLoopCommand(args: string[]): Promise<number> {
   // one plain line on stdout, so scripts and tests can wait for readiness and read the port
   console.log(`local loop listening on ${loop.url} (data: ${loop.dataFolder})`)
   const log = createLogger('loop-command')
-  const code = await new Promise<number>((done) => {
-    let signalledAt: number | undefined
-    const onSignal = (signal: NodeJS.Signals) => {
-      // as the nodes: a second signal exits at once, unless it is the echo of the first (Ctrl-C under npx reaches the
-      // loop from the terminal and from npm)
-      if (signalledAt !== undefined) {
-        if (performance.now() - signalledAt >= SIGNAL_ECHO_MS) done(130)
-        return
-      }
-      signalledAt = performance.now()
-      log.info('stopping local loop', { signal })
-      setTimeout(() => {
-        log.error('stopping the local loop still running; exiting', { afterMs: HARD_EXIT_MS })
-        done(1)
-      }, HARD_EXIT_MS).unref()
-      loop.stop().then(() => done(0), (error) => {
-        log.error('stopping the local loop failed', { error: errorMessage(error) })
-        done(1)
-      })
-    }
-    process.on('SIGTERM', onSignal)
-    process.on('SIGINT', onSignal)
-    watchNpmLauncher(() => onSignal('SIGTERM'))
+  exitOnStopSignals({
+    stop: async (reason) => {
+      log.info('stopping local loop', { reason })
+      await loop.stop()
+    },
+    hardExitMs: () => HARD_EXIT_MS, log,
   })
-  // exit rather than wait for the event loop to empty: under Deno, a connection a node was opening while the loop
-  // stopped kept the process alive after "local loop stopped" (about one run in eight on a loaded machine)
-  process.exit(code)
+  return 0
 }
 
 if (import.meta.main) {
@@ -97,5 +77,6 @@ if (import.meta.main) {
     console.error(`learning-loop-node loop: ${error.message}`)
     code = 2
   }
-  process.exit(code)
+  // the running loop keeps the process alive and exits on signals (stop-signals.ts)
+  if (code !== 0) process.exit(code)
 }

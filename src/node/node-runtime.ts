@@ -3,7 +3,7 @@ import { Elysia } from 'elysia'
 import { HealthAnswer, NotReadyAnswer, OnOff, ReadyAnswer, type NodeStatus } from '../contract/index.ts'
 import { registerApiDocs } from './api-docs.ts'
 import { jsonContent, routeDocs, textContent } from './route-docs.ts'
-import { watchNpmLauncher } from './launcher-watch.ts'
+import { exitOnStopSignals } from './stop-signals.ts'
 import { createLogger, errorMessage, getLogLevel, quoteInput, setLogLevel, type Logger } from '../foundation/log.ts'
 import { MetricsRegistry } from '../foundation/metrics.ts'
 import { RepeatLoop, REPEAT_INTERVAL_MS } from './repeat-loop.ts'
@@ -22,8 +22,6 @@ const SHUTDOWN_PERSIST_RESERVE_MS = 3_000
 const SHUTDOWN_MIN_DRAIN_MS = 2_000
 /** After a signal the process exits this long after the grace period even if a shutdown step hangs. */
 const SHUTDOWN_HARD_EXIT_AFTER_GRACE_MS = 1_500
-/** A signal this soon after the first is the same request delivered twice (process group + forwarding parent). */
-export const SIGNAL_ECHO_MS = 1_000
 
 /** Waits for `work` at most `ms`; true when it settled in time (either way). */
 export async function settledWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
@@ -212,32 +210,11 @@ export class NodeRuntime {
     return this.shuttingDown
   }
 
-  /**
-   * SIGTERM/SIGINT → graceful shutdown → exit 0. A second signal exits at once, unless it comes within
-   * SIGNAL_ECHO_MS of the first: Ctrl-C on `npm start` reaches the node from the terminal and from npm.
-   * Started by npm (`npx learning-loop-node`), the exit of its parent is a stop request too (launcher-watch.ts).
-   */
+  /** SIGTERM/SIGINT → graceful shutdown → exit 0 (stop-signals.ts). */
   installSignalHandlers(exit: (code: number) => never = process.exit): void {
-    let signalledAt: number | undefined
-    const stop = (reason: string) => {
-      if (signalledAt !== undefined) return
-      signalledAt = performance.now()
-      // the last resort if something in the shutdown ignores its deadline
-      const hardExitMs = this.shutdownBudget.graceMs + SHUTDOWN_HARD_EXIT_AFTER_GRACE_MS
-      setTimeout(() => {
-        this.log.error('shutdown still running; exiting', { afterMs: hardExitMs })
-        exit(1)
-      }, hardExitMs).unref()
-      void this.shutdown(reason).then(() => exit(0))
-    }
-    const onSignal = (signal: string) => {
-      // a second signal (not the echo of the first, see SIGNAL_ECHO_MS) exits at once
-      if (signalledAt !== undefined && performance.now() - signalledAt >= SIGNAL_ECHO_MS) exit(130)
-      stop(`received ${signal}`)
-    }
-    process.on('SIGTERM', () => onSignal('SIGTERM'))
-    process.on('SIGINT', () => onSignal('SIGINT'))
-    watchNpmLauncher(() => stop('the npm process that started this node exited'))
+    exitOnStopSignals({
+      stop: (reason) => this.shutdown(reason), hardExitMs: () => this.shutdownBudget.graceMs + SHUTDOWN_HARD_EXIT_AFTER_GRACE_MS, log: this.log, exit,
+    })
   }
 
   private async repeat(): Promise<void> {
