@@ -46,6 +46,9 @@ export class InferenceUnavailableError extends Error {
   }
 }
 
+/** A request to an engine (or one of its workers) that was disposed before the request ran. */
+export const engineDisposed = (): InferenceUnavailableError => new InferenceUnavailableError('the inference engine was disposed')
+
 /** What a worker posts for a thrown error. */
 export interface SerializedError {
   name: string

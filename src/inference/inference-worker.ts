@@ -9,7 +9,7 @@ import { GPU_BACKENDS } from './backend-choice.ts'
 import { batchingEnabled, defaultBatchWindowMs } from './batch-policy.ts'
 import { BatchQueue } from './batch-queue.ts'
 import type { ImageInput } from './image-decoding.ts'
-import { ImageInputError, InferenceUnavailableError, serializeError } from './inference-errors.ts'
+import { engineDisposed, ImageInputError, InferenceUnavailableError, serializeError } from './inference-errors.ts'
 import { ModelRunner, type PreparedImage } from './model-runner.ts'
 import type { DetectionOutput, WorkerRequest, WorkerResponse } from './worker-protocol.ts'
 import { currentThreadId } from '../runtime/worker-thread.ts'
@@ -21,7 +21,6 @@ let batches: BatchQueue<PreparedImage, DetectionOutput> | undefined
 let queue: Promise<void> = Promise.resolve()
 /** set as the dispose request arrives: detections not yet started fail instead of running (only the current run finishes) */
 let disposing = false
-const DISPOSED = { name: 'InferenceUnavailableError', message: 'the inference engine was disposed' }
 
 const reply = (message: WorkerResponse) => self.postMessage(message)
 const thread = currentThreadId()
@@ -63,14 +62,14 @@ async function handle(request: WorkerRequest): Promise<void> {
       return
     case 'detect': {
       if (disposing || !runner) {
-        reply({ type: 'detect-failed', id: request.id, error: disposing ? DISPOSED : { name: 'InferenceUnavailableError', message: 'no model is loaded' } })
+        reply({ type: 'detect-failed', id: request.id, error: serializeError(disposing ? engineDisposed() : new InferenceUnavailableError('no model is loaded')) })
         return
       }
       const outputs: DetectionOutput[] = []
       try {
         for (const [index, image] of request.images.entries()) {
           // a dispose that arrives during a request of several images stops it after the image in progress
-          if (disposing) throw new InferenceUnavailableError(DISPOSED.message)
+          if (disposing) throw engineDisposed()
           outputs.push(await runner.detect(image, { keepDecoded: request.keepDecoded }).catch(naming(index)))
         }
         replyDetected(request.id, outputs)
@@ -112,7 +111,7 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
   const request = event.data
   if (request.type === 'dispose') {
     disposing = true
-    batches?.close(new InferenceUnavailableError(DISPOSED.message))
+    batches?.close(engineDisposed())
   }
   // loading and disposing stay in order with the requests before them; batched detections start at once
   if (request.type === 'detect' && batches && runner) void detectInBatches(batches, runner, request.id, request.images, request.keepDecoded)

@@ -10,7 +10,7 @@ import { startModuleWorker, type ModuleWorker } from '../runtime/module-worker.t
 import { threadEnded } from '../runtime/worker-thread.ts'
 import type { BackendName } from '../config/inference-settings.ts'
 import type { ImageInput } from './image-decoding.ts'
-import { deserializeError, ImageInputError, InferenceUnavailableError, type BackendRejection } from './inference-errors.ts'
+import { deserializeError, engineDisposed, ImageInputError, InferenceUnavailableError, type BackendRejection } from './inference-errors.ts'
 import type { ModelInformationWithFormat } from './model-package.ts'
 import type { DetectionOutput, WorkerLoadOptions, WorkerRequest, WorkerResponse } from './worker-protocol.ts'
 
@@ -139,7 +139,7 @@ export class WorkerConnection {
         resolve(true)
       })
     })
-    this.end(new InferenceUnavailableError('the inference engine was disposed'), false, released)
+    this.end(engineDisposed(), false, released)
     if (!released) {
       log.warn('an inference worker had not released its model after the dispose wait (a run still going); its thread ends once it has', { waitMs })
       this.worker.unref()

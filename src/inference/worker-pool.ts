@@ -8,7 +8,7 @@ import { createLogger, errorMessage } from '../foundation/log.ts'
 import type { MetricsRegistry } from '../foundation/metrics.ts'
 import type { BackendName } from '../config/inference-settings.ts'
 import type { ImageInput } from './image-decoding.ts'
-import { ImageInputError, InferenceUnavailableError, type BackendRejection } from './inference-errors.ts'
+import { engineDisposed, ImageInputError, InferenceUnavailableError, type BackendRejection } from './inference-errors.ts'
 import type { ModelInformationWithFormat } from './model-package.ts'
 import type { PoolPlan } from './thread-policy.ts'
 import { WorkerConnection, WorkerLostError, type LoadedModel } from './worker-connection.ts'
@@ -97,7 +97,7 @@ export class WorkerPool {
 
   async dispose(): Promise<void> {
     if (this.closed) return
-    this.closed = new InferenceUnavailableError('the inference engine was disposed')
+    this.closed = engineDisposed()
     for (const timer of this.retryTimers) clearTimeout(timer)
     this.retryTimers.clear()
     const starting = [...this.starting]
